@@ -1,0 +1,28 @@
+"""Project lookups for API views that enforce who may see and change what."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+
+from annotate import access
+from annotate.models import Project
+
+
+def project_for_annotation(request: Request, slug: str) -> Project:
+    """The project if the caller may annotate it; 404 otherwise, so non-members learn nothing."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or not access.can_annotate(request.user, project):
+        raise Http404("No such project")
+    return project
+
+
+def project_for_admin(request: Request, slug: str) -> Project:
+    """The project if the caller administers it; 404 for non-members, 403 for its annotators."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or not access.projects_visible_to(request.user).filter(pk=project.pk).exists():
+        raise Http404("No such project")
+    if not access.can_administer(request.user, project):
+        raise PermissionDenied("Only project admins may do this.")
+    return project

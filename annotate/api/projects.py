@@ -1,0 +1,154 @@
+"""Project CRUD and the staff comparison listing."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate import access, selectors
+from annotate.api.permissions import project_for_admin, project_for_annotation
+from annotate.models import Choice, Comparison, ComparisonStatus, Project
+from annotate.services.projects import project_create, project_update
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer[Project]):
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "slug", "guidelines", "overlap_target", "lease_ttl_seconds", "gold_rate",
+            "min_gold_accuracy", "min_gold_items", "position_bias_p", "min_median_seconds", "is_active", "created_at",
+        ]  # fmt: skip
+
+
+class _ProjectFieldsSerializer(serializers.Serializer[dict[str, object]]):
+    guidelines = serializers.CharField(required=False, allow_blank=True)
+    overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    lease_ttl_seconds = serializers.IntegerField(required=False, min_value=10, max_value=86_400)
+    gold_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    min_gold_accuracy = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    min_gold_items = serializers.IntegerField(required=False, min_value=0)
+    position_bias_p = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    min_median_seconds = serializers.FloatField(required=False, min_value=0.0)
+    is_active = serializers.BooleanField(required=False)
+
+
+def _django_errors(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class ProjectListApi(APIView):
+    """Projects you may open: all of them for staff, your memberships otherwise."""
+
+    @extend_schema(responses=ProjectOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        projects = access.projects_visible_to(request.user).order_by("name")
+        return Response(ProjectOutputSerializer(projects, many=True).data)
+
+
+class ProjectCreateApi(APIView):
+    """Create a project (staff only); you become its admin."""
+
+    class InputSerializer(_ProjectFieldsSerializer):
+        name = serializers.CharField(max_length=200)
+        slug = serializers.SlugField(max_length=80)
+
+    @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request: Request) -> Response:
+        if not access.can_create_projects(request.user):
+            raise PermissionDenied("Only staff may create projects.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            project = project_create(created_by=request.user, **data.validated_data)  # type: ignore[arg-type]
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    """One project, for its members and staff."""
+
+    @extend_schema(responses=ProjectOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        project = project_for_annotation(request, slug) if not request.user.is_staff else project_for_admin(request, slug)
+        return Response(ProjectOutputSerializer(project).data)
+
+
+class ProjectUpdateApi(APIView):
+    """Change a project's settings (project admins)."""
+
+    class InputSerializer(_ProjectFieldsSerializer):
+        name = serializers.CharField(max_length=200, required=False)
+
+    @extend_schema(request=InputSerializer, responses=ProjectOutputSerializer)
+    def patch(self, request: Request, slug: str) -> Response:
+        project = project_for_admin(request, slug)
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            project = project_update(project=project, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(ProjectOutputSerializer(project).data)
+
+
+class ProjectDeleteApi(APIView):
+    """Delete a project and everything in it (staff only)."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str) -> Response:
+        project = project_for_admin(request, slug)
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff may delete projects.")
+        project.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ComparisonListApi(APIView):
+    """A project's comparisons with their votes (project admins), filterable."""
+
+    class FilterSerializer(serializers.Serializer[dict[str, object]]):
+        status = serializers.ChoiceField(choices=ComparisonStatus.values, required=False)
+        is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
+        min_votes = serializers.IntegerField(required=False, min_value=0)
+        winner = serializers.ChoiceField(choices=Choice.values, required=False)
+        batch = serializers.CharField(required=False)
+        search = serializers.CharField(required=False)
+
+    class OutputSerializer(serializers.ModelSerializer[Comparison]):
+        prompt = serializers.JSONField(source="prompt.content")
+        response_a = serializers.CharField(source="response_a.text")
+        response_b = serializers.CharField(source="response_b.text")
+
+        class Meta:
+            model = Comparison
+            fields = [
+                "id", "prompt", "response_a", "response_b", "status", "priority", "is_gold", "gold_answer",
+                "batch", "vote_count", "winner", "agreement", "posterior", "created_at",
+            ]  # fmt: skip
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str),
+            OpenApiParameter("is_gold", bool),
+            OpenApiParameter("min_votes", int),
+            OpenApiParameter("winner", str),
+            OpenApiParameter("batch", str),
+            OpenApiParameter("search", str),
+        ],
+        responses=OutputSerializer(many=True),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = project_for_admin(request, slug)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        comparisons = selectors.comparison_list(project=project, **filters.validated_data)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(comparisons, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

@@ -1,0 +1,83 @@
+"""Annotator endpoints: next comparison, submit, skip."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.api.permissions import project_for_annotation
+from annotate.api.serializers import TaskOutputSerializer, task_payload
+from annotate.models import Assignment, Choice, Strength
+from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
+from annotate.services.errors import ServiceError
+
+_NEXT_OUTPUT = inline_serializer("NextOutput", {"task": TaskOutputSerializer(allow_null=True)})
+
+
+def _error(exc: ServiceError) -> Response:
+    return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
+
+
+class ComparisonNextApi(APIView):
+    """Your live lease, or a new one; ``task`` is null when nothing is left for you."""
+
+    @extend_schema(request=None, responses=_NEXT_OUTPUT)
+    def post(self, request: Request, slug: str) -> Response:
+        project = project_for_annotation(request, slug)
+        lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
+        return Response({"task": task_payload(lease)})
+
+
+class JudgmentSubmitApi(APIView):
+    """Submit a verdict on your live lease (in screen terms: ``a`` is the left response). Retrying is safe."""
+
+    class InputSerializer(serializers.Serializer[dict[str, object]]):
+        choice = serializers.ChoiceField(choices=Choice.values)
+        strength = serializers.ChoiceField(choices=Strength.values, required=False, allow_blank=True, default="")
+        rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+        seconds_spent = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+
+    class OutputSerializer(serializers.Serializer[dict[str, object]]):
+        judgment = serializers.IntegerField()
+        created = serializers.BooleanField()
+        next = TaskOutputSerializer(allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request, assignment_id: int) -> Response:
+        lease = get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, annotator=request.user)
+        project = project_for_annotation(request, lease.project.slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            result = judgment_submit(assignment_id=lease.pk, annotator=request.user, **data.validated_data)  # type: ignore[arg-type]
+        except ServiceError as exc:
+            return _error(exc)
+        upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
+        return Response(
+            {"judgment": result.judgment.pk, "created": result.created, "next": task_payload(upcoming)},
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class AssignmentSkipApi(APIView):
+    """Give your lease back with an optional reason; returns your next task."""
+
+    class InputSerializer(serializers.Serializer[dict[str, object]]):
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=_NEXT_OUTPUT)
+    def post(self, request: Request, assignment_id: int) -> Response:
+        lease = get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, annotator=request.user)
+        project = project_for_annotation(request, lease.project.slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            assignment_skip(assignment_id=lease.pk, annotator=request.user, reason=data.validated_data["reason"])  # type: ignore[arg-type]
+        except ServiceError as exc:
+            return _error(exc)
+        upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
+        return Response({"task": task_payload(upcoming)})

@@ -1,0 +1,1 @@
+"""Writes. Keyword-only functions named ``<entity>_<action>``; views and tasks call these."""

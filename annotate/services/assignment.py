@@ -1,0 +1,227 @@
+"""Serving comparisons to annotators: leases, gold mixing, submit, skip, reclaim.
+
+Concurrency (DESIGN.md, "PostgreSQL is the real database"): the pick locks one
+comparison row with ``FOR UPDATE SKIP LOCKED`` and bumps its ``slots_taken`` in the
+same transaction, so a concurrent picker either skips the row or, after the commit,
+re-reads ``slots_taken`` (PostgreSQL re-checks WHERE on a row changed under it).
+Lock order is always assignment → comparison (submit, skip, reclaim) or comparison
+alone (pick), so no two of these can deadlock. On SQLite the IMMEDIATE transaction
+mode serialises writers, which gives the same guarantees more slowly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Comparison,
+    ComparisonStatus,
+    Judgment,
+    Project,
+    Strength,
+)
+from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
+
+# What the annotator pressed, in screen terms: "a" is whatever was shown on the left.
+DISPLAY_CHOICES = {"a", "b", "tie", "both_bad"}
+_SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
+
+_rng = random.SystemRandom()
+
+
+def canonical_choice(*, display_choice: str, flipped: bool) -> Choice:
+    """Undo the display flip: the choice in terms of the comparison's response_a/response_b."""
+    if display_choice not in DISPLAY_CHOICES:
+        raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {display_choice!r}")
+    choice = Choice(display_choice)
+    return _SWAP.get(choice, choice) if flipped else choice
+
+
+def assignment_reclaim_expired(*, project: Project | None = None, now: datetime | None = None) -> int:
+    """Expire live leases past their time and give their slots back; returns how many."""
+    now = now or timezone.now()
+    expired = Assignment.objects.filter(status=AssignmentStatus.LIVE, expires_at__lte=now)
+    if project is not None:
+        expired = expired.filter(project=project)
+    reclaimed = 0
+    with transaction.atomic():
+        # SKIP LOCKED: a lease being submitted right now is left to its submitter.
+        rows = list(
+            expired.select_for_update(skip_locked=True).order_by("id").values_list("id", "comparison_id")
+        )
+        if not rows:
+            return 0
+        reclaimed = Assignment.objects.filter(
+            id__in=[pk for pk, _ in rows], status=AssignmentStatus.LIVE
+        ).update(status=AssignmentStatus.EXPIRED, closed_at=now)
+        freed = Counter(comparison_id for _, comparison_id in rows)
+        for comparison_id in sorted(freed):
+            Comparison.objects.filter(pk=comparison_id, is_gold=False).update(
+                slots_taken=F("slots_taken") - freed[comparison_id]
+            )
+    return reclaimed
+
+
+def _live_lease(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> Assignment | None:
+    return (
+        Assignment.objects.live()
+        .filter(project=project, annotator=annotator, expires_at__gt=now)
+        .select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _unseen(*, project: Project, annotator: AbstractBaseUser) -> Exists:
+    return Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator))
+
+
+def _pick_gold(*, project: Project, annotator: AbstractBaseUser) -> Comparison | None:
+    # Gold items are shown to everyone once and never count towards k, so no lock is needed;
+    # the partial unique constraint on live leases stops a double lease from two tabs.
+    return (
+        Comparison.objects.open()
+        .filter(project=project, is_gold=True)
+        .exclude(_unseen(project=project, annotator=annotator))
+        .order_by("id")
+        .first()
+    )
+
+
+def _pick_open(*, project: Project, annotator: AbstractBaseUser) -> Comparison | None:
+    return (
+        Comparison.objects.open()
+        .filter(project=project, is_gold=False, slots_taken__lt=project.overlap_target)
+        .exclude(_unseen(project=project, annotator=annotator))
+        .order_by("-priority", "slots_taken", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
+def comparison_next_for_annotator(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime | None = None
+) -> Assignment | None:
+    """The annotator's live lease, or a new one on a comparison that still needs votes; None when done."""
+    now = now or timezone.now()
+    lease = _live_lease(project=project, annotator=annotator, now=now)
+    if lease is not None:
+        return lease
+    assignment_reclaim_expired(project=project, now=now)
+    with transaction.atomic():
+        comparison = None
+        if project.gold_rate > 0 and _rng.random() < project.gold_rate:
+            comparison = _pick_gold(project=project, annotator=annotator)
+        if comparison is None:
+            comparison = _pick_open(project=project, annotator=annotator)
+            if comparison is None:
+                return None
+            Comparison.objects.filter(pk=comparison.pk).update(slots_taken=F("slots_taken") + 1)
+        lease = Assignment.objects.create(
+            project=project,
+            comparison=comparison,
+            annotator=annotator,
+            flipped=_rng.random() < 0.5,
+            expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+        )
+    return (
+        Assignment.objects.select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
+        .get(pk=lease.pk)
+    )
+
+
+def _tally(comparison_id: int) -> tuple[str, float | None]:
+    """Plurality winner and its share among this comparison's votes; no winner on a tie for first."""
+    counts = Counter(Judgment.objects.filter(comparison_id=comparison_id).values_list("choice", flat=True))
+    if not counts:
+        return "", None
+    (top, top_n), *rest = counts.most_common()
+    total = sum(counts.values())
+    if rest and rest[0][1] == top_n:
+        return "", top_n / total
+    return top, top_n / total
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgment: Judgment
+    created: bool  # False when this was a retry of an earlier submit
+
+
+def judgment_submit(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    choice: str,
+    strength: str = "",
+    rationale: str = "",
+    seconds_spent: float | None = None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Record the annotator's verdict on their live lease exactly once; a retry returns the first."""
+    now = now or timezone.now()
+    if strength and strength not in Strength.values:
+        raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
+    with transaction.atomic():
+        lease = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
+        if lease is None or lease.annotator_id != annotator.pk:
+            raise NotYourLease("this lease does not exist or belongs to someone else")
+        if lease.status == AssignmentStatus.SUBMITTED:
+            return SubmitResult(judgment=Judgment.objects.get(assignment=lease), created=False)
+        if lease.status != AssignmentStatus.LIVE or lease.expires_at <= now:
+            raise LeaseClosed(f"this lease is {'expired' if lease.status == AssignmentStatus.LIVE else lease.status}")
+        canonical = canonical_choice(display_choice=choice, flipped=lease.flipped)
+        judgment = Judgment.objects.create(
+            comparison_id=lease.comparison_id,
+            annotator=annotator,
+            assignment=lease,
+            choice=canonical,
+            strength=strength if canonical in (Choice.A, Choice.B) else "",
+            rationale=rationale.strip(),
+            seconds_spent=seconds_spent,
+            shown_flipped=lease.flipped,
+        )
+        lease.status = AssignmentStatus.SUBMITTED
+        lease.closed_at = now
+        lease.save(update_fields=["status", "closed_at"])
+        comparison = (
+            Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=lease.comparison_id)
+        )
+        comparison.vote_count += 1
+        comparison.winner, comparison.agreement = _tally(comparison.pk)
+        fields = ["vote_count", "winner", "agreement"]
+        if not comparison.is_gold and comparison.vote_count >= comparison.project.overlap_target:
+            comparison.status = ComparisonStatus.COMPLETE
+            fields.append("status")
+        comparison.save(update_fields=fields)
+    return SubmitResult(judgment=judgment, created=True)
+
+
+def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser, reason: str = "") -> Assignment:
+    """Give a live lease back to the pool; the annotator is not offered that comparison again."""
+    now = timezone.now()
+    with transaction.atomic():
+        lease = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
+        if lease is None or lease.annotator_id != annotator.pk:
+            raise NotYourLease("this lease does not exist or belongs to someone else")
+        if lease.status == AssignmentStatus.SKIPPED:
+            return lease
+        if lease.status != AssignmentStatus.LIVE:
+            raise LeaseClosed(f"this lease is {lease.status}")
+        lease.status = AssignmentStatus.SKIPPED
+        lease.skip_reason = reason.strip()[:500]
+        lease.closed_at = now
+        lease.save(update_fields=["status", "skip_reason", "closed_at"])
+        Comparison.objects.filter(pk=lease.comparison_id, is_gold=False).update(slots_taken=F("slots_taken") - 1)
+    return lease

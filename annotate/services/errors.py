@@ -1,0 +1,27 @@
+"""Errors that services raise for callers to turn into 4xx answers."""
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out; ``code`` is stable, ``message`` is for people."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotYourLease(ServiceError):
+    code = "not_your_lease"
+    status = 403
+
+
+class LeaseClosed(ServiceError):
+    code = "lease_closed"
+    status = 409
+
+
+class InvalidChoice(ServiceError):
+    code = "invalid_choice"
+    status = 400

@@ -1,0 +1,50 @@
+"""Fixtures shared by every test. The database is PostgreSQL unless DATABASE_URL says otherwise."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from django.test import Client
+from rest_framework.test import APIClient
+
+from annotate.models import Project, Role
+from tests.factories import add_member, make_project, make_user
+
+
+@pytest.fixture
+def project(db: None) -> Project:
+    return make_project(slug="demo")
+
+
+@pytest.fixture
+def annotator(project: Project) -> AbstractUser:
+    user = make_user("ann")
+    add_member(project, user, Role.ANNOTATOR)
+    return user
+
+
+@pytest.fixture
+def project_admin(project: Project) -> AbstractUser:
+    user = make_user("padmin")
+    add_member(project, user, Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def outsider(db: None) -> AbstractUser:
+    return make_user("outsider")
+
+
+@pytest.fixture
+def staff(db: None) -> AbstractUser:
+    return make_user("staff", staff=True)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def web() -> Client:
+    return Client()
