@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 from annotate.models import Project, Role
 from tests.factories import add_member, make_project, make_user
 
+pytest_plugins = ["tests.worker", "tests.browser"]
+
 
 @pytest.fixture
 def project(db: None) -> Project:

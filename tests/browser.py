@@ -1,0 +1,1 @@
+"""Fixtures that drive Debian's chromium through Playwright against Django's live server."""
