@@ -7,12 +7,12 @@ and see only their own leases and judgments. Non-members see nothing of it.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from annotate.models import Membership, Project, Role
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def projects_visible_to(user: AnyUser) -> QuerySet[Project]:

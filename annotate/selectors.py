@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ class AnnotatorProgress:
     left_in_project: int
 
 
-def annotator_progress(*, project: Project, annotator: AbstractBaseUser, now: datetime | None = None) -> AnnotatorProgress:
+def annotator_progress(*, project: Project, annotator: User, now: datetime | None = None) -> AnnotatorProgress:
     """What the annotator did today and in total, and how many comparisons still need votes."""
     now = now or timezone.now()
     midnight = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
@@ -65,7 +65,7 @@ def comparison_list(
     return qs.order_by("-id")
 
 
-def judgment_list_for_annotator(*, annotator: AbstractBaseUser, project: Project | None = None) -> QuerySet[Judgment]:
+def judgment_list_for_annotator(*, annotator: User, project: Project | None = None) -> QuerySet[Judgment]:
     """The annotator's own judgments, newest first."""
     qs = Judgment.objects.filter(annotator=annotator).select_related("comparison__prompt")
     if project is not None:

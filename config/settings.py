@@ -81,7 +81,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "concord.sqlite3",
+            "NAME": str(VAR_DIR / "concord.sqlite3"),
             # SQLite serialises writers; a generous timeout keeps the demo's worker and web from
             # failing with "database is locked" while the other commits.
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},

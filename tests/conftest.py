@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -19,26 +19,26 @@ def project(db: None) -> Project:
 
 
 @pytest.fixture
-def annotator(project: Project) -> AbstractUser:
+def annotator(project: Project) -> User:
     user = make_user("ann")
     add_member(project, user, Role.ANNOTATOR)
     return user
 
 
 @pytest.fixture
-def project_admin(project: Project) -> AbstractUser:
+def project_admin(project: Project) -> User:
     user = make_user("padmin")
     add_member(project, user, Role.ADMIN)
     return user
 
 
 @pytest.fixture
-def outsider(db: None) -> AbstractUser:
+def outsider(db: None) -> User:
     return make_user("outsider")
 
 
 @pytest.fixture
-def staff(db: None) -> AbstractUser:
+def staff(db: None) -> User:
     return make_user("staff", staff=True)
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
@@ -73,7 +73,7 @@ def assignment_reclaim_expired(*, project: Project | None = None, now: datetime 
     return reclaimed
 
 
-def _live_lease(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> Assignment | None:
+def _live_lease(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     return (
         Assignment.objects.live()
         .filter(project=project, annotator=annotator, expires_at__gt=now)
@@ -83,11 +83,11 @@ def _live_lease(*, project: Project, annotator: AbstractBaseUser, now: datetime)
     )
 
 
-def _unseen(*, project: Project, annotator: AbstractBaseUser) -> Exists:
+def _unseen(*, project: Project, annotator: User) -> Exists:
     return Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator))
 
 
-def _pick_gold(*, project: Project, annotator: AbstractBaseUser) -> Comparison | None:
+def _pick_gold(*, project: Project, annotator: User) -> Comparison | None:
     # Gold items are shown to everyone once and never count towards k, so no lock is needed;
     # the partial unique constraint on live leases stops a double lease from two tabs.
     return (
@@ -99,7 +99,7 @@ def _pick_gold(*, project: Project, annotator: AbstractBaseUser) -> Comparison |
     )
 
 
-def _pick_open(*, project: Project, annotator: AbstractBaseUser) -> Comparison | None:
+def _pick_open(*, project: Project, annotator: User) -> Comparison | None:
     return (
         Comparison.objects.open()
         .filter(project=project, is_gold=False, slots_taken__lt=project.overlap_target)
@@ -111,7 +111,7 @@ def _pick_open(*, project: Project, annotator: AbstractBaseUser) -> Comparison |
 
 
 def comparison_next_for_annotator(
-    *, project: Project, annotator: AbstractBaseUser, now: datetime | None = None
+    *, project: Project, annotator: User, now: datetime | None = None
 ) -> Assignment | None:
     """The annotator's live lease, or a new one on a comparison that still needs votes; None when done."""
     now = now or timezone.now()
@@ -162,7 +162,7 @@ class SubmitResult:
 def judgment_submit(
     *,
     assignment_id: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     choice: str,
     strength: str = "",
     rationale: str = "",
@@ -208,7 +208,7 @@ def judgment_submit(
     return SubmitResult(judgment=judgment, created=True)
 
 
-def assignment_skip(*, assignment_id: int, annotator: AbstractBaseUser, reason: str = "") -> Assignment:
+def assignment_skip(*, assignment_id: int, annotator: User, reason: str = "") -> Assignment:
     """Give a live lease back to the pool; the annotator is not offered that comparison again."""
     now = timezone.now()
     with transaction.atomic():

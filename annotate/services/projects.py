@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotate.models import Membership, Project, Role
@@ -23,7 +23,7 @@ PROJECT_EDITABLE_FIELDS = (
 )
 
 
-def project_create(*, name: str, slug: str, created_by: AbstractBaseUser | None = None, **fields: Any) -> Project:
+def project_create(*, name: str, slug: str, created_by: User | None = None, **fields: Any) -> Project:
     """A validated new project; its creator (if any) becomes its admin."""
     unknown = set(fields) - set(PROJECT_EDITABLE_FIELDS)
     if unknown:
@@ -49,7 +49,7 @@ def project_update(*, project: Project, **fields: Any) -> Project:
     return project
 
 
-def membership_set(*, project: Project, user: AbstractBaseUser, role: str = Role.ANNOTATOR) -> Membership:
+def membership_set(*, project: Project, user: User, role: str = Role.ANNOTATOR) -> Membership:
     """Make the user a member with this role (creating or changing the membership)."""
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from annotate.models import (
@@ -28,7 +28,7 @@ from tests.factories import add_member, make_comparison, make_comparisons, make_
 pytestmark = pytest.mark.django_db
 
 
-def _annotators(project: Project, n: int) -> list[AbstractUser]:
+def _annotators(project: Project, n: int) -> list[User]:
     users = [make_user() for _ in range(n)]
     for user in users:
         add_member(project, user)
@@ -36,7 +36,7 @@ def _annotators(project: Project, n: int) -> list[AbstractUser]:
 
 
 class NextComparisonTests:
-    def test_it_returns_the_live_lease_again(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_returns_the_live_lease_again(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 3)
         first = comparison_next_for_annotator(project=project, annotator=annotator)
         again = comparison_next_for_annotator(project=project, annotator=annotator)
@@ -66,7 +66,7 @@ class NextComparisonTests:
         comparison.refresh_from_db()
         assert comparison.slots_taken == 2
 
-    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -89,7 +89,7 @@ class NextComparisonTests:
         comparison.refresh_from_db()
         assert comparison.slots_taken == 1
 
-    def test_it_mixes_in_gold_items_at_the_project_rate(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_mixes_in_gold_items_at_the_project_rate(self, project: Project, annotator: User) -> None:
         project.gold_rate = 1.0
         project.save()
         make_comparisons(project, 2)
@@ -101,7 +101,7 @@ class NextComparisonTests:
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None and not lease.comparison.is_gold
 
-    def test_it_serves_no_gold_when_the_rate_is_zero(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_serves_no_gold_when_the_rate_is_zero(self, project: Project, annotator: User) -> None:
         make_comparison(project, is_gold=True, gold_answer=Choice.A)
         normal = make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
@@ -109,7 +109,7 @@ class NextComparisonTests:
 
 
 class JudgmentSubmitTests:
-    def test_it_undoes_the_display_flip(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_undoes_the_display_flip(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -125,7 +125,7 @@ class JudgmentSubmitTests:
         with pytest.raises(InvalidChoice, match="choice must be one of"):
             canonical_choice(display_choice="left", flipped=False)
 
-    def test_it_is_idempotent(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_is_idempotent(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -136,7 +136,7 @@ class JudgmentSubmitTests:
         assert Judgment.objects.count() == 1
         assert Comparison.objects.get().vote_count == 1
 
-    def test_it_refuses_someone_elses_lease(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_refuses_someone_elses_lease(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         other = _annotators(project, 1)[0]
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
@@ -145,7 +145,7 @@ class JudgmentSubmitTests:
             judgment_submit(assignment_id=lease.pk, annotator=other, choice="a")
         assert Judgment.objects.count() == 0
 
-    def test_it_refuses_an_expired_lease(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_refuses_an_expired_lease(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -170,7 +170,7 @@ class JudgmentSubmitTests:
 
 
 class AssignmentSkipTests:
-    def test_it_frees_the_slot_and_records_the_reason(self, project: Project, annotator: AbstractUser) -> None:
+    def test_it_frees_the_slot_and_records_the_reason(self, project: Project, annotator: User) -> None:
         comparison = make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -181,7 +181,7 @@ class AssignmentSkipTests:
         assert comparison.slots_taken == 0
         assert comparison_next_for_annotator(project=project, annotator=annotator) is None
 
-    def test_reclaim_ignores_live_unexpired_leases(self, project: Project, annotator: AbstractUser) -> None:
+    def test_reclaim_ignores_live_unexpired_leases(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         comparison_next_for_annotator(project=project, annotator=annotator)
         assert assignment_reclaim_expired(project=project) == 0

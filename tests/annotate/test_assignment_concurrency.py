@@ -1,0 +1,83 @@
+"""Many annotators at once on PostgreSQL: k is never exceeded and nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Count
+
+from annotate.models import Assignment, AssignmentStatus, Comparison, ComparisonStatus, Judgment
+from annotate.services.assignment import comparison_next_for_annotator, judgment_submit
+from tests.factories import add_member, make_comparisons, make_project, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 16
+COMPARISONS = 60
+K = 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrency claims are tested on PostgreSQL")
+class AssignmentConcurrencyTests:
+    def test_it_keeps_the_invariants_under_sixteen_concurrent_annotators(self) -> None:
+        project = make_project(overlap_target=K, gold_rate=0.0)
+        make_comparisons(project, COMPARISONS)
+        users = [make_user(f"worker{i}") for i in range(THREADS)]
+        for user in users:
+            add_member(project, user)
+
+        submitted: list[tuple[int, int, int]] = []  # (annotator, comparison, judgment)
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+        start = threading.Barrier(THREADS)
+
+        def annotate(user_index: int) -> None:
+            rng = random.Random(user_index)
+            user = users[user_index]
+            try:
+                start.wait()
+                while True:
+                    lease = comparison_next_for_annotator(project=project, annotator=user)
+                    if lease is None:
+                        return
+                    result = judgment_submit(
+                        assignment_id=lease.pk, annotator=user, choice=rng.choice(["a", "b", "tie", "both_bad"])
+                    )
+                    # A retried POST (a client that lost the answer) must not create a second judgment.
+                    if rng.random() < 0.2:
+                        again = judgment_submit(assignment_id=lease.pk, annotator=user, choice="a")
+                        assert again.judgment.pk == result.judgment.pk and not again.created
+                    with lock:
+                        submitted.append((user.pk, lease.comparison_id, result.judgment.pk))
+            except BaseException as exc:  # surfaced below; a thread's exception is otherwise lost
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=annotate, args=(i,)) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=240)
+        assert not any(thread.is_alive() for thread in threads), "an annotator thread hung"
+        assert errors == []
+
+        # Every comparison received exactly k votes: none more, and none lost.
+        per_comparison = Counter(c for _, c, _ in submitted)
+        assert set(per_comparison.values()) == {K}
+        assert len(per_comparison) == COMPARISONS
+        db_counts = dict(Judgment.objects.values_list("comparison").annotate(n=Count("id")))
+        assert max(db_counts.values()) == K
+        assert db_counts == dict(per_comparison)
+        # No annotator judged a comparison twice.
+        pairs = [(a, c) for a, c, _ in submitted]
+        assert len(pairs) == len(set(pairs))
+        # Every submitted judgment is stored, and the counters agree with the rows.
+        assert set(Judgment.objects.values_list("pk", flat=True)) == {j for _, _, j in submitted}
+        assert Comparison.objects.exclude(status=ComparisonStatus.COMPLETE).count() == 0
+        assert all(c.vote_count == K and c.slots_taken == K for c in Comparison.objects.all())
+        assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 0
