@@ -161,6 +161,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Installed into django-celery-beat's tables when beat starts; admins edit them in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "reclaim-expired-leases": {"task": "annotate.reclaim_expired_leases", "schedule": 60.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

@@ -7,7 +7,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from annotate import access
-from annotate.models import Project
+from annotate.models import Assignment, Project
 
 
 def project_for_annotation(request: Request, slug: str) -> Project:
@@ -26,3 +26,16 @@ def project_for_admin(request: Request, slug: str) -> Project:
     if not access.can_administer(request.user, project):
         raise PermissionDenied("Only project admins may do this.")
     return project
+
+
+def lease_for_annotator(request: Request, assignment_id: int) -> Assignment:
+    """The caller's own lease in a project they may still annotate, in one query; 404 otherwise."""
+    leases = Assignment.objects.select_related("project").filter(
+        pk=assignment_id, annotator_id=request.user.pk, project__is_active=True
+    )
+    if not getattr(request.user, "is_staff", False):
+        leases = leases.filter(project__memberships__user_id=request.user.pk)
+    lease = leases.first()
+    if lease is None:
+        raise Http404("No such lease")
+    return lease

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.permissions import project_for_annotation
+from annotate.api.permissions import lease_for_annotator, project_for_annotation
 from annotate.api.serializers import TaskOutputSerializer, task_payload
-from annotate.models import Assignment, Choice, Strength
+from annotate.models import Choice, Strength
 from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
 from annotate.services.errors import ServiceError
 
@@ -48,8 +47,8 @@ class JudgmentSubmitApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request, assignment_id: int) -> Response:
-        lease = get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, annotator=request.user)
-        project = project_for_annotation(request, lease.project.slug)
+        lease = lease_for_annotator(request, assignment_id)
+        project = lease.project
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -71,8 +70,8 @@ class AssignmentSkipApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=_NEXT_OUTPUT)
     def post(self, request: Request, assignment_id: int) -> Response:
-        lease = get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, annotator=request.user)
-        project = project_for_annotation(request, lease.project.slug)
+        lease = lease_for_annotator(request, assignment_id)
+        project = lease.project
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

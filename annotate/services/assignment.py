@@ -12,6 +12,7 @@ mode serialises writers, which gives the same guarantees more slowly.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,12 @@ DISPLAY_CHOICES = {"a", "b", "tie", "both_bad"}
 _SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 _rng = random.SystemRandom()
+
+# Reclaiming on every request would add a transaction to the hot path; expired leases
+# are rare, so each process sweeps a project at most this often (the beat task
+# ``annotate.reclaim_expired_leases`` sweeps every project once a minute as well).
+RECLAIM_EVERY_SECONDS = 5.0
+_last_sweep: dict[int, float] = {}
 
 
 def canonical_choice(*, display_choice: str, flipped: bool) -> Choice:
@@ -94,6 +101,7 @@ def _pick_gold(*, project: Project, annotator: User) -> Comparison | None:
         Comparison.objects.open()
         .filter(project=project, is_gold=True)
         .exclude(_unseen(project=project, annotator=annotator))
+        .select_related("prompt", "response_a", "response_b")
         .order_by("id")
         .first()
     )
@@ -105,6 +113,7 @@ def _pick_open(*, project: Project, annotator: User) -> Comparison | None:
         .filter(project=project, is_gold=False, slots_taken__lt=project.overlap_target)
         .exclude(_unseen(project=project, annotator=annotator))
         .order_by("-priority", "slots_taken", "id")
+        .select_related("prompt", "response_a", "response_b")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
@@ -118,7 +127,17 @@ def comparison_next_for_annotator(
     lease = _live_lease(project=project, annotator=annotator, now=now)
     if lease is not None:
         return lease
-    assignment_reclaim_expired(project=project, now=now)
+    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
+        _last_sweep[project.pk] = time.monotonic()
+        assignment_reclaim_expired(project=project, now=now)
+    lease = _lease_new(project=project, annotator=annotator, now=now)
+    if lease is None and assignment_reclaim_expired(project=project, now=now):
+        # Nothing free: expired leases (missed by the throttled sweep) may hold the last slots.
+        lease = _lease_new(project=project, annotator=annotator, now=now)
+    return lease
+
+
+def _lease_new(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     with transaction.atomic():
         comparison = None
         if project.gold_rate > 0 and _rng.random() < project.gold_rate:
@@ -128,17 +147,13 @@ def comparison_next_for_annotator(
             if comparison is None:
                 return None
             Comparison.objects.filter(pk=comparison.pk).update(slots_taken=F("slots_taken") + 1)
-        lease = Assignment.objects.create(
+        return Assignment.objects.create(
             project=project,
             comparison=comparison,
             annotator=annotator,
             flipped=_rng.random() < 0.5,
             expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
         )
-    return (
-        Assignment.objects.select_related("comparison__prompt", "comparison__response_a", "comparison__response_b")
-        .get(pk=lease.pk)
-    )
 
 
 def _tally(comparison_id: int) -> tuple[str, float | None]:

@@ -1,0 +1,269 @@
+"""Annotation throughput and latency under concurrent annotators, on PostgreSQL behind gunicorn.
+
+    .venv/bin/python bench/annotation_load.py [--annotators 1,8,32] [--seconds 15] [--comparisons 20000]
+
+Creates its own database (``concord_bench_load``, dropped and re-created), a project
+with 20,000 comparisons (k=3) and one account per simulated annotator, starts
+gunicorn on 127.0.0.1, and runs N annotators at once through the REST API with
+token auth for a bounded time per N. A cycle is one comparison judged: the
+annotator asks for its task once (``POST /api/projects/<slug>/next/``) and from then
+on each ``POST /api/assignments/<id>/submit/`` answers with the next task in the
+same round trip, as the API is designed to. Afterwards it checks the invariants
+straight in the database: no comparison past k judgments, no annotator judging a
+comparison twice, and every acknowledged submit stored.
+
+The client is a small asyncio HTTP/1.1 keep-alive client in one process, so that
+the load generator takes as little as possible of the two cores from the server.
+Prints a table and, as its last line, one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "concord_bench_load"
+ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+SLUG = "load"
+K = 3
+
+
+def _setup_database(comparisons: int, max_annotators: int) -> dict[int, str]:
+    """Fresh database, migrated, with the project, comparisons and tokens; returns tokens by index."""
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    env = {**os.environ, "DATABASE_URL": DB_URL}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ["DATABASE_URL"] = DB_URL
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from annotate.models import Comparison, Membership, Project, Prompt, Response
+    from annotate.services.content import content_hash
+
+    project = Project.objects.create(name="Load", slug=SLUG, overlap_target=K, gold_rate=0.0, lease_ttl_seconds=600)
+    prompts = Prompt.objects.bulk_create(
+        [Prompt(project=project, content=f"Prompt {i}: which answer is better?", content_hash=content_hash(f"p{i}"))
+         for i in range(comparisons)],
+        batch_size=5000,
+    )  # fmt: skip
+    responses = Response.objects.bulk_create(
+        [Response(prompt=p, text=f"Answer {side} to {p.pk}: " + "lorem ipsum " * 30, content_hash=content_hash(f"{p.pk}{side}"))
+         for p in prompts for side in "ab"],
+        batch_size=5000,
+    )  # fmt: skip
+    Comparison.objects.bulk_create(
+        [Comparison(project=project, prompt=p, response_a=responses[2 * i], response_b=responses[2 * i + 1])
+         for i, p in enumerate(prompts)],
+        batch_size=5000,
+    )  # fmt: skip
+    User = get_user_model()
+    tokens = {}
+    for i in range(max_annotators):
+        user = User.objects.create_user(username=f"annotator{i}", password="x")  # noqa: S106 - bench accounts
+        Membership.objects.create(project=project, user=user)
+        tokens[i] = Token.objects.create(user=user).key
+    from django.db import connections
+
+    connections.close_all()
+    return tokens
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client for JSON POSTs (one connection per annotator)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+        payload = json.dumps(body or {}).encode()
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n"
+        ).encode() + payload
+        for attempt in range(2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            assert self.reader is not None
+            try:
+                self.writer.write(request)
+                await self.writer.drain()
+                status_line = await self.reader.readline()
+                if not status_line:
+                    raise ConnectionResetError
+                status = int(status_line.split()[1])
+                length, close = 0, False
+                while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                    elif name.lower() == "connection" and value.strip().lower() == "close":
+                        close = True
+                data = await self.reader.readexactly(length) if length else b""
+                if close:
+                    self.writer.close()
+                    self.writer = None
+                return status, (json.loads(data) if data else {})
+            except (ConnectionResetError, asyncio.IncompleteReadError, BrokenPipeError):
+                self.writer = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+async def _annotator(http: Http, deadline: float, latencies: list[float], stats: dict[str, int], rng: random.Random) -> None:
+    started = time.perf_counter()
+    status, body = await http.post(f"/api/projects/{SLUG}/next/")
+    latencies.append(time.perf_counter() - started)
+    task = body.get("task") if status == 200 else None
+    while task is not None and time.perf_counter() < deadline:
+        choice = rng.choice(["a", "b", "a", "b", "tie", "both_bad"])
+        started = time.perf_counter()
+        status, body = await http.post(
+            f"/api/assignments/{task['assignment']}/submit/", {"choice": choice, "strength": "better"}  # type: ignore[index]
+        )
+        latencies.append(time.perf_counter() - started)
+        if status == 201:
+            stats["acknowledged"] += 1
+            task = body.get("next")
+        else:
+            stats["errors"] += 1
+            status, body = await http.post(f"/api/projects/{SLUG}/next/")
+            task = body.get("task")
+
+
+async def _run_level(port: int, tokens: dict[int, str], n: int, seconds: float, offset: int) -> dict[str, float]:
+    latencies: list[float] = []
+    stats = {"acknowledged": 0, "errors": 0}
+    clients = [Http(port, tokens[offset + i]) for i in range(n)]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(_annotator(c, deadline, latencies, stats, random.Random(i)) for i, c in enumerate(clients))
+    )
+    elapsed = time.perf_counter() - started
+    for c in clients:
+        if c.writer is not None:
+            c.writer.close()
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+
+    return {
+        "annotators": n,
+        "cycles": stats["acknowledged"],
+        "cycles_per_s": stats["acknowledged"] / elapsed,
+        "requests": len(latencies),
+        "errors": stats["errors"],
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+    }
+
+
+def _check_invariants() -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(DB_URL) as conn:
+        over_k = conn.execute(
+            "SELECT count(*) FROM (SELECT comparison_id FROM annotate_judgment GROUP BY comparison_id HAVING count(*) > %s) t",
+            [K],
+        ).fetchone()[0]  # type: ignore[index]
+        doubled = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment GROUP BY comparison_id, annotator_id HAVING count(*) > 1) t"
+        ).fetchone()[0]  # type: ignore[index]
+        judgments = conn.execute("SELECT count(*) FROM annotate_judgment").fetchone()[0]  # type: ignore[index]
+        counter_drift = conn.execute(
+            "SELECT count(*) FROM annotate_comparison c WHERE c.vote_count <> "
+            "(SELECT count(*) FROM annotate_judgment j WHERE j.comparison_id = c.id)"
+        ).fetchone()[0]  # type: ignore[index]
+    return {"over_k": over_k, "doubled": doubled, "judgments": judgments, "counter_drift": counter_drift}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--annotators", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--comparisons", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.annotators.split(",")]
+
+    print(f"Setting up {args.comparisons} comparisons and {sum(levels)} accounts in {DB_NAME} ...", flush=True)
+    tokens = _setup_database(args.comparisons, sum(levels))
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING",
+           "DB_CONN_MAX_AGE": "600"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+         "--worker-class", "gthread", "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        results, offset = [], 0
+        for n in levels:
+            results.append(asyncio.run(_run_level(port, tokens, n, args.seconds, offset)))
+            offset += n
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    checks = _check_invariants()
+    acknowledged = sum(int(r["cycles"]) for r in results)
+    lost = acknowledged - checks["judgments"]
+
+    print(f"\ngunicorn: {args.workers} workers x {args.threads} threads (gthread), PostgreSQL on 127.0.0.1, k={K}")
+    print(f"{'annotators':>10} {'cycles':>8} {'cycles/s':>9} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r['annotators']:>10} {r['cycles']:>8} {r['cycles_per_s']:>9.1f} {r['requests']:>9} {r['errors']:>7} "
+              f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f}")  # fmt: skip
+    print(f"\ninvariants: comparisons over k={checks['over_k']}, doubled judgments={checks['doubled']}, "
+          f"acknowledged but not stored={lost}, vote counters off={checks['counter_drift']}")  # fmt: skip
+    figures: dict[str, float | int] = {}
+    for r in results:
+        n = int(r["annotators"])
+        figures[f"n{n}_cycles_per_s"] = round(r["cycles_per_s"], 1)
+        figures[f"n{n}_p50_ms"] = round(r["p50_ms"], 1)
+        figures[f"n{n}_p95_ms"] = round(r["p95_ms"], 1)
+        figures[f"n{n}_p99_ms"] = round(r["p99_ms"], 1)
+    figures["invariant_violations"] = checks["over_k"] + checks["doubled"] + max(lost, 0) + checks["counter_drift"]
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
