@@ -30,11 +30,12 @@ def project_for_admin(request: Request, slug: str) -> Project:
 
 def lease_for_annotator(request: Request, assignment_id: int) -> Assignment:
     """The caller's own lease in a project they may still annotate, in one query; 404 otherwise."""
+    user_id = int(request.user.pk or 0)  # the views require authentication; 0 matches no one
     leases = Assignment.objects.select_related("project").filter(
-        pk=assignment_id, annotator_id=request.user.pk, project__is_active=True
+        pk=assignment_id, annotator_id=user_id, project__is_active=True
     )
     if not getattr(request.user, "is_staff", False):
-        leases = leases.filter(project__memberships__user_id=request.user.pk)
+        leases = leases.filter(project__memberships__user_id=user_id)
     lease = leases.first()
     if lease is None:
         raise Http404("No such lease")
