@@ -196,3 +196,17 @@ class SchemaAccessTests:
         assert schema.status_code == 200 and b"/api/projects/{slug}/next/" in schema.content
         docs = web.get("/api/docs/")
         assert docs.status_code == 200 and b"redoc" in docs.content.lower()
+
+
+class AdminSiteAccessTests:
+    def test_only_staff_reach_the_admin(self, project: Project, annotator: User, staff: User) -> None:
+        make_comparison(project)
+        assert _web(None).get("/admin/annotate/comparison/").status_code == 302
+        assert _web(annotator).get("/admin/annotate/comparison/").status_code == 302
+        for model in ["project", "membership", "prompt", "response", "comparison", "assignment", "judgment", "importjob"]:
+            # Staff without model permissions are refused; superusers (project operators) get in.
+            assert _web(staff).get(f"/admin/annotate/{model}/").status_code == 403
+        staff.is_superuser = True
+        staff.save()
+        for model in ["project", "membership", "prompt", "response", "comparison", "assignment", "judgment", "importjob"]:
+            assert _web(staff).get(f"/admin/annotate/{model}/?q=a").status_code == 200
