@@ -1,0 +1,76 @@
+"""Validation of the parallel vote arrays every aggregation function takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from annotate.aggregation.labels import N_LABELS
+
+
+@dataclass(frozen=True)
+class VoteArrays:
+    """Votes as int64 arrays of equal length, with the index ranges they were checked against."""
+
+    item: npt.NDArray[np.int64]
+    worker: npt.NDArray[np.int64]
+    label: npt.NDArray[np.int64]
+    n_items: int
+    n_workers: int
+
+
+def _as_index_array(name: str, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def _check_range(name: str, array: npt.NDArray[np.int64], upper: int) -> None:
+    if array.size and (int(array.min()) < 0 or int(array.max()) >= upper):
+        raise ValueError(
+            f"{name} values must lie in 0..{upper - 1}, got {int(array.min())}..{int(array.max())}"
+        )
+
+
+def validated_votes(
+    item: npt.ArrayLike,
+    worker: npt.ArrayLike,
+    label: npt.ArrayLike,
+    *,
+    n_items: int | None = None,
+    n_workers: int | None = None,
+) -> VoteArrays:
+    """Return the votes as int64 arrays, or raise ValueError naming the array that is malformed."""
+    item_array = _as_index_array("item", item)
+    worker_array = _as_index_array("worker", worker)
+    label_array = _as_index_array("label", label)
+    if not item_array.shape == worker_array.shape == label_array.shape:
+        raise ValueError(
+            "item, worker and label must have the same length, got "
+            f"{item_array.size}, {worker_array.size} and {label_array.size}"
+        )
+    if n_items is None:
+        n_items = int(item_array.max()) + 1 if item_array.size else 0
+    if n_workers is None:
+        n_workers = int(worker_array.max()) + 1 if worker_array.size else 0
+    _check_range("item", item_array, n_items)
+    _check_range("worker", worker_array, n_workers)
+    _check_range("label", label_array, N_LABELS)
+    return VoteArrays(item_array, worker_array, label_array, n_items, n_workers)
+
+
+def validated_weights(name: str, weight: npt.ArrayLike | None, n_votes: int) -> npt.NDArray[np.float64]:
+    """Return per-vote weights as float64 (ones when None); ValueError if the length or sign is wrong."""
+    if weight is None:
+        return np.ones(n_votes, dtype=np.float64)
+    array = np.asarray(weight, dtype=np.float64)
+    if array.shape != (n_votes,):
+        raise ValueError(f"{name} must have one value per vote ({n_votes}), got shape {array.shape}")
+    if array.size and (not np.all(np.isfinite(array)) or float(array.min()) < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    return array
