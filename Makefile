@@ -36,4 +36,4 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
-	env -u DATABASE_URL -u CELERY_BROKER_URL CONCORD_VAR_DIR=$$(mktemp -d) $(BIN)/python -m pytest -p no:cacheprovider tests/test_sqlite_smoke.py
+	env -u DATABASE_URL -u CELERY_BROKER_URL CONCORD_VAR_DIR=$$(mktemp -d) $(BIN)/python -m pytest -p no:cacheprovider tests/test_sqlite_smoke.py tests/annotate/test_assignment.py

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -80,6 +80,12 @@ def assignment_reclaim_expired(*, project: Project | None = None, now: datetime 
     return reclaimed
 
 
+def _lease_with_content(pk: int) -> Assignment:
+    return Assignment.objects.select_related(
+        "comparison__prompt", "comparison__response_a", "comparison__response_b"
+    ).get(pk=pk)
+
+
 def _live_lease(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     return (
         Assignment.objects.live()
@@ -137,11 +143,50 @@ def comparison_next_for_annotator(
     return lease
 
 
+# PostgreSQL: pick, bump ``slots_taken`` and insert the lease in one statement (one round
+# trip on the hottest path). Same semantics as ``_pick_open`` + update + create below:
+# FOR UPDATE OF c SKIP LOCKED skips rows another picker holds, and PostgreSQL re-checks
+# the WHERE clause on a row that changed since the statement's snapshot.
+_LEASE_NEW_POSTGRESQL = """
+WITH picked AS (
+    SELECT c.id FROM annotate_comparison c
+    WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.is_gold AND c.slots_taken < %(k)s
+      AND NOT EXISTS (
+          SELECT 1 FROM annotate_assignment a WHERE a.comparison_id = c.id AND a.annotator_id = %(user)s
+      )
+    ORDER BY c.priority DESC, c.slots_taken, c.id
+    LIMIT 1
+    FOR UPDATE OF c SKIP LOCKED
+), bumped AS (
+    UPDATE annotate_comparison c SET slots_taken = c.slots_taken + 1 FROM picked WHERE c.id = picked.id
+    RETURNING c.id
+)
+INSERT INTO annotate_assignment
+    (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
+SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
+RETURNING id
+"""
+
+
 def _lease_new(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
+    gold = project.gold_rate > 0 and _rng.random() < project.gold_rate
+    if not gold and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _LEASE_NEW_POSTGRESQL,
+                {
+                    "project": project.pk,
+                    "k": project.overlap_target,
+                    "user": annotator.pk,
+                    "flipped": _rng.random() < 0.5,
+                    "now": now,
+                    "expires": now + timedelta(seconds=project.lease_ttl_seconds),
+                },
+            )
+            row = cursor.fetchone()
+        return _lease_with_content(row[0]) if row else None
     with transaction.atomic():
-        comparison = None
-        if project.gold_rate > 0 and _rng.random() < project.gold_rate:
-            comparison = _pick_gold(project=project, annotator=annotator)
+        comparison = _pick_gold(project=project, annotator=annotator) if gold else None
         if comparison is None:
             comparison = _pick_open(project=project, annotator=annotator)
             if comparison is None:
@@ -174,6 +219,25 @@ class SubmitResult:
     created: bool  # False when this was a retry of an earlier submit
 
 
+# Close the lease only if it is the caller's, live and unexpired (STYLE rule 6: a
+# conditional update checked by row count); RETURNING saves a read on the hot path.
+_CLOSE_LEASE = """
+UPDATE annotate_assignment SET status = %s, closed_at = %s
+WHERE id = %s AND annotator_id = %s AND status = %s AND expires_at > %s
+RETURNING comparison_id, flipped
+"""
+
+
+def _submit_refused(*, assignment_id: int, annotator: User, now: datetime) -> SubmitResult:
+    """Why a lease could not be closed: a retry of a submit (answered with the first), or an error."""
+    lease = Assignment.objects.filter(pk=assignment_id).first()
+    if lease is None or lease.annotator_id != annotator.pk:
+        raise NotYourLease("this lease does not exist or belongs to someone else")
+    if lease.status == AssignmentStatus.SUBMITTED:
+        return SubmitResult(judgment=Judgment.objects.get(assignment=lease), created=False)
+    raise LeaseClosed(f"this lease is {'expired' if lease.status == AssignmentStatus.LIVE else lease.status}")
+
+
 def judgment_submit(
     *,
     assignment_id: int,
@@ -188,38 +252,47 @@ def judgment_submit(
     now = now or timezone.now()
     if strength and strength not in Strength.values:
         raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
+    if choice not in DISPLAY_CHOICES:
+        raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
     with transaction.atomic():
-        lease = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
-        if lease is None or lease.annotator_id != annotator.pk:
-            raise NotYourLease("this lease does not exist or belongs to someone else")
-        if lease.status == AssignmentStatus.SUBMITTED:
-            return SubmitResult(judgment=Judgment.objects.get(assignment=lease), created=False)
-        if lease.status != AssignmentStatus.LIVE or lease.expires_at <= now:
-            raise LeaseClosed(f"this lease is {'expired' if lease.status == AssignmentStatus.LIVE else lease.status}")
-        canonical = canonical_choice(display_choice=choice, flipped=lease.flipped)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLOSE_LEASE,
+                [AssignmentStatus.SUBMITTED, now, assignment_id, annotator.pk, AssignmentStatus.LIVE, now],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return _submit_refused(assignment_id=assignment_id, annotator=annotator, now=now)
+        comparison_id, flipped = row[0], bool(row[1])
+        # Lock the comparison before counting its votes: a concurrent submit on the same
+        # comparison waits here, so the tally below (a later statement, hence a fresh
+        # READ COMMITTED snapshot) sees every vote committed before ours.
+        comparison = (
+            Comparison.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .only("id", "is_gold", "vote_count", "status", "project__overlap_target")
+            .get(pk=comparison_id)
+        )
+        canonical = canonical_choice(display_choice=choice, flipped=flipped)
         judgment = Judgment.objects.create(
-            comparison_id=lease.comparison_id,
+            comparison_id=comparison_id,
             annotator=annotator,
-            assignment=lease,
+            assignment_id=assignment_id,
             choice=canonical,
             strength=strength if canonical in (Choice.A, Choice.B) else "",
             rationale=rationale.strip(),
             seconds_spent=seconds_spent,
-            shown_flipped=lease.flipped,
+            shown_flipped=flipped,
         )
-        lease.status = AssignmentStatus.SUBMITTED
-        lease.closed_at = now
-        lease.save(update_fields=["status", "closed_at"])
-        comparison = (
-            Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=lease.comparison_id)
+        winner, agreement = _tally(comparison_id)
+        votes = comparison.vote_count + 1
+        complete = not comparison.is_gold and votes >= comparison.project.overlap_target
+        Comparison.objects.filter(pk=comparison_id).update(
+            vote_count=votes,
+            winner=winner,
+            agreement=agreement,
+            status=ComparisonStatus.COMPLETE if complete else comparison.status,
         )
-        comparison.vote_count += 1
-        comparison.winner, comparison.agreement = _tally(comparison.pk)
-        fields = ["vote_count", "winner", "agreement"]
-        if not comparison.is_gold and comparison.vote_count >= comparison.project.overlap_target:
-            comparison.status = ComparisonStatus.COMPLETE
-            fields.append("status")
-        comparison.save(update_fields=fields)
     return SubmitResult(judgment=judgment, created=True)
 
 
