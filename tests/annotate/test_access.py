@@ -56,6 +56,18 @@ class AnnotatorPageAccessTests:
         assert Judgment.objects.filter(annotator=annotator).count() == 1
         assert "Which is kinder?" in web.get(f"/annotate/{project.slug}/mine/").content.decode()
 
+    def test_project_admin_and_staff_may_annotate_too(
+        self, project: Project, project_admin: User, staff: User
+    ) -> None:
+        make_comparisons(project, 2)
+        for user in (project_admin, staff):
+            page = _web(user).get(f"/annotate/{project.slug}/")
+            assert page.status_code == 200 and page.context["lease"] is not None
+        assert Assignment.objects.filter(annotator__in=[project_admin, staff]).count() == 2
+
+    def test_the_login_page_is_public(self) -> None:
+        assert _web(None).get("/accounts/login/").status_code == 200
+
     def test_the_htmx_submit_returns_only_the_next_item(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 2)
         web = _web(annotator)
