@@ -1,0 +1,98 @@
+"""Direct preference optimisation (TRL `DPOTrainer`) on `{prompt, chosen, rejected}` rows.
+
+With LoRA the reference is the base with adapters disabled (TRL does this for a PEFT model); with
+`lora_r = 0` TRL reloads the reference from the model's path, which is why models are passed by path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignment.training.config import DPOConfig
+from alignment.training.results import Progress, StepResult, emit
+from alignment.training.reward import preference_rows
+from alignment.training.rows import Rows, as_rows, split_rows
+
+
+@dataclass
+class DPOResult(StepResult):
+    """Outcome of DPO: the policy folder and the trainer's log history."""
+
+    policy_path: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_dpo(
+    config: DPOConfig, rows: Rows | None, out_dir: str | Path, *, progress: Progress | None = None
+) -> DPOResult:
+    """Train the policy with DPO; the saved policy has its adapters merged (unless 4-bit)."""
+    import torch
+    from datasets import Dataset
+    from trl import DPOConfig as TRLDPOConfig
+    from trl import DPOTrainer
+
+    from alignment.training.memory import ensure_fits, estimate_memory
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        lora_config,
+        resolve_model,
+        save_policy,
+    )
+    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = [
+        {k: v for k, v in row.items() if k != "margin"}
+        for row in preference_rows(as_rows(rows, config.dataset))
+    ]
+    train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
+    memory = estimate_memory(config)
+    ensure_fits(memory)
+    emit(progress, "start", step="dpo", memory=memory.to_dict(), memory_table=memory.table())
+
+    torch.manual_seed(config.seed)
+    model = load_causal_lm(config, trainable=True)
+    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    args = TRLDPOConfig(
+        **common_args(config, out),
+        beta=config.beta,
+        loss_type=[config.loss_type],
+        label_smoothing=config.label_smoothing,
+        max_length=config.max_seq_length,
+        remove_unused_columns=False,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(config, task_type="CAUSAL_LM"),
+        callbacks=[progress_callback(progress)],
+    )
+    silence(trainer).train()
+    metrics: dict[str, float] = {}
+    if eval_rows:
+        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+    history = log_history(trainer)
+    steps = [h for h in history if "loss" in h]
+    if steps:
+        metrics["loss_first"], metrics["loss_last"] = steps[0]["loss"], steps[-1]["loss"]
+    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
+    result = DPOResult(
+        step="dpo",
+        out_dir=str(out),
+        metrics=metrics,
+        memory=memory.to_dict(),
+        elapsed_s=time.perf_counter() - started,
+        policy_path=str(policy_path),
+        history=history,
+    )
+    result.write()
+    emit(progress, "end", **metrics)
+    return result

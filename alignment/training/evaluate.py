@@ -1,0 +1,141 @@
+"""Evaluation of a policy: mean reward, KL to a reference, win rate over it, and reward-model accuracy."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alignment.training.config import EvaluateConfig
+from alignment.training.results import Progress, StepResult, emit
+from alignment.training.rows import Rows, as_rows, prompt_text
+from alignment.training.scoring import RewardFn
+
+
+@dataclass
+class EvaluateResult(StepResult):
+    """Evaluation figures in `metrics`: reward_mean, kl, win_rate, reference_reward_mean, rm_accuracy."""
+
+    prompts: int = 0
+    pairs: int = 0
+
+
+def sequence_logprobs(
+    model: Any, query_ids: Any, responses: Any, eos_id: int, pad_id: int, temperature: float
+) -> Any:
+    """Sum of log-probabilities of each response (up to its first EOS) under `model`."""
+    import torch
+
+    from alignment.training.ppo import forward_response, response_mask
+
+    query_mask = (query_ids != pad_id).long()
+    mask, _ = response_mask(responses, eos_id)
+    with torch.no_grad():
+        logprobs, _, _ = forward_response(
+            model,
+            None,
+            torch.cat([query_ids, responses], 1),
+            torch.cat([query_mask, mask.long()], 1),
+            query_ids.shape[1],
+            temperature,
+        )
+    return (logprobs * mask).sum(1)
+
+
+def evaluate(
+    config: EvaluateConfig,
+    rows: Rows | None,
+    out_dir: str | Path,
+    *,
+    progress: Progress | None = None,
+    reward_fn: RewardFn | None = None,
+) -> EvaluateResult:
+    """Measure the policy on the rows' prompts (and the reward model on rows that carry chosen/rejected)."""
+    import torch
+
+    from alignment.training.generate import sample_texts
+    from alignment.training.models import load_causal_lm, load_tokenizer, resolve_model
+    from alignment.training.reward import pair_accuracy
+    from alignment.training.scoring import load_reward
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = as_rows(rows, config.dataset)
+    prompts = [prompt_text(r.get("prompt", r.get("query"))) for r in data if r.get("prompt", r.get("query"))]
+    prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
+    pairs = [
+        {"prompt": prompt_text(r["prompt"]), "chosen": str(r["chosen"]), "rejected": str(r["rejected"])}
+        for r in data
+        if r.get("chosen") and r.get("rejected") and r.get("prompt")
+    ]
+    emit(progress, "start", step="evaluate", total_steps=len(prompts))
+    torch.manual_seed(config.seed)
+    reward = None
+    if config.reward_model is not None or reward_fn is not None:
+        reward = load_reward(
+            config.reward_model,
+            config.reward_weights,
+            reward_fn=reward_fn,
+            bf16=config.bf16,
+            max_length=config.max_seq_length,
+        )
+    policy = load_causal_lm(config).eval()
+    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
+    eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
+    max_prompt = max(1, config.max_seq_length - config.response_length)
+    generator = torch.Generator().manual_seed(config.seed)
+    policy_scores: list[float] = []
+    reference_scores: list[float] = []
+    kls: list[float] = []
+    for start in range(0, len(prompts), config.batch_size):
+        chunk = prompts[start : start + config.batch_size]
+        common: dict[str, Any] = {
+            "n": 1,
+            "response_length": config.response_length,
+            "temperature": config.temperature,
+            "max_prompt_tokens": max_prompt,
+            "batch_size": len(chunk),
+            "generator": generator,
+        }
+        texts, query_ids, responses = sample_texts(policy, tokenizer, chunk, **common)
+        if reference is not None:
+            # KL(π‖π_ref) estimated on the policy's own samples: E[log π − log π_ref] (Schulman's k1).
+            kl = sequence_logprobs(
+                policy, query_ids, responses, eos_id, pad_id, config.temperature
+            ) - sequence_logprobs(reference, query_ids, responses, eos_id, pad_id, config.temperature)
+            kls.extend(float(k) for k in kl)
+        if reward is not None:
+            policy_scores.extend(float(s) for s in reward(chunk, [t[0] for t in texts]))
+            if reference is not None:
+                ref_texts, _, _ = sample_texts(reference, tokenizer, chunk, **common)
+                reference_scores.extend(float(s) for s in reward(chunk, [t[0] for t in ref_texts]))
+        emit(progress, "step", step=min(start + config.batch_size, len(prompts)), total_steps=len(prompts))
+
+    metrics: dict[str, float] = {}
+    if policy_scores:
+        metrics["reward_mean"] = sum(policy_scores) / len(policy_scores)
+    if kls:
+        metrics["kl"] = sum(kls) / len(kls)
+    if reference_scores:
+        metrics["reference_reward_mean"] = sum(reference_scores) / len(reference_scores)
+        wins = [
+            1.0 if a > b else 0.5 if a == b else 0.0
+            for a, b in zip(policy_scores, reference_scores, strict=True)
+        ]
+        metrics["win_rate"] = sum(wins) / len(wins)
+    if pairs and reward is not None:
+        metrics["rm_accuracy"] = pair_accuracy(reward, pairs)
+    result = EvaluateResult(
+        step="evaluate",
+        out_dir=str(out),
+        metrics=metrics,
+        elapsed_s=time.perf_counter() - started,
+        prompts=len(prompts),
+        pairs=len(pairs),
+    )
+    result.write()
+    emit(progress, "end", **metrics)
+    return result

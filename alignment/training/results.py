@@ -1,0 +1,52 @@
+"""What every step returns: a JSON-serialisable result dataclass, and the progress callback type."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Progress = Callable[[dict[str, Any]], None]
+"""Called with plain dicts: {"event": "start"|"step"|"end", ...figures}."""
+
+
+@dataclass
+class StepResult:
+    """Fields shared by every step's result."""
+
+    step: str = ""
+    out_dir: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (NaN/inf become null), ready for a JSONField."""
+        return _finite(dataclasses.asdict(self))
+
+    def write(self) -> Path:
+        """Write the result as result.json in the output folder and return its path."""
+        path = Path(self.out_dir) / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def emit(progress: Progress | None, event: str, **figures: Any) -> None:
+    """Send one event to the progress callback, if any."""
+    if progress is not None:
+        progress({"event": event, **figures})

@@ -1,0 +1,110 @@
+"""REINFORCE leave-one-out (TRL `RLOOTrainer`) with our reward model(s) as the reward function.
+
+The reward models are wrapped as one text-in reward function, so their calibration sidecars and
+weights apply exactly as in PPO, and they may use another tokenizer than the policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignment.training.config import RLOOConfig
+from alignment.training.results import Progress, StepResult, emit
+from alignment.training.rows import Rows, as_rows, prompts_of
+from alignment.training.scoring import RewardFn
+
+
+@dataclass
+class RLOOResult(StepResult):
+    """Outcome of RLOO: the policy folder and the trainer's log history (with mean reward per step)."""
+
+    policy_path: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_rloo(
+    config: RLOOConfig,
+    rows: Rows | None,
+    out_dir: str | Path,
+    *,
+    progress: Progress | None = None,
+    reward_fn: RewardFn | None = None,
+) -> RLOOResult:
+    """Optimise the policy with RLOO against the reward; the saved policy has adapters merged (unless 4-bit)."""
+    import torch
+    from datasets import Dataset
+    from trl import RLOOConfig as TRLRLOOConfig
+    from trl import RLOOTrainer
+
+    from alignment.training.memory import ensure_fits, estimate_memory
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        lora_config,
+        resolve_model,
+        save_policy,
+    )
+    from alignment.training.scoring import load_reward
+    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = prompts_of(as_rows(rows, config.dataset))
+    memory = estimate_memory(config)
+    ensure_fits(memory)
+    emit(progress, "start", step="rloo", memory=memory.to_dict(), memory_table=memory.table())
+
+    torch.manual_seed(config.seed)
+    combined = load_reward(
+        config.reward_model,
+        config.reward_weights,
+        reward_fn=reward_fn,
+        bf16=config.bf16,
+        max_length=config.max_seq_length,
+    )
+
+    def concord_reward(prompts: list[str], completions: list[str], **_: Any) -> list[float | None]:
+        return [float(s) for s in combined(list(prompts), list(completions))]
+
+    model = load_causal_lm(config, trainable=True)
+    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    args = TRLRLOOConfig(
+        **common_args(config, out),
+        num_generations=config.num_generations,
+        max_completion_length=config.response_length,
+        temperature=config.temperature,
+        beta=config.kl_coef,
+        remove_unused_columns=False,
+    )
+    trainer = RLOOTrainer(
+        model=model,
+        reward_funcs=concord_reward,
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+        processing_class=tokenizer,
+        peft_config=lora_config(config, task_type="CAUSAL_LM"),
+        callbacks=[progress_callback(progress)],
+    )
+    silence(trainer).train()
+    history = log_history(trainer)
+    rewards = [h["reward"] for h in history if "reward" in h]
+    metrics: dict[str, float] = {}
+    if rewards:
+        metrics["reward_first"], metrics["reward_last"] = rewards[0], rewards[-1]
+    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
+    result = RLOOResult(
+        step="rloo",
+        out_dir=str(out),
+        metrics=metrics,
+        memory=memory.to_dict(),
+        elapsed_s=time.perf_counter() - started,
+        policy_path=str(policy_path),
+        history=history,
+    )
+    result.write()
+    emit(progress, "end", **metrics)
+    return result

@@ -1,0 +1,121 @@
+"""Scoring decoded text with one or several reward models combined with weights.
+
+Scoring works on text, not token ids, so a reward model may use another tokenizer than the policy
+(DESIGN.md, "Key decisions"). Each model's raw score goes through its calibration sidecar (gain, bias,
+length coefficient, written by the reward step) before the weighted sum: 0.7·quality + 0.3·safety only
+means something when both scores are on the same scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+RewardFn = Callable[[list[str], list[str]], Sequence[float]]
+"""A reward as a plain function: (prompts, responses) -> one score per pair."""
+
+
+@dataclass
+class RewardModelScorer:
+    """One frozen reward model with its tokenizer and calibration."""
+
+    model: Any
+    tokenizer: Any
+    calibration: dict[str, float] = field(default_factory=dict)
+    max_length: int = 512
+    batch_size: int = 64
+
+    def raw(self, prompts: list[str], responses: list[str]) -> Any:
+        """Uncalibrated scores as a float tensor, computed exactly as TRL's RewardTrainer trains them."""
+        import torch
+
+        eos = self.tokenizer.eos_token or ""
+        # RewardTrainer scores prompt + response + EOS; scoring the same string keeps train and use aligned.
+        texts = [p + r if r.endswith(eos) else p + r + eos for p, r in zip(prompts, responses, strict=True)]
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), self.batch_size):
+                enc = self.tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                    add_special_tokens=False,
+                )
+                device = next(self.model.parameters()).device
+                logits = self.model(
+                    input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
+                ).logits
+                out.append(logits[:, 0].float().cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> Any:
+        """Calibrated scores: gain·(raw − length_coef·len(response)) + bias."""
+        import torch
+
+        raw = self.raw(prompts, responses)
+        lengths = torch.tensor([float(len(r)) for r in responses])
+        gain = self.calibration.get("gain", 1.0)
+        bias = self.calibration.get("bias", 0.0)
+        length_coef = self.calibration.get("length_coef", 0.0)
+        return gain * (raw - length_coef * lengths) + bias
+
+
+@dataclass
+class CombinedReward:
+    """A weighted sum of reward functions; `components` keeps each one's scores for the metrics."""
+
+    scorers: list[Callable[[list[str], list[str]], Any]]
+    weights: list[float]
+
+    def __call__(self, prompts: list[str], responses: list[str]) -> Any:
+        """One float tensor of weighted-sum scores, one per (prompt, response)."""
+        return self.score_parts(prompts, responses)[0]
+
+    def score_parts(self, prompts: list[str], responses: list[str]) -> tuple[Any, list[Any]]:
+        """The weighted sum and each scorer's own scores."""
+        import torch
+
+        parts = [
+            torch.as_tensor(s(prompts, responses), dtype=torch.float32).reshape(-1) for s in self.scorers
+        ]
+        total = torch.zeros(len(prompts))
+        for weight, part in zip(self.weights, parts, strict=True):
+            total = total + weight * part
+        return total, parts
+
+
+def as_list(names: str | list[str] | None) -> list[str]:
+    """Reward model names as a list (a single string is one model)."""
+    if names is None:
+        return []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def load_reward(
+    names: str | list[str] | None,
+    weights: list[float] | None = None,
+    *,
+    reward_fn: RewardFn | None = None,
+    bf16: bool = False,
+    max_length: int = 512,
+) -> CombinedReward:
+    """The combined reward: `reward_fn` when given (tests, rule-based rewards), else the weighted reward models."""
+    import torch
+
+    from alignment.training.models import load_reward_model
+
+    if reward_fn is not None:
+        return CombinedReward([reward_fn], [1.0])
+    paths = as_list(names)
+    if not paths:
+        raise ValueError("no reward: set 'reward_model' in the config or pass reward_fn")
+    scorers: list[Callable[[list[str], list[str]], Any]] = []
+    for path in paths:
+        model, tokenizer, calibration = load_reward_model(path, bf16=bf16)
+        if torch.cuda.is_available():
+            model.to("cuda")
+        scorers.append(RewardModelScorer(model, tokenizer, calibration, max_length=max_length))
+    return CombinedReward(scorers, list(weights) if weights is not None else [1.0] * len(paths))

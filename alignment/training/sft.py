@@ -1,0 +1,105 @@
+"""Supervised fine-tuning (TRL `SFTTrainer`) to warm-start a policy on demonstrations.
+
+Rows are `{prompt, completion}` (loss on the completion only, by default) or `{text}`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alignment.training.config import SFTConfig
+from alignment.training.results import Progress, StepResult, emit
+from alignment.training.rows import DataError, Rows, as_rows, prompt_text, split_rows
+
+
+@dataclass
+class SFTResult(StepResult):
+    """Outcome of SFT: the policy folder and the trainer's log history."""
+
+    policy_path: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def demonstration_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Rows as TRL's prompt-completion or language-modeling format (all rows must use the same one)."""
+    if all(row.get("text") for row in rows):
+        return [{"text": str(row["text"])} for row in rows]
+    out = []
+    for number, row in enumerate(rows, start=1):
+        completion = row.get("completion", row.get("response", row.get("chosen")))
+        if row.get("prompt") in (None, "") or completion in (None, ""):
+            raise DataError(f"sft: row {number} needs 'text', or 'prompt' and 'completion'")
+        out.append({"prompt": prompt_text(row["prompt"]), "completion": str(completion)})
+    return out
+
+
+def train_sft(
+    config: SFTConfig, rows: Rows | None, out_dir: str | Path, *, progress: Progress | None = None
+) -> SFTResult:
+    """Fine-tune the policy on demonstrations; the saved policy has its adapters merged (unless 4-bit)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig as TRLSFTConfig
+    from trl import SFTTrainer
+
+    from alignment.training.memory import ensure_fits, estimate_memory
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        lora_config,
+        resolve_model,
+        save_policy,
+    )
+    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    demos = demonstration_rows(as_rows(rows, config.dataset))
+    train_rows, eval_rows = split_rows(demos, config.eval_split, seed=config.seed)
+    memory = estimate_memory(config)
+    ensure_fits(memory)
+    emit(progress, "start", step="sft", memory=memory.to_dict(), memory_table=memory.table())
+
+    torch.manual_seed(config.seed)
+    model = load_causal_lm(config, trainable=True)
+    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    args = TRLSFTConfig(
+        **common_args(config, out),
+        max_length=config.max_seq_length,
+        completion_only_loss=config.completion_only_loss if "prompt" in train_rows[0] else None,
+        remove_unused_columns=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(config, task_type="CAUSAL_LM"),
+        callbacks=[progress_callback(progress)],
+    )
+    silence(trainer).train()
+    metrics: dict[str, float] = {}
+    if eval_rows:
+        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+    history = log_history(trainer)
+    steps = [h for h in history if "loss" in h]
+    if steps:
+        metrics["loss_first"], metrics["loss_last"] = steps[0]["loss"], steps[-1]["loss"]
+    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
+    result = SFTResult(
+        step="sft",
+        out_dir=str(out),
+        metrics=metrics,
+        memory=memory.to_dict(),
+        elapsed_s=time.perf_counter() - started,
+        policy_path=str(policy_path),
+        history=history,
+    )
+    result.write()
+    emit(progress, "end", **metrics)
+    return result

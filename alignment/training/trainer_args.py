@@ -1,0 +1,76 @@
+"""Translating our configs into TRL/transformers trainer arguments, and their logs into progress events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alignment.training.config import TrainConfig
+from alignment.training.results import Progress, emit
+
+
+def common_args(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    """Keyword arguments every TRL config takes, from the fine-tuning keys of `config`."""
+    import torch
+
+    return {
+        "output_dir": str(out_dir / "trainer"),
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps if config.max_steps is not None else -1,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "per_device_eval_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": config.warmup_ratio,  # transformers 5: a value below 1 is a ratio of all steps
+        "max_grad_norm": config.max_grad_norm,
+        "bf16": config.bf16,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps" if config.save_steps else "no",
+        "save_steps": config.save_steps or 500,
+        "eval_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "use_cpu": not torch.cuda.is_available(),
+        "dataloader_num_workers": 0,
+    }
+
+
+def progress_callback(progress: Progress | None, total_steps_hint: int | None = None) -> Any:
+    """A transformers TrainerCallback that forwards each log line as a "step" event."""
+    from transformers import TrainerCallback
+
+    class _Forward(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step % max(1, int(args.logging_steps)):
+                emit(progress, "step", step=int(state.global_step), total_steps=int(state.max_steps))
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+        ) -> None:
+            if logs:
+                figures = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+                emit(
+                    progress, "step", step=int(state.global_step), total_steps=int(state.max_steps), **figures
+                )
+
+    return _Forward()
+
+
+def log_history(trainer: Any) -> list[dict[str, float]]:
+    """The trainer's numeric log history."""
+    return [
+        {k: float(v) for k, v in entry.items() if isinstance(v, int | float)}
+        for entry in trainer.state.log_history
+    ]
+
+
+def silence(trainer: Any) -> Any:
+    """Drop the trainer's own printing so our progress bar and summary are the only output."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer

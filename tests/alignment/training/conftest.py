@@ -1,0 +1,41 @@
+"""Fixtures for the training library tests: the built-in tiny models, built once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Build the tiny models into a session folder, never into the user's cache."""
+    folder = tmp_path_factory.mktemp("concord-models")
+    previous = os.environ.get("CONCORD_MODEL_CACHE")
+    os.environ["CONCORD_MODEL_CACHE"] = str(folder)
+    import torch
+
+    # Tiny models on a 2-core runner: one intra-op thread avoids thread hand-off costs that dominate
+    # matrices this small.
+    torch.set_num_threads(1)
+    yield folder
+    if previous is None:
+        os.environ.pop("CONCORD_MODEL_CACHE", None)
+    else:
+        os.environ["CONCORD_MODEL_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(model_cache: Path) -> str:
+    from alignment.training.tiny import tiny_path
+
+    return str(tiny_path("concord/tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_reward(model_cache: Path) -> str:
+    from alignment.training.tiny import tiny_path
+
+    return str(tiny_path("concord/tiny-reward"))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alignment.training.config import EvaluateConfig, load_config
+from tests.alignment.training.test_ppo import PROMPTS, lowercase_share, ppo_config
+from tests.alignment.training.test_reward import preference_set
+
+
+@pytest.mark.slow
+class EvaluateTests:
+    def test_it_measures_reward_kl_win_rate_and_rm_accuracy(self, tmp_path: Path, tiny_policy: str) -> None:
+        from alignment.training.evaluate import evaluate
+        from alignment.training.ppo import train_ppo
+
+        trained = train_ppo(
+            ppo_config(max_steps=16, learning_rate=5e-3), PROMPTS, tmp_path / "ppo", reward_fn=lowercase_share
+        )
+        rows = PROMPTS[:32] + preference_set(16)
+        config = load_config(
+            {
+                "strategy": "evaluate",
+                "model_name": trained.policy_path,
+                "reference_model": tiny_policy,
+                "response_length": 16,
+                "temperature": 1.0,
+            }
+        )
+        assert isinstance(config, EvaluateConfig)
+        result = evaluate(config, rows, tmp_path / "eval", reward_fn=lowercase_share)
+        m = result.metrics
+        assert result.prompts == 48 and result.pairs == 16
+        assert m["reward_mean"] > m["reference_reward_mean"] + 0.05
+        assert m["win_rate"] > 0.6
+        assert m["kl"] > 0.5
+        assert m["rm_accuracy"] == 1.0  # lowercase_share always prefers the lowercase (chosen) answer
+
+        same = load_config(
+            {
+                "strategy": "evaluate",
+                "model_name": tiny_policy,
+                "reference_model": tiny_policy,
+                "response_length": 16,
+            }
+        )
+        assert isinstance(same, EvaluateConfig)
+        baseline = evaluate(same, PROMPTS[:16], tmp_path / "same", reward_fn=lowercase_share)
+        assert baseline.metrics["kl"] == pytest.approx(0.0, abs=1e-5)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alignment.training.config import RewardConfig, load_config
+
+
+def preference_set(n: int, *, seed: int = 0, by_length: bool = False) -> list[dict[str, Any]]:
+    """A learnable synthetic preference set: lowercase answers beat uppercase ones of the same length
+    (or, with by_length, longer answers beat shorter ones of the same alphabet)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        length = rng.randint(6, 14)
+        if by_length:
+            chosen = "".join(rng.choice("abcdefghij ") for _ in range(length + 8))
+            rejected = "".join(rng.choice("abcdefghij ") for _ in range(length))
+        else:
+            chosen = "".join(rng.choice("abcdefghij ") for _ in range(length))
+            rejected = "".join(rng.choice("ABCDEFGHIJ ") for _ in range(length))
+        rows.append({"prompt": f"Q{i}: ", "chosen": chosen, "rejected": rejected})
+    return rows
+
+
+def reward_config(**raw: Any) -> RewardConfig:
+    config = load_config(
+        {
+            "strategy": "reward",
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": 16,
+            "num_train_epochs": 2,
+            "eval_split": 0.2,
+            "logging_steps": 2,
+            **raw,
+        }
+    )
+    assert isinstance(config, RewardConfig)
+    return config
+
+
+@pytest.mark.slow
+class RewardTests:
+    def test_it_reaches_95_percent_held_out_accuracy_on_a_learnable_set(self, tmp_path: Path) -> None:
+        from alignment.training.reward import train_reward
+
+        events: list[dict[str, Any]] = []
+        result = train_reward(reward_config(), preference_set(240), tmp_path, progress=events.append)
+        assert result.eval_pairs == 48 and result.train_pairs == 192
+        assert result.metrics["eval_accuracy"] >= 0.95
+        losses = [h["loss"] for h in result.history if "loss" in h]
+        assert losses[-1] < losses[0]
+        saved = json.loads((Path(result.model_path) / "concord_reward.json").read_text())
+        assert saved == result.calibration and saved["length_coef"] == 0.0
+        assert json.loads((tmp_path / "result.json").read_text())["metrics"] == result.metrics
+        assert events[0]["event"] == "start" and events[-1]["event"] == "end"
+
+        # The saved model scores through the calibration: mean 0, std 1 on the training responses.
+        from alignment.training.scoring import load_reward
+
+        reward = load_reward(result.model_path)
+        rows = preference_set(240)[:64]
+        scores = reward(
+            [r["prompt"] for r in rows] * 2, [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+        )
+        assert abs(float(scores.mean())) < 0.3 and 0.7 < float(scores.std()) < 1.3
+
+    def test_it_removes_length_bias_when_asked(self, tmp_path: Path) -> None:
+        import torch
+
+        from alignment.training.reward import train_reward
+        from alignment.training.scoring import load_reward
+
+        rows = preference_set(96, by_length=True)
+        result = train_reward(
+            reward_config(length_normalization=True, eval_split=0.0, num_train_epochs=1), rows, tmp_path
+        )
+        assert result.calibration["length_coef"] != 0.0
+        reward = load_reward(result.model_path)
+        prompts = [r["prompt"] for r in rows] * 2
+        responses = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+        lengths = torch.tensor([float(len(r)) for r in responses])
+        raw = reward.scorers[0].raw(prompts, responses)  # type: ignore[attr-defined]
+        calibrated = reward(prompts, responses)
+
+        def corr(a: Any, b: Any) -> float:
+            return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+        assert corr(raw, lengths) > 0.3
+        assert abs(corr(calibrated, lengths)) < 0.05
+
+
+class CombinedRewardTests:
+    def test_it_combines_reward_models_with_weights(self, tiny_reward: str, tmp_path: Path) -> None:
+        import shutil
+
+        import torch
+
+        from alignment.training.scoring import load_reward
+
+        # A second "safety" model: the same network with a calibration that shifts and scales its scores.
+        safety = tmp_path / "safety"
+        shutil.copytree(tiny_reward, safety)
+        (safety / "concord_reward.json").write_text(
+            json.dumps({"gain": 2.0, "bias": 1.0, "length_coef": 0.0})
+        )
+        prompts, responses = ["a", "b", "c"], ["hello", "HELLO", "x"]
+        quality = load_reward(tiny_reward)(prompts, responses)
+        combined = load_reward([tiny_reward, str(safety)], [0.7, 0.3])
+        total, parts = combined.score_parts(prompts, responses)
+        assert torch.allclose(parts[1], 2.0 * quality + 1.0)
+        assert torch.allclose(total, 0.7 * quality + 0.3 * (2.0 * quality + 1.0))

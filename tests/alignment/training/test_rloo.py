@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alignment.training.config import RLOOConfig, load_config
+from tests.alignment.training.test_ppo import PROMPTS, lowercase_share
+
+
+@pytest.mark.slow
+class RLOOTests:
+    def test_it_raises_the_reward(self, tmp_path: Path) -> None:
+        from alignment.training.rloo import train_rloo
+
+        config = load_config(
+            {
+                "strategy": "rloo",
+                "learning_rate": 3e-3,
+                "per_device_train_batch_size": 16,
+                "max_steps": 12,
+                "lora_r": 0,
+                "logging_steps": 1,
+                "num_generations": 4,
+                "response_length": 16,
+                "temperature": 1.0,
+            }
+        )
+        assert isinstance(config, RLOOConfig)
+        result = train_rloo(config, PROMPTS, tmp_path, reward_fn=lowercase_share)
+        rewards = [h["reward"] for h in result.history if "reward" in h]
+        assert len(rewards) == 12
+        assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.03, rewards
+        assert Path(result.policy_path, "config.json").exists()
