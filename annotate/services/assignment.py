@@ -11,14 +11,16 @@ mode serialises writers, which gives the same guarantees more slowly.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -30,6 +32,8 @@ from annotate.models import (
     ComparisonStatus,
     Judgment,
     Project,
+    Prompt,
+    Response,
     Strength,
 )
 from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
@@ -39,6 +43,7 @@ DISPLAY_CHOICES = {"a", "b", "tie", "both_bad"}
 _SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 _rng = random.SystemRandom()
+_M = TypeVar("_M", bound=models.Model)
 
 # Reclaiming on every request would add a transaction to the hot path; expired leases
 # are rare, so each process sweeps a project at most this often (the beat task
@@ -78,12 +83,6 @@ def assignment_reclaim_expired(*, project: Project | None = None, now: datetime 
                 slots_taken=F("slots_taken") - freed[comparison_id]
             )
     return reclaimed
-
-
-def _lease_with_content(pk: int) -> Assignment:
-    return Assignment.objects.select_related(
-        "comparison__prompt", "comparison__response_a", "comparison__response_b"
-    ).get(pk=pk)
 
 
 def _live_lease(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
@@ -130,9 +129,22 @@ def comparison_next_for_annotator(
 ) -> Assignment | None:
     """The annotator's live lease, or a new one on a comparison that still needs votes; None when done."""
     now = now or timezone.now()
+    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
+        _last_sweep[project.pk] = time.monotonic()
+        assignment_reclaim_expired(project=project, now=now)
+    gold = project.gold_rate > 0 and _rng.random() < project.gold_rate
+    if not gold and connection.vendor == "postgresql":
+        lease = _lease_new_postgresql(project=project, annotator=annotator, now=now)
+        if lease is not None:
+            return lease
     lease = _live_lease(project=project, annotator=annotator, now=now)
     if lease is not None:
         return lease
+    lease = _lease_new(project=project, annotator=annotator, now=now, gold=gold)
+    if lease is None and assignment_reclaim_expired(project=project, now=now):
+        # Nothing free: expired leases (missed by the throttled sweep) may hold the last slots.
+        lease = _lease_new(project=project, annotator=annotator, now=now, gold=gold)
+    return lease
     if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
         _last_sweep[project.pk] = time.monotonic()
         assignment_reclaim_expired(project=project, now=now)
@@ -143,10 +155,11 @@ def comparison_next_for_annotator(
     return lease
 
 
-# PostgreSQL: pick, bump ``slots_taken`` and insert the lease in one statement (one round
-# trip on the hottest path). Same semantics as ``_pick_open`` + update + create below:
-# FOR UPDATE OF c SKIP LOCKED skips rows another picker holds, and PostgreSQL re-checks
-# the WHERE clause on a row that changed since the statement's snapshot.
+# PostgreSQL: pick, bump ``slots_taken``, insert the lease and return what the page shows,
+# in one statement (one round trip on the hottest path). Same semantics as the portable
+# path below: FOR UPDATE OF c SKIP LOCKED skips rows another picker holds, and PostgreSQL
+# re-checks the WHERE clause on a row that changed since the statement's snapshot. It
+# picks nothing while the annotator holds a live lease; the caller then returns that one.
 _LEASE_NEW_POSTGRESQL = """
 WITH picked AS (
     SELECT c.id FROM annotate_comparison c
@@ -154,37 +167,85 @@ WITH picked AS (
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.comparison_id = c.id AND a.annotator_id = %(user)s
       )
+      AND NOT EXISTS (
+          SELECT 1 FROM annotate_assignment l
+          WHERE l.annotator_id = %(user)s AND l.project_id = %(project)s AND l.status = 'live'
+            AND l.expires_at > %(now)s
+      )
     ORDER BY c.priority DESC, c.slots_taken, c.id
     LIMIT 1
     FOR UPDATE OF c SKIP LOCKED
 ), bumped AS (
     UPDATE annotate_comparison c SET slots_taken = c.slots_taken + 1 FROM picked WHERE c.id = picked.id
-    RETURNING c.id
+    RETURNING c.id, c.prompt_id, c.response_a_id, c.response_b_id
+), lease AS (
+    INSERT INTO annotate_assignment
+        (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
+    SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
+    RETURNING id, comparison_id
 )
-INSERT INTO annotate_assignment
-    (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
-SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
-RETURNING id
+SELECT lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text
+FROM lease
+JOIN bumped ON bumped.id = lease.comparison_id
+JOIN annotate_prompt p ON p.id = bumped.prompt_id
+JOIN annotate_response ra ON ra.id = bumped.response_a_id
+JOIN annotate_response rb ON rb.id = bumped.response_b_id
 """
 
 
-def _lease_new(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
-    gold = project.gold_rate > 0 and _rng.random() < project.gold_rate
-    if not gold and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _LEASE_NEW_POSTGRESQL,
-                {
-                    "project": project.pk,
-                    "k": project.overlap_target,
-                    "user": annotator.pk,
-                    "flipped": _rng.random() < 0.5,
-                    "now": now,
-                    "expires": now + timedelta(seconds=project.lease_ttl_seconds),
-                },
-            )
-            row = cursor.fetchone()
-        return _lease_with_content(row[0]) if row else None
+def _loaded(instance: _M) -> _M:
+    """Mark an instance built from our own SELECT as loaded from the database."""
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance
+
+
+def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
+    flipped = _rng.random() < 0.5
+    expires_at = now + timedelta(seconds=project.lease_ttl_seconds)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEASE_NEW_POSTGRESQL,
+            {
+                "project": project.pk,
+                "k": project.overlap_target,
+                "user": annotator.pk,
+                "flipped": flipped,
+                "now": now,
+                "expires": expires_at,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = row
+    # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
+    prompt = _loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
+    comparison = _loaded(
+        Comparison(
+            id=comparison_id,
+            project=project,
+            prompt=prompt,
+            response_a=_loaded(Response(id=a_id, prompt=prompt, text=a_text)),
+            response_b=_loaded(Response(id=b_id, prompt=prompt, text=b_text)),
+        )
+    )
+    return _loaded(
+        Assignment(
+            id=lease_id,
+            project=project,
+            comparison=comparison,
+            annotator=annotator,
+            flipped=flipped,
+            status=AssignmentStatus.LIVE,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+def _lease_new(*, project: Project, annotator: User, now: datetime, gold: bool) -> Assignment | None:
+    """The portable pick: gold items, SQLite, and the end of a project on PostgreSQL."""
     with transaction.atomic():
         comparison = _pick_gold(project=project, annotator=annotator) if gold else None
         if comparison is None:
@@ -201,16 +262,22 @@ def _lease_new(*, project: Project, annotator: User, now: datetime) -> Assignmen
         )
 
 
-def _tally(comparison_id: int) -> tuple[str, float | None]:
-    """Plurality winner and its share among this comparison's votes; no winner on a tie for first."""
-    counts = Counter(Judgment.objects.filter(comparison_id=comparison_id).values_list("choice", flat=True))
+def _plurality(counts: dict[str, int]) -> tuple[str, float | None]:
+    """Plurality winner and its share of the votes; no winner on a tie for first."""
     if not counts:
         return "", None
-    (top, top_n), *rest = counts.most_common()
+    (top, top_n), *rest = Counter(counts).most_common()
     total = sum(counts.values())
     if rest and rest[0][1] == top_n:
         return "", top_n / total
     return top, top_n / total
+
+
+_COMPARISON_FOR_VOTE = """
+SELECT c.is_gold, c.vote_count, c.status, p.overlap_target
+FROM annotate_comparison c JOIN annotate_project p ON p.id = c.project_id WHERE c.id = %s"""
+_TALLY = "SELECT choice, count(*) FROM annotate_judgment WHERE comparison_id = %s GROUP BY choice"
+_COUNT_VOTE = "UPDATE annotate_comparison SET vote_count = %s, winner = %s, agreement = %s, status = %s WHERE id = %s"
 
 
 @dataclass(frozen=True)
@@ -264,35 +331,30 @@ def judgment_submit(
         if row is None:
             return _submit_refused(assignment_id=assignment_id, annotator=annotator, now=now)
         comparison_id, flipped = row[0], bool(row[1])
-        # Lock the comparison before counting its votes: a concurrent submit on the same
-        # comparison waits here, so the tally below (a later statement, hence a fresh
-        # READ COMMITTED snapshot) sees every vote committed before ours.
-        comparison = (
-            Comparison.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .only("id", "is_gold", "vote_count", "status", "project__overlap_target")
-            .get(pk=comparison_id)
-        )
         canonical = canonical_choice(display_choice=choice, flipped=flipped)
-        judgment = Judgment.objects.create(
-            comparison_id=comparison_id,
-            annotator=annotator,
-            assignment_id=assignment_id,
-            choice=canonical,
-            strength=strength if canonical in (Choice.A, Choice.B) else "",
-            rationale=rationale.strip(),
-            seconds_spent=seconds_spent,
-            shown_flipped=flipped,
-        )
-        winner, agreement = _tally(comparison_id)
-        votes = comparison.vote_count + 1
-        complete = not comparison.is_gold and votes >= comparison.project.overlap_target
-        Comparison.objects.filter(pk=comparison_id).update(
-            vote_count=votes,
-            winner=winner,
-            agreement=agreement,
-            status=ComparisonStatus.COMPLETE if complete else comparison.status,
-        )
+        with connection.cursor() as cursor:
+            # Lock the comparison before counting its votes: a concurrent submit on the same
+            # comparison waits here, so the tally below (a later statement, hence a fresh
+            # READ COMMITTED snapshot) sees every vote committed before ours.
+            lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+            cursor.execute(_COMPARISON_FOR_VOTE + lock, [comparison_id])
+            is_gold, vote_count, status, overlap_target = cursor.fetchone()
+            judgment = Judgment.objects.create(
+                comparison_id=comparison_id,
+                annotator=annotator,
+                assignment_id=assignment_id,
+                choice=canonical,
+                strength=strength if canonical in (Choice.A, Choice.B) else "",
+                rationale=rationale.strip(),
+                seconds_spent=seconds_spent,
+                shown_flipped=flipped,
+            )
+            cursor.execute(_TALLY, [comparison_id])
+            winner, agreement = _plurality(dict(cursor.fetchall()))
+            votes = vote_count + 1
+            if not is_gold and votes >= overlap_target:
+                status = ComparisonStatus.COMPLETE
+            cursor.execute(_COUNT_VOTE, [votes, winner, agreement, status, comparison_id])
     return SubmitResult(judgment=judgment, created=True)
 
 
