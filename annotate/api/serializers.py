@@ -31,4 +31,16 @@ class TaskOutputSerializer(serializers.Serializer[Assignment]):
 
 
 def task_payload(lease: Assignment | None) -> dict[str, Any] | None:
-    return None if lease is None else dict(TaskOutputSerializer(lease).data)
+    """The TaskOutputSerializer shape, built directly: this is on every submit's answer, and
+    instantiating a serializer deep-copies its fields each time."""
+    if lease is None:
+        return None
+    c = lease.comparison
+    left, right = (c.response_b, c.response_a) if lease.flipped else (c.response_a, c.response_b)
+    return {
+        "assignment": lease.pk,
+        "expires_at": lease.expires_at.isoformat().replace("+00:00", "Z"),
+        "prompt": c.prompt.turns,
+        "response_left": left.text,
+        "response_right": right.text,
+    }

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.permissions import lease_for_annotator, project_for_annotation
+from annotate.api.permissions import lease_project_for_annotator, project_for_annotation
 from annotate.api.serializers import TaskOutputSerializer, task_payload
 from annotate.models import Choice, Strength
 from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
@@ -47,12 +47,11 @@ class JudgmentSubmitApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request, assignment_id: int) -> Response:
-        lease = lease_for_annotator(request, assignment_id)
-        project = lease.project
+        project = lease_project_for_annotator(request, assignment_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = judgment_submit(assignment_id=lease.pk, annotator=request.user, **data.validated_data)  # type: ignore[arg-type]
+            result = judgment_submit(assignment_id=assignment_id, annotator=request.user, **data.validated_data)  # type: ignore[arg-type]
         except ServiceError as exc:
             return _error(exc)
         upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
@@ -70,12 +69,11 @@ class AssignmentSkipApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=_NEXT_OUTPUT)
     def post(self, request: Request, assignment_id: int) -> Response:
-        lease = lease_for_annotator(request, assignment_id)
-        project = lease.project
+        project = lease_project_for_annotator(request, assignment_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            assignment_skip(assignment_id=lease.pk, annotator=request.user, reason=data.validated_data["reason"])  # type: ignore[arg-type]
+            assignment_skip(assignment_id=assignment_id, annotator=request.user, reason=data.validated_data["reason"])  # type: ignore[arg-type]
         except ServiceError as exc:
             return _error(exc)
         upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]

@@ -276,6 +276,11 @@ def _plurality(counts: dict[str, int]) -> tuple[str, float | None]:
 _COMPARISON_FOR_VOTE = """
 SELECT c.is_gold, c.vote_count, c.status, p.overlap_target
 FROM annotate_comparison c JOIN annotate_project p ON p.id = c.project_id WHERE c.id = %s"""
+_INSERT_JUDGMENT = """
+INSERT INTO annotate_judgment
+    (comparison_id, annotator_id, assignment_id, choice, strength, rationale, seconds_spent, shown_flipped,
+     is_imported, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, %s) RETURNING id"""
 _TALLY = "SELECT choice, count(*) FROM annotate_judgment WHERE comparison_id = %s GROUP BY choice"
 _COUNT_VOTE = "UPDATE annotate_comparison SET vote_count = %s, winner = %s, agreement = %s, status = %s WHERE id = %s"
 
@@ -339,7 +344,7 @@ def judgment_submit(
             lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
             cursor.execute(_COMPARISON_FOR_VOTE + lock, [comparison_id])
             is_gold, vote_count, status, overlap_target = cursor.fetchone()
-            judgment = Judgment.objects.create(
+            judgment = Judgment(
                 comparison_id=comparison_id,
                 annotator=annotator,
                 assignment_id=assignment_id,
@@ -348,7 +353,15 @@ def judgment_submit(
                 rationale=rationale.strip(),
                 seconds_spent=seconds_spent,
                 shown_flipped=flipped,
+                created_at=now,
             )
+            cursor.execute(
+                _INSERT_JUDGMENT,
+                [comparison_id, annotator.pk, assignment_id, judgment.choice, judgment.strength,
+                 judgment.rationale, seconds_spent, flipped, now],
+            )  # fmt: skip
+            judgment.pk = cursor.fetchone()[0]
+            _loaded(judgment)
             cursor.execute(_TALLY, [comparison_id])
             winner, agreement = _plurality(dict(cursor.fetchall()))
             votes = vote_count + 1
