@@ -1,6 +1,27 @@
-from django.contrib import admin
+from typing import Any
 
-from annotate.models import Assignment, Comparison, ImportJob, Judgment, Membership, Project, Prompt, Response
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from annotate import access
+from annotate.models import (
+    Assignment,
+    Comparison,
+    ImportFormat,
+    ImportJob,
+    ImportKind,
+    JobStatus,
+    Judgment,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+)
+from annotate.services.imports import ImportRejected, import_job_create
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,9 +88,103 @@ class JudgmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["comparison", "annotator", "assignment"]
 
 
+class ImportJobUploadForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    file = forms.FileField()
+    kind = forms.ChoiceField(choices=ImportKind.choices)
+    format = forms.ChoiceField(choices=[("", "From the file name"), *ImportFormat.choices], required=False)
+    batch = forms.CharField(max_length=100, required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = access.projects_visible_to(user)  # type: ignore[attr-defined]
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "format", "status", "processed", "total", "created_by", "created_at"]
     list_filter = ["status", "kind", "format", "project"]
     search_fields = ["original_name"]
     readonly_fields = ["status", "total", "processed", "counts", "errors", "error_message", "started_at", "finished_at"]
+    change_list_template = "admin/annotate/importjob/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A job is made by uploading a file (the "Upload" view below), never by hand.
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path(
+            "upload/", self.admin_site.admin_view(self.upload_view), name="annotate_importjob_upload"
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a file for a project the user administers; runs it or queues it (import_job_create)."""
+        form = ImportJobUploadForm(request.POST or None, request.FILES or None, user=request.user)
+        job = None
+        problems: list[dict[str, Any]] = []
+        if request.method == "POST" and form.is_valid():
+            project = form.cleaned_data["project"]
+            if not access.can_administer(request.user, project):
+                raise PermissionDenied("Only project admins may import.")
+            try:
+                job = import_job_create(
+                    project=project,
+                    uploaded_file=form.cleaned_data["file"],
+                    kind=form.cleaned_data["kind"],
+                    fmt=form.cleaned_data["format"] or None,
+                    created_by=request.user,
+                    batch=form.cleaned_data["batch"],
+                )
+            except ImportRejected as exc:
+                problems = [p.as_dict() for p in exc.problems]
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                problems = job.errors
+                failed = job.status == JobStatus.FAILED
+                self.message_user(
+                    request,
+                    f"Import {job.pk}: {job.get_status_display()}. {job.error_message}".strip(),
+                    messages.ERROR if failed else messages.SUCCESS,
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload an import file",
+            "form": form,
+            "job": job,
+            "problems": problems,
+        }
+        return TemplateResponse(
+            request, "admin/annotate/importjob/upload.html", context, status=400 if problems else 200
+        )
+
+
+# --- Snapshots and exports: read-only here, because snapshots are write-once. ---
+
+from django.http import HttpRequest  # noqa: E402
+
+from annotate.models import ExportJob, Snapshot  # noqa: E402
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "version", "method", "pair_count", "content_hash", "created_by", "created_at"]
+    list_filter = ["project", "method"]
+    readonly_fields = ["project", "version", "method", "filters", "counts", "pair_count", "content_hash", "decontamination", "created_by", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Snapshot | None = None) -> bool:
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "snapshot", "format", "schema", "status", "processed", "total", "created_by", "created_at"]
+    list_filter = ["status", "format", "schema"]
+    readonly_fields = ["snapshot", "format", "schema", "status", "total", "processed", "path", "error_message", "created_by", "created_at", "started_at", "finished_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -79,7 +79,7 @@ def _setup_database(comparisons: int, max_annotators: int) -> dict[int, str]:
     User = get_user_model()
     tokens = {}
     for i in range(max_annotators):
-        user = User.objects.create_user(username=f"annotator{i}", password="x")  # noqa: S106 - bench accounts
+        user = User.objects.create_user(username=f"annotator{i}", password="x")
         Membership.objects.create(project=project, user=user)
         tokens[i] = Token.objects.create(user=user).key
     from django.db import connections

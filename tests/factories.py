@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -64,7 +65,7 @@ def make_judgment(
 
 
 def make_voted_pairs(
-    project: Project, annotators: list[User | None], votes: list[list[str]], **fields: Any
+    project: Project, annotators: Sequence[User | None], votes: list[list[str]], **fields: Any
 ) -> list[Comparison]:
     """One comparison per row of ``votes``; row i gives each annotator's choice ("" = no vote)."""
     comparisons = []
@@ -75,3 +76,48 @@ def make_voted_pairs(
                 make_judgment(comparison, annotator, choice, strength="better" if choice in ("a", "b") else "")
         comparisons.append(comparison)
     return comparisons
+
+
+# --- Import files (added with the import pipeline) -----------------------------------------
+
+
+def make_pair_records(count: int, *, prefix: str = "p") -> list[dict[str, Any]]:
+    """``count`` distinct preference pairs ``{prompt, chosen, rejected}``."""
+    return [
+        {
+            "prompt": f"{prefix} question {i}?",
+            "chosen": f"{prefix} good answer {i}",
+            "rejected": f"{prefix} bad answer {i}",
+        }
+        for i in range(count)
+    ]
+
+
+def make_import_file(
+    directory: Any, records: list[dict[str, Any]], *, fmt: str = "jsonl", name: str = ""
+) -> Any:
+    """Write records as a JSONL, JSON, CSV or Parquet file in ``directory``; returns its path."""
+    import csv
+    import json
+    from pathlib import Path
+
+    path = Path(directory) / (name or f"records-{next(_seq)}.{fmt}")
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    elif fmt == "json":
+        path.write_text(json.dumps(records), encoding="utf-8")
+    elif fmt == "csv":
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            for r in records:
+                writer.writerow({k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()})
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(records), path)
+    else:
+        raise ValueError(fmt)
+    return path

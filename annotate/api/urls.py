@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate.api import projects, tasks
+from annotate.api import imports, projects, snapshots, tasks
 
 app_name = "api"
 
@@ -15,4 +15,17 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/submit/", tasks.JudgmentSubmitApi.as_view(), name="submit"),
     path("assignments/<int:assignment_id>/skip/", tasks.AssignmentSkipApi.as_view(), name="skip"),
     # --- import, snapshot and export endpoints are added below this line ---
+    path("projects/<slug:slug>/snapshots/", snapshots.SnapshotListApi.as_view(), name="snapshot-list"),
+    path("projects/<slug:slug>/snapshots/create/", snapshots.SnapshotCreateApi.as_view(), name="snapshot-create"),
+    path("projects/<slug:slug>/snapshots/<int:version>/", snapshots.SnapshotDetailApi.as_view(), name="snapshot-detail"),
+    path("projects/<slug:slug>/snapshots/<int:version>/exports/", snapshots.ExportCreateApi.as_view(), name="export-create"),
+    path("projects/<slug:slug>/exports/<int:job_id>/", snapshots.ExportDetailApi.as_view(), name="export-detail"),
+    path(
+        "projects/<slug:slug>/exports/<int:job_id>/download/",
+        snapshots.ExportDownloadApi.as_view(),
+        name="export-download",
+    ),
+    path("projects/<slug:slug>/quality/", snapshots.AnnotatorQualityApi.as_view(), name="annotator-quality"),
+    path("projects/<slug:slug>/imports/", imports.ImportCreateApi.as_view(), name="import-create"),
+    path("imports/<int:job_id>/", imports.ImportJobDetailApi.as_view(), name="import-detail"),
 ]

@@ -16,13 +16,25 @@ from annotate.models.annotation import (
     Strength,
 )
 from annotate.models.jobs import ImportFormat, ImportJob, ImportKind, JobStatus
+from annotate.models.snapshots import (
+    AggregationMethod,
+    ExportFormat,
+    ExportJob,
+    ExportSchema,
+    Snapshot,
+    SnapshotPair,
+)
 
 __all__ = [
+    "AggregationMethod",
     "Assignment",
     "AssignmentStatus",
     "Choice",
     "Comparison",
     "ComparisonStatus",
+    "ExportFormat",
+    "ExportJob",
+    "ExportSchema",
     "ImportFormat",
     "ImportJob",
     "ImportKind",
@@ -34,5 +46,7 @@ __all__ = [
     "Response",
     "ResponseSource",
     "Role",
+    "Snapshot",
+    "SnapshotPair",
     "Strength",
 ]

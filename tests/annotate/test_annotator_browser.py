@@ -64,7 +64,12 @@ class AnnotatorPageBrowserTests:
         payload = "<script>window.pwned = true; document.title = 'pwned'</script><img src=x onerror=\"window.pwned=true\">"
         make_comparison(project, prompt=f"Say {payload}", a=payload, b=f"**bold** {payload}")
         dialogs: list[str] = []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
         _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
         left = page.inner_text("#response-left")
         assert "<script>window.pwned = true;" in left + page.inner_text("#response-right")

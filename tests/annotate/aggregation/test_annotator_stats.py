@@ -80,6 +80,7 @@ class AnnotatorStatsTests:
             assert stats.median_seconds[worker] == pytest.approx(
                 np.median(votes.seconds[votes.worker == worker])
             )
+        assert stats.confusion_diagonal is not None
         np.testing.assert_allclose(stats.confusion_diagonal, np.diagonal(fit.confusion, axis1=1, axis2=2))
         too_fast = votes.worker_type == WORKER_TYPES.index("too_fast")
         assert np.all(stats.median_seconds[too_fast] < 10.0)

@@ -47,6 +47,7 @@ class DawidSkeneTests:
             fitted = DawidSkene(n_iter=20, tol=-np.inf).fit(
                 frame, pd.Series(votes.true_label[gold], index=gold)
             )
+        assert fitted.probas_ is not None
         expected = fitted.probas_.reindex(index=range(votes.n_items), columns=range(4)).to_numpy()
         result = dawid_skene(
             votes.item,

@@ -1,0 +1,151 @@
+"""Charts as inline SVG, drawn on the server: no JavaScript chart library, no CDN.
+
+Each function returns a complete ``<svg>`` element (marked safe: every piece of
+text in it goes through ``escape``). Shapes carry classes (``series``, ``point``,
+``bar-value``, ``cell``) so tests and stylesheets can find them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#2f5bd3", "#d97706", "#1f7a3a", "#b3261e")
+_FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+
+
+def _is_number(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    return mark_safe(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def line_chart(
+    *,
+    title: str,
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    y_min: float = 0.0,
+    y_max: float = 1.0,
+    width: int = 640,
+    height: int = 240,
+) -> SafeString:
+    """One line per series over the x labels (e.g. days); missing values break nothing, they are skipped."""
+    left, right, top, bottom = 40, 120, 16, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(x_labels)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        clamped = min(max(v, y_min), y_max)
+        return top + plot_h * (1 - (clamped - y_min) / ((y_max - y_min) or 1))
+
+    body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d9dee7"/>']
+    for tick in (y_min, (y_min + y_max) / 2, y_max):
+        body.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eef0f4"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2g}</text>'
+        )
+    step = max(1, math.ceil(n / 8))
+    for i in range(0, n, step):
+        body.append(f'<text x="{x(i):.1f}" y="{height - 14}" text-anchor="middle" {_FONT}>{escape(x_labels[i])}</text>')
+    for s, (name, values) in enumerate(series):
+        colour = PALETTE[s % len(PALETTE)]
+        points = [(x(i), y(v)) for i, v in enumerate(values) if v is not None and _is_number(v)]
+        if points:
+            d = " ".join(f"{'M' if k == 0 else 'L'}{px:.1f},{py:.1f}" for k, (px, py) in enumerate(points))
+            body.append(
+                f'<path class="series" data-series="{escape(name)}" d="{d}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+            body.extend(
+                f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points
+            )
+        ly = top + 14 + 18 * s
+        body.append(
+            f'<rect x="{width - right + 12}" y="{ly - 9}" width="12" height="4" fill="{colour}"/>'
+            f'<text x="{width - right + 30}" y="{ly - 3}" {_FONT}>{escape(name)}</text>'
+        )
+    if n == 0:
+        body.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_FONT}>No votes yet</text>')
+    return _svg(width, height, title, body)
+
+
+def bar_chart(
+    *,
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    threshold: float | None = None,
+    flagged: Sequence[bool] | None = None,
+    width: int = 640,
+    bar_height: int = 22,
+) -> SafeString:
+    """Horizontal bars in [0, 1], one per label, with an optional dashed threshold line; flagged bars in red."""
+    left, right, top = 140, 60, 10
+    plot_w = width - left - right
+    height = top * 2 + bar_height * max(len(labels), 1) + 16
+    body = []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        yy = top + i * bar_height
+        colour = "#b3261e" if flagged and flagged[i] else "#2f5bd3"
+        body.append(
+            f'<text x="{left - 8}" y="{yy + bar_height * 0.65:.1f}" text-anchor="end" {_FONT}>{escape(label)}</text>'
+        )
+        if value is not None and _is_number(value):
+            w = plot_w * min(max(value, 0.0), 1.0)
+            body.append(
+                f'<rect class="bar-value" x="{left}" y="{yy + 3}" width="{w:.1f}" height="{bar_height - 6}" fill="{colour}">'
+                f"<title>{escape(label)}: {value:.2f}</title></rect>"
+                f'<text x="{left + w + 4:.1f}" y="{yy + bar_height * 0.65:.1f}" {_FONT}>{value:.2f}</text>'
+            )
+        else:
+            body.append(f'<text x="{left + 4}" y="{yy + bar_height * 0.65:.1f}" fill="#5b6475" {_FONT}>no gold yet</text>')
+    if threshold is not None:
+        tx = left + plot_w * threshold
+        body.append(
+            f'<line class="threshold" x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{height - 16}" '
+            f'stroke="#b3261e" stroke-dasharray="4 3"/>'
+            f'<text x="{tx:.1f}" y="{height - 4}" text-anchor="middle" {_FONT}>min {threshold:.2f}</text>'
+        )
+    return _svg(width, height, title, body)
+
+
+def heatmap(
+    *, title: str, matrix: Sequence[Sequence[float]], labels: Sequence[str], cell: int = 64
+) -> SafeString:
+    """A square matrix of probabilities as shaded cells (rows: true label, columns: given label)."""
+    n = len(labels)
+    left, top = 90, 40
+    width, height = left + cell * n + 10, top + cell * n + 10
+    body = [
+        f'<text x="{left + cell * n / 2}" y="12" text-anchor="middle" {_FONT}>given label →</text>',
+        f'<text x="10" y="{top - 8}" {_FONT}>true ↓</text>',
+    ]
+    for j, label in enumerate(labels):
+        body.append(f'<text x="{left + cell * j + cell / 2}" y="{top - 8}" text-anchor="middle" {_FONT}>{escape(label)}</text>')
+    for i, row in enumerate(matrix):
+        body.append(f'<text x="{left - 8}" y="{top + cell * i + cell / 2 + 4}" text-anchor="end" {_FONT}>{escape(labels[i])}</text>')
+        for j, value in enumerate(row):
+            v = float(value) if _is_number(value) else 0.0
+            # White → accent blue as the probability goes 0 → 1; text flips to white on dark cells.
+            r, g, b = (int(255 - (255 - c) * v) for c in (47, 91, 211))
+            ink = "#fff" if v > 0.55 else "#1d2330"
+            x0, y0 = left + cell * j, top + cell * i
+            body.append(
+                f'<rect class="cell" x="{x0}" y="{y0}" width="{cell}" height="{cell}" fill="rgb({r},{g},{b})" stroke="#fff">'
+                f"<title>true {escape(labels[i])}, given {escape(labels[j])}: {v:.2f}</title></rect>"
+                f'<text x="{x0 + cell / 2}" y="{y0 + cell / 2 + 4}" text-anchor="middle" fill="{ink}" {_FONT}>{v:.2f}</text>'
+            )
+    return _svg(width, height, title, body)

@@ -1,0 +1,89 @@
+"""A whole file: check every record first, then hand over the normalised records to write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from annotate.importing.problems import MAX_PROBLEMS, ImportProblem, ImportRejected, rejected
+from annotate.importing.readers import Position, RecordSource, Unreadable, records_open
+from annotate.importing.records import KINDS, Record, RecordInvalid, columns_check, record_parse
+
+Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 1000
+
+
+def _problem(position: Position, field: str | None, message: str) -> ImportProblem:
+    return ImportProblem(line=position.line, record=position.record, field=field, message=message)
+
+
+def _source(*, path: Path, fmt: str, kind: str) -> RecordSource:
+    if kind not in KINDS:
+        raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
+    source = records_open(path=path, fmt=fmt)
+    if source.columns is not None:
+        # A bad header would fail every row; say it once, about the header.
+        header = Position(line=1) if fmt == "csv" else Position()
+        problems = [_problem(header, f, m) for f, m in columns_check(kind=kind, columns=source.columns)]
+        if problems:
+            raise ImportRejected(problems)
+    return source
+
+
+def file_check(
+    *, path: str | Path, fmt: str, kind: str, max_records: int, progress: Progress | None = None
+) -> int:
+    """The number of records in a file in which every record is good; else ``ImportRejected`` with the problems."""
+    path = Path(path)
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as exc:
+        raise rejected(f"cannot read the file: {exc.strerror}") from exc
+    if empty:
+        raise rejected("the file is empty")
+    source = _source(path=path, fmt=fmt, kind=kind)
+    problems: list[ImportProblem] = []
+    truncated = False
+    count = 0
+    for position, value in source:
+        count += 1
+        if count > max_records:
+            problems.append(
+                _problem(
+                    Position(),
+                    None,
+                    f"too many records: the limit is {max_records:,} (CONCORD_IMPORT_MAX_RECORDS)",
+                )
+            )
+            break
+        if isinstance(value, Unreadable):
+            problems.append(_problem(position, None, value.message))
+        else:
+            try:
+                record_parse(kind=kind, value=value, text_cells=source.text_cells)
+            except RecordInvalid as exc:
+                problems.extend(_problem(position, f, m) for f, m in exc.problems)
+        if len(problems) >= MAX_PROBLEMS:
+            truncated = True
+            break
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count, 0)
+    if problems:
+        raise ImportRejected(problems[:MAX_PROBLEMS], truncated=truncated)
+    if count == 0:
+        raise rejected("the file has no records")
+    return count
+
+
+def file_records(*, path: str | Path, fmt: str, kind: str) -> Iterator[Record]:
+    """The records of a file that ``file_check`` passed, normalised, in file order."""
+    source = _source(path=Path(path), fmt=fmt, kind=kind)
+    for position, value in source:
+        if isinstance(value, Unreadable):
+            raise ImportRejected(
+                [_problem(position, None, f"{value.message} (the file changed after it was checked)")]
+            )
+        try:
+            yield record_parse(kind=kind, value=value, text_cells=source.text_cells)
+        except RecordInvalid as exc:
+            raise ImportRejected([_problem(position, f, m) for f, m in exc.problems]) from exc

@@ -1,0 +1,372 @@
+"""One record of each kind: check it and turn it into what the writer stores.
+
+Every check says exactly what is wrong and with which field, and all of a record's
+problems are reported at once. Pairs, ratings and HH-RLHF transcripts all become a
+``ComparisonRecord`` whose ``choice`` says which response won (``a`` or ``b``); the
+chosen response is ``response_a``, and the serving code randomises display order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PromptContent = str | list[dict[str, str]]
+ROLES = ("user", "assistant", "system")
+KINDS = ("prompts", "responses", "pairs", "ratings", "hh")
+
+# The columns our own exports add (docs/export.md), accepted so that an exported file imports
+# back: ``margin`` (0-3, Llama 2's scale) becomes the imported verdict's strength;
+# ``agreement`` and ``votes`` describe the source's vote and are checked but not stored.
+EXPORT_COLUMNS = ("margin", "agreement", "votes")
+# margin, rounded, to the strength it was made from (annotate.services.snapshots).
+MARGIN_STRENGTH = {0: "negligibly", 1: "slightly", 2: "better", 3: "significantly"}
+
+# (required, optional) fields per kind.
+FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "prompts": (("prompt",), ("metadata",)),
+    "responses": (("prompt", "response"), ("model_version", "metadata")),
+    "pairs": (("prompt", "chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
+    "ratings": (("prompt", "response_a", "response_b", "preference"), ("batch", *EXPORT_COLUMNS)),
+    "hh": (("chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
+}
+# Column sizes in annotate.models (Response.model_version, Comparison.batch).
+MAX_LENGTH = {"model_version": 200, "batch": 100}
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord:
+    prompt: PromptContent
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    prompt: PromptContent
+    response: str
+    model_version: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRecord:
+    prompt: PromptContent
+    response_a: str
+    response_b: str
+    choice: str  # "a" or "b": which response the record says is better
+    batch: str
+    strength: str = ""  # from an exported file's margin, else unknown
+
+
+Record = PromptRecord | ResponseRecord | ComparisonRecord
+
+
+class RecordInvalid(Exception):
+    """The record's problems as ``(field or None, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, as people who write JSON say it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def columns_check(*, kind: str, columns: list[str]) -> list[tuple[str | None, str]]:
+    """Problems with a header (CSV) or schema (Parquet): missing, unknown, unnamed or repeated columns."""
+    required, optional = FIELDS[kind]
+    allowed = required + optional
+    problems: list[tuple[str | None, str]] = []
+    seen: set[str] = set()
+    for index, name in enumerate(columns, start=1):
+        if not name:
+            problems.append((None, f"column {index} has no name"))
+        elif name in seen:
+            problems.append((name, "column appears twice"))
+        elif name not in allowed:
+            problems.append((name, f"unknown column; allowed: {', '.join(allowed)}"))
+        seen.add(name)
+    for name in required:
+        if name not in seen:
+            problems.append((name, f"missing column; the header has: {', '.join(columns)}"))
+    return problems
+
+
+def record_parse(*, kind: str, value: Any, text_cells: bool = False) -> Record:
+    """The record, checked and normalised; raises ``RecordInvalid`` listing every problem."""
+    if not isinstance(value, dict):
+        raise RecordInvalid([(None, f"expected a JSON object, got {json_type(value)}")])
+    required, optional = FIELDS[kind]
+    allowed = required + optional
+    problems: list[tuple[str | None, str]] = []
+    for name in value:
+        if name not in allowed:
+            problems.append((str(name), f"unknown field; allowed: {', '.join(allowed)}"))
+    # Absent optional values: null anywhere, and an empty cell in CSV.
+    present = {k: v for k, v in value.items() if v is not None or k in required}
+    if text_cells:
+        present = {k: v for k, v in present.items() if v != "" or k in required}
+    for name in required:
+        if name not in present:
+            problems.append((name, "missing required field"))
+    check = _Checker(problems, text_cells)
+    record = _BUILDERS[kind](check, present)
+    if problems:
+        raise RecordInvalid(problems)
+    assert record is not None
+    return record
+
+
+class _Checker:
+    def __init__(self, problems: list[tuple[str | None, str]], text_cells: bool) -> None:
+        self.problems = problems
+        self.text_cells = text_cells
+
+    def bad(self, field: str, message: str) -> None:
+        self.problems.append((field, message))
+
+    def text(self, record: dict[str, Any], field: str) -> str | None:
+        if field not in record:
+            return None  # already reported as missing
+        return self.text_value(record[field], field)
+
+    def text_value(self, value: Any, field: str) -> str | None:
+        if not isinstance(value, str):
+            self.bad(field, f"expected a string, got {json_type(value)}")
+            return None
+        if not value.strip():
+            self.bad(field, "must not be empty")
+            return None
+        return value
+
+    def optional_text(self, record: dict[str, Any], field: str) -> str:
+        value = record.get(field, "")
+        if not isinstance(value, str):
+            self.bad(field, f"expected a string, got {json_type(value)}")
+            return ""
+        limit = MAX_LENGTH[field]
+        if len(value) > limit:
+            self.bad(field, f"is longer than {limit} characters")
+            return ""
+        return value
+
+    def number(self, record: dict[str, Any], field: str, low: float, high: float | None) -> float | None:
+        if field not in record:
+            return None
+        value = record[field]
+        if self.text_cells and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                self.bad(field, f"expected a number, got {value!r}")
+                return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            self.bad(field, f"expected a number, got {json_type(value)}")
+            return None
+        if value < low or (high is not None and value > high):
+            self.bad(field, f"must be between {low:g} and {high:g}" if high is not None else f"must be at least {low:g}")
+            return None
+        return float(value)
+
+    def export_columns(self, record: dict[str, Any]) -> str:
+        """Check margin/agreement/votes; the strength the margin stands for ("" without one)."""
+        margin = self.number(record, "margin", 0, 3)
+        self.number(record, "agreement", 0, 1)
+        self.number(record, "votes", 0, None)
+        return "" if margin is None else MARGIN_STRENGTH[round(margin)]
+
+    def metadata(self, record: dict[str, Any]) -> dict[str, Any]:
+        value = record.get("metadata", {})
+        if self.text_cells and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                self.bad("metadata", "expected a JSON object, got text that is not JSON")
+                return {}
+        if not isinstance(value, dict):
+            self.bad("metadata", f"expected an object, got {json_type(value)}")
+            return {}
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            self.bad("metadata", f"cannot be stored as JSON: {exc}")
+            return {}
+        return value
+
+    def prompt(self, record: dict[str, Any], field: str = "prompt") -> PromptContent | None:
+        if field not in record:
+            return None
+        value = record[field]
+        if self.text_cells and isinstance(value, str) and value.lstrip().startswith("["):
+            # CSV carries turns as JSON text in the cell; text that merely starts with "[" stays text.
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError:
+                decoded = None
+            if isinstance(decoded, list):
+                value = decoded
+        if isinstance(value, str):
+            return self.text_value(value, field)
+        if not isinstance(value, list | tuple):
+            self.bad(field, f"expected a string or a list of {{role, content}} turns, got {json_type(value)}")
+            return None
+        if not value:
+            self.bad(field, "must not be empty")
+            return None
+        turns: list[dict[str, str]] = []
+        for index, turn in enumerate(value):
+            where = f"{field}[{index}]"
+            if not isinstance(turn, dict):
+                self.bad(where, f"expected a {{role, content}} object, got {json_type(turn)}")
+                continue
+            unknown = [k for k in turn if k not in ("role", "content")]
+            for key in unknown:
+                self.bad(f"{where}.{key}", "unknown field; allowed: role, content")
+            role = turn.get("role")
+            if role is None:
+                self.bad(f"{where}.role", "missing required field")
+            elif not isinstance(role, str):
+                self.bad(f"{where}.role", f"expected a string, got {json_type(role)}")
+            elif role not in ROLES:
+                self.bad(f"{where}.role", f'expected "user", "assistant" or "system", got "{role}"')
+            if "content" not in turn:
+                self.bad(f"{where}.content", "missing required field")
+                continue
+            content = self.text_value(turn["content"], f"{where}.content")
+            if isinstance(role, str) and content is not None and not unknown:
+                turns.append({"role": role, "content": content})
+        return turns if len(turns) == len(value) else None
+
+    def different(self, first: str | None, second: str | None, first_field: str, second_field: str) -> None:
+        if first is not None and first == second:
+            self.bad(second_field, f'is the same as "{first_field}"')
+
+
+def _prompt_record(check: _Checker, record: dict[str, Any]) -> PromptRecord | None:
+    prompt = check.prompt(record)
+    metadata = check.metadata(record)
+    return None if prompt is None else PromptRecord(prompt=prompt, metadata=metadata)
+
+
+def _response_record(check: _Checker, record: dict[str, Any]) -> ResponseRecord | None:
+    prompt = check.prompt(record)
+    response = check.text(record, "response")
+    model_version = check.optional_text(record, "model_version")
+    metadata = check.metadata(record)
+    if prompt is None or response is None:
+        return None
+    return ResponseRecord(prompt=prompt, response=response, model_version=model_version, metadata=metadata)
+
+
+def _pair_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:
+    prompt = check.prompt(record)
+    chosen = check.text(record, "chosen")
+    rejected = check.text(record, "rejected")
+    batch = check.optional_text(record, "batch")
+    strength = check.export_columns(record)
+    check.different(chosen, rejected, "chosen", "rejected")
+    if prompt is None or chosen is None or rejected is None:
+        return None
+    return ComparisonRecord(
+        prompt=prompt, response_a=chosen, response_b=rejected, choice="a", batch=batch, strength=strength
+    )
+
+
+def _rating_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:
+    prompt = check.prompt(record)
+    first = check.text(record, "response_a")
+    second = check.text(record, "response_b")
+    batch = check.optional_text(record, "batch")
+    strength = check.export_columns(record)
+    check.different(first, second, "response_a", "response_b")
+    preference = record.get("preference")
+    if "preference" in record and preference not in ("a", "b"):
+        shown = f'"{preference}"' if isinstance(preference, str) else json_type(preference)
+        check.bad("preference", f'expected "a" or "b", got {shown}')
+    if prompt is None or first is None or second is None or preference not in ("a", "b"):
+        return None
+    return ComparisonRecord(
+        prompt=prompt, response_a=first, response_b=second, choice=str(preference), batch=batch, strength=strength
+    )
+
+
+_HH_MARK = re.compile(r"\n\n(Human|Assistant): ?")
+_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+
+def hh_turns(text: str) -> list[dict[str, str]]:
+    """An HH-RLHF transcript as turns; raises ``ValueError`` saying why it is not one."""
+    if not text.startswith("\n\n"):
+        # Copies of HH-RLHF that went through a strip() lost the leading blank line; the rest is intact.
+        text = "\n\n" + text
+    parts = _HH_MARK.split(text)
+    if parts[0].strip() or len(parts) < 3:
+        raise ValueError('does not start with "\\n\\nHuman: "')
+    turns = [
+        {"role": _HH_ROLES[speaker], "content": content.strip()}
+        for speaker, content in zip(parts[1::2], parts[2::2], strict=True)
+    ]
+    if turns[0]["role"] != "user":
+        raise ValueError('does not start with "\\n\\nHuman: "')
+    if turns[-1]["role"] != "assistant":
+        raise ValueError('does not end with an "\\n\\nAssistant: " turn')
+    if len(turns) < 2:
+        raise ValueError("has no human turn before the assistant's answer")
+    for number, turn in enumerate(turns, start=1):
+        if not turn["content"]:
+            raise ValueError(f"turn {number} is empty")
+    return turns
+
+
+def _hh_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:
+    parsed: dict[str, list[dict[str, str]] | None] = {}
+    for field in ("chosen", "rejected"):
+        text = check.text(record, field)
+        parsed[field] = None
+        if text is not None:
+            try:
+                parsed[field] = hh_turns(text)
+            except ValueError as exc:
+                check.bad(field, f"not an HH-RLHF transcript: {exc}")
+    batch = check.optional_text(record, "batch")
+    strength = check.export_columns(record)
+    chosen, rejected = parsed["chosen"], parsed["rejected"]
+    if chosen is None or rejected is None:
+        return None
+    if chosen[:-1] != rejected[:-1]:
+        check.bad("rejected", 'the conversation before the last "Assistant:" turn differs from "chosen"')
+        return None
+    check.different(chosen[-1]["content"], rejected[-1]["content"], "chosen", "rejected")
+    return ComparisonRecord(
+        prompt=chosen[:-1],
+        response_a=chosen[-1]["content"],
+        response_b=rejected[-1]["content"],
+        choice="a",
+        batch=batch,
+        strength=strength,
+    )
+
+
+_BUILDERS: dict[str, Any] = {
+    "prompts": _prompt_record,
+    "responses": _response_record,
+    "pairs": _pair_record,
+    "ratings": _rating_record,
+    "hh": _hh_record,
+}

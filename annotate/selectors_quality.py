@@ -1,0 +1,536 @@
+"""Reads for label quality and dataset snapshots.
+
+Every number here starts from one query: a project's judgments loaded as parallel
+NumPy arrays (``project_votes``) with ``values_list``, never one query per annotator
+or comparison. The maths lives in ``annotate.aggregation``; this module turns rows
+into arrays, calls it, and shapes the results for pages, the API and the
+snapshot service.
+
+Label coding (``annotate.aggregation.labels``): 0=a, 1=b, 2=tie, 3=both_bad.
+Imported judgments (``annotator=None``) are the votes of one "imported"
+pseudo-annotator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from annotate.aggregation.agreement import fleiss_kappa_from_counts, krippendorff_alpha, label_counts_by_item
+from annotate.aggregation.annotator_stats import annotator_stats
+from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
+from annotate.aggregation.labels import (
+    LABEL_A,
+    LABEL_B,
+    LABEL_NAMES,
+    N_LABELS,
+    NO_WINNER,
+    is_decisive,
+)
+from annotate.aggregation.majority import majority_vote
+from annotate.models import (
+    AggregationMethod,
+    Comparison,
+    ExportJob,
+    Judgment,
+    Project,
+    Snapshot,
+    SnapshotPair,
+)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+IMPORTED = "imported"
+# Llama 2's scale (Touvron et al., 2023, §3.2.1) as the reward model's margin.
+STRENGTH_MARGIN = {"significantly": 3, "better": 2, "slightly": 1, "negligibly": 0}
+_LABEL_CODE = {name: code for code, name in enumerate(LABEL_NAMES)}
+_CHUNK = 20_000
+
+
+# --- Loading votes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectVotes:
+    """A project's judgments as parallel arrays (one entry per vote) plus per-item and per-worker tables."""
+
+    item: IntArray  # index into comparison_id
+    worker: IntArray  # index into annotator_id
+    label: IntArray
+    strength: IntArray  # Llama 2 margin 0..3, -1 when no strength was given
+    flipped: BoolArray  # response B was shown on the left
+    seconds: FloatArray  # NaN when unknown
+    day: IntArray  # proleptic ordinal of the judgment's UTC date
+    comparison_id: IntArray  # per item
+    response_a_id: IntArray
+    response_b_id: IntArray
+    is_gold: BoolArray
+    gold_label: IntArray  # -1 for non-gold items
+    batch: list[str]
+    annotator_id: list[int | None]  # per worker; None is the imported pseudo-annotator
+
+    @property
+    def n_items(self) -> int:
+        return int(self.comparison_id.size)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.annotator_id)
+
+    def subset(self, keep: BoolArray) -> ProjectVotes:
+        """The same tables with only the votes where ``keep`` is True."""
+        return ProjectVotes(
+            item=self.item[keep], worker=self.worker[keep], label=self.label[keep], strength=self.strength[keep],
+            flipped=self.flipped[keep], seconds=self.seconds[keep], day=self.day[keep],
+            comparison_id=self.comparison_id, response_a_id=self.response_a_id, response_b_id=self.response_b_id,
+            is_gold=self.is_gold, gold_label=self.gold_label, batch=self.batch, annotator_id=self.annotator_id,
+        )
+
+
+def project_votes(*, project: Project) -> ProjectVotes:
+    """All of a project's judgments as NumPy arrays, read in one query streamed in chunks."""
+    rows = (
+        Judgment.objects.filter(comparison__project=project)
+        .order_by()
+        .values_list(
+            "comparison_id", "annotator_id", "choice", "strength", "shown_flipped", "seconds_spent", "created_at",
+            "comparison__is_gold", "comparison__gold_answer", "comparison__batch",
+            "comparison__response_a_id", "comparison__response_b_id",
+        )
+        .iterator(chunk_size=_CHUNK)
+    )
+    item_index: dict[int, int] = {}
+    items: list[tuple[int, int, int, bool, int, str]] = []
+    worker_index: dict[int | None, int] = {}
+    cols: dict[str, list[Any]] = {k: [] for k in ("item", "worker", "label", "strength", "flipped", "seconds", "day")}
+    for cid, aid, choice, strength, flipped, seconds, created, is_gold, gold, batch, ra, rb in rows:
+        i = item_index.get(cid)
+        if i is None:
+            i = item_index[cid] = len(items)
+            items.append((cid, ra, rb, is_gold, _LABEL_CODE.get(gold, -1) if is_gold else -1, batch))
+        w = worker_index.get(aid)
+        if w is None:
+            w = worker_index[aid] = len(worker_index)
+        cols["item"].append(i)
+        cols["worker"].append(w)
+        cols["label"].append(_LABEL_CODE[choice])
+        cols["strength"].append(STRENGTH_MARGIN.get(strength, -1))
+        cols["flipped"].append(flipped)
+        cols["seconds"].append(np.nan if seconds is None else seconds)
+        cols["day"].append(created.toordinal())
+    return ProjectVotes(
+        item=np.asarray(cols["item"], dtype=np.int64),
+        worker=np.asarray(cols["worker"], dtype=np.int64),
+        label=np.asarray(cols["label"], dtype=np.int64),
+        strength=np.asarray(cols["strength"], dtype=np.int64),
+        flipped=np.asarray(cols["flipped"], dtype=bool),
+        seconds=np.asarray(cols["seconds"], dtype=np.float64),
+        day=np.asarray(cols["day"], dtype=np.int64),
+        comparison_id=np.asarray([r[0] for r in items], dtype=np.int64),
+        response_a_id=np.asarray([r[1] for r in items], dtype=np.int64),
+        response_b_id=np.asarray([r[2] for r in items], dtype=np.int64),
+        is_gold=np.asarray([r[3] for r in items], dtype=bool),
+        gold_label=np.asarray([r[4] for r in items], dtype=np.int64),
+        batch=[r[5] for r in items],
+        annotator_id=list(worker_index),
+    )
+
+
+def _value_counts(votes: ProjectVotes, keep: BoolArray | None = None) -> npt.NDArray[np.float64]:
+    item, label = (votes.item, votes.label) if keep is None else (votes.item[keep], votes.label[keep])
+    return np.bincount(item * N_LABELS + label, minlength=votes.n_items * N_LABELS).reshape(votes.n_items, N_LABELS).astype(
+        np.float64
+    )
+
+
+# --- Agreement ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    label: str  # "project", a batch name, or an ISO date
+    items: int  # items with at least two votes
+    votes: int
+    alpha: float | None
+    kappa: float | None
+    consensus: float | None = None  # share of votes agreeing with the item's majority winner
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _agreement_row(
+    label: str, item: IntArray, labels: IntArray, n_items: int, consensus: float | None = None
+) -> AgreementRow:
+    counts = label_counts_by_item(item, labels, n_items=n_items)
+    return AgreementRow(
+        label=label, items=int((counts.sum(axis=1) >= 2).sum()), votes=int(item.size),
+        alpha=_nan_to_none(krippendorff_alpha(item, labels, n_items=n_items)),
+        kappa=_nan_to_none(fleiss_kappa_from_counts(counts)), consensus=consensus,
+    )
+
+
+@dataclass(frozen=True)
+class ProjectAgreement:
+    project: AgreementRow
+    batches: list[AgreementRow]
+    daily: list[AgreementRow]
+
+
+def project_agreement(*, project: Project, votes: ProjectVotes | None = None) -> ProjectAgreement:
+    """Krippendorff's α and Fleiss' κ for the project, each batch, and the votes cast on each day."""
+    votes = votes if votes is not None else project_votes(project=project)
+    batches = []
+    batch_of_item = np.asarray(votes.batch, dtype=object)
+    for name in sorted(set(votes.batch)):
+        in_batch = (batch_of_item == name)[votes.item] if votes.item.size else np.zeros(0, dtype=bool)
+        batches.append(_agreement_row(name or "(no batch)", votes.item[in_batch], votes.label[in_batch], votes.n_items))
+    winner = majority_vote(votes.item, votes.label, n_items=votes.n_items).winner if votes.n_items else np.zeros(0)
+    agrees = votes.label == winner[votes.item] if votes.item.size else np.zeros(0, dtype=bool)
+    daily = []
+    for day in np.unique(votes.day):
+        on_day = votes.day == day
+        daily.append(
+            _agreement_row(
+                dt.date.fromordinal(int(day)).isoformat(), votes.item[on_day], votes.label[on_day], votes.n_items,
+                float(agrees[on_day].mean()),
+            )
+        )
+    project_row = _agreement_row("project", votes.item, votes.label, votes.n_items)
+    return ProjectAgreement(project=project_row, batches=batches, daily=daily)
+
+
+# --- Annotators ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnnotatorQuality:
+    annotator_id: int | None
+    name: str
+    votes: int
+    gold_items: int
+    gold_accuracy: float | None
+    consensus_agreement: float | None
+    decisive_votes: int
+    left_share: float | None
+    bias_p: float | None
+    median_seconds: float | None
+    ds_diagonal: list[float]  # P(answers k | truth k) for a, b, tie, both_bad; NaN where never answered
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def is_imported(self) -> bool:
+        return self.annotator_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnnotatorReport:
+    annotators: list[AnnotatorQuality]
+    confusion: FloatArray  # (workers, 4, 4) Dawid–Skene, rows = true label, columns = given label
+    pooled_confusion: FloatArray  # (4, 4) vote-weighted mean of the rows above
+
+    @property
+    def flagged_ids(self) -> set[int | None]:
+        return {a.annotator_id for a in self.annotators if a.flags}
+
+
+def _dawid_skene(votes: ProjectVotes) -> DawidSkeneResult:
+    gold = np.flatnonzero(votes.is_gold & (votes.gold_label >= 0))
+    return dawid_skene(
+        votes.item, votes.worker, votes.label, n_items=votes.n_items, n_workers=votes.n_workers,
+        gold_item=gold, gold_label=votes.gold_label[gold],
+    )
+
+
+def _names(ids: Iterable[int | None]) -> dict[int | None, str]:
+    real = [i for i in ids if i is not None]
+    names: dict[int | None, str] = {None: IMPORTED}
+    names.update(get_user_model().objects.filter(pk__in=real).values_list("pk", "username"))
+    return names
+
+
+def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) -> AnnotatorReport:
+    """Per annotator: gold accuracy, agreement with consensus, left/right bias, speed, DS diagonal and flags.
+
+    Flags use the project's thresholds: ``gold`` when accuracy < min_gold_accuracy after at
+    least min_gold_items gold items; ``position`` when the two-sided binomial test of
+    left-vs-right clicks (ties and both-bad excluded) gives p < position_bias_p; ``fast``
+    when the median seconds per item is under min_median_seconds. The imported
+    pseudo-annotator is never flagged: it has no display order and no timings.
+    """
+    votes = votes if votes is not None else project_votes(project=project)
+    n_workers = votes.n_workers
+    if votes.item.size == 0:
+        return AnnotatorReport([], np.zeros((0, N_LABELS, N_LABELS)), np.zeros((N_LABELS, N_LABELS)))
+    majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
+    # Items with a single vote or no strict winner say nothing about agreement, and gold
+    # items are scored against their answer instead: none of them has a consensus here.
+    consensus = np.where((majority.votes >= 2) & ~votes.is_gold, majority.winner, NO_WINNER)
+    gold = np.flatnonzero(votes.is_gold & (votes.gold_label >= 0))
+    ds = _dawid_skene(votes)
+    stats = annotator_stats(
+        votes.item, votes.worker, votes.label, flipped=votes.flipped, seconds=votes.seconds, consensus=consensus,
+        n_workers=n_workers, gold_item=gold, gold_label=votes.gold_label[gold], confusion=ds.confusion,
+    )
+    names = _names(votes.annotator_id)
+    rows = []
+    for w, annotator_id in enumerate(votes.annotator_id):
+        mine = votes.worker == w
+        n_gold = int(stats.gold_votes[w])
+        gold_accuracy = _nan_to_none(stats.gold_accuracy[w])
+        bias_p = _nan_to_none(stats.position_bias_p_value[w])
+        # Median over the votes whose time is known (imported votes have none).
+        seconds = votes.seconds[mine]
+        seconds = seconds[~np.isnan(seconds)]
+        median = float(np.median(seconds)) if seconds.size else None
+        answered = np.bincount(votes.label[mine], minlength=N_LABELS) > 0
+        diagonal = [float(ds.confusion[w, k, k]) if answered[k] else float("nan") for k in range(N_LABELS)]
+        flags = []
+        if annotator_id is not None:
+            if gold_accuracy is not None and n_gold >= project.min_gold_items and gold_accuracy < project.min_gold_accuracy:
+                flags.append("gold")
+            if bias_p is not None and bias_p < project.position_bias_p:
+                flags.append("position")
+            if median is not None and median < project.min_median_seconds:
+                flags.append("fast")
+        rows.append(
+            AnnotatorQuality(
+                annotator_id=annotator_id, name=names.get(annotator_id, str(annotator_id)), votes=int(stats.votes[w]),
+                gold_items=n_gold, gold_accuracy=gold_accuracy,
+                consensus_agreement=_nan_to_none(stats.consensus_agreement[w]),
+                decisive_votes=int(stats.left_picks[w] + stats.right_picks[w]),
+                left_share=_nan_to_none(stats.left_share[w]), bias_p=bias_p,
+                median_seconds=median, ds_diagonal=diagonal, flags=flags,
+            )
+        )
+    per_worker = np.bincount(votes.worker, minlength=n_workers).astype(np.float64)
+    pooled = np.tensordot(per_worker / per_worker.sum(), ds.confusion, axes=1)
+    rows.sort(key=lambda r: (r.annotator_id is None, r.name))
+    return AnnotatorReport(rows, ds.confusion, pooled)
+
+
+# --- Pairs that pass a filter set ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotFilters:
+    """Which aggregated pairs become training pairs. Stored as JSON on the snapshot."""
+
+    method: str = AggregationMethod.MAJORITY
+    min_votes: int = 1
+    min_agreement: float = 0.5
+    min_posterior: float = 0.0
+    # Leave tie and both-bad votes out of the count: winner and agreement are then
+    # computed among the votes that prefer a side. A pair whose winner is tie or
+    # both-bad has no chosen response and is never kept either way.
+    drop_ties: bool = True
+    drop_flagged: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in AggregationMethod.values:
+            raise ValueError(f"method must be one of {AggregationMethod.values}, got {self.method!r}")
+        if self.min_votes < 1:
+            raise ValueError("min_votes must be at least 1")
+        for name in ("min_agreement", "min_posterior"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SnapshotFilters:
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class PairSelection:
+    """The pairs that pass, as arrays in comparison-id order, and why the others did not."""
+
+    comparison_id: IntArray
+    chosen_is_a: BoolArray
+    margin: FloatArray  # NaN = null
+    agreement: FloatArray
+    votes: IntArray
+    posterior: FloatArray
+    chosen_response_id: IntArray
+    rejected_response_id: IntArray
+    counts: dict[str, int]
+    flagged: list[str]
+
+    @property
+    def pair_count(self) -> int:
+        return int(self.comparison_id.size)
+
+    def take(self, keep: BoolArray) -> PairSelection:
+        return PairSelection(
+            comparison_id=self.comparison_id[keep], chosen_is_a=self.chosen_is_a[keep], margin=self.margin[keep],
+            agreement=self.agreement[keep], votes=self.votes[keep], posterior=self.posterior[keep],
+            chosen_response_id=self.chosen_response_id[keep], rejected_response_id=self.rejected_response_id[keep],
+            counts=dict(self.counts), flagged=list(self.flagged),
+        )
+
+
+def pair_selection(*, project: Project, filters: SnapshotFilters, votes: ProjectVotes | None = None) -> PairSelection:
+    """Aggregate the project's votes and keep the non-gold pairs that pass every filter.
+
+    Each dropped comparison is counted once, under the first filter it fails, in the
+    order of the ``counts`` keys.
+    """
+    votes = votes if votes is not None else project_votes(project=project)
+    comparisons = Comparison.objects.filter(project=project, is_gold=False).count()
+    counts = dict.fromkeys(
+        ("comparisons", "no_votes", "too_few_votes", "no_winner", "tie_or_both_bad", "low_agreement",
+         "low_posterior", "pairs", "votes_used", "votes_dropped_flagged", "votes_dropped_ties"), 0,
+    )
+    counts["comparisons"] = comparisons
+    keep = np.ones(votes.item.size, dtype=bool)
+    flagged: list[str] = []
+    if filters.drop_flagged and votes.item.size:
+        report = annotator_quality(project=project, votes=votes)
+        flagged_ids = report.flagged_ids
+        flagged = [a.name for a in report.annotators if a.annotator_id in flagged_ids]
+        bad_workers = np.asarray([w for w, a in enumerate(votes.annotator_id) if a in flagged_ids], dtype=np.int64)
+        by_flagged = np.isin(votes.worker, bad_workers)
+        counts["votes_dropped_flagged"] = int(by_flagged.sum())
+        keep &= ~by_flagged
+    if filters.drop_ties:
+        undecided = ~is_decisive(votes.label)
+        counts["votes_dropped_ties"] = int((undecided & keep).sum())
+        keep &= ~undecided
+    used = votes.subset(keep)
+    counts["votes_used"] = int(used.item.size)
+    n_items = votes.n_items
+    label_counts = _value_counts(used)
+    n_votes = label_counts.sum(axis=1).astype(np.int64)
+    if filters.method == AggregationMethod.DAWID_SKENE and used.item.size:
+        ds = _dawid_skene(used)
+        top2 = np.sort(ds.posteriors, axis=1)[:, -2:]
+        winner = np.where(top2[:, 1] > top2[:, 0], ds.labels, NO_WINNER)
+        posterior = top2[:, 1]
+    else:
+        mv = majority_vote(used.item, used.label, n_items=n_items)
+        winner = mv.winner
+        # Majority vote has no model: its "posterior" is the winner's vote share.
+        posterior = np.nan_to_num(mv.agreement)
+    safe_winner = np.where(winner >= 0, winner, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreement = np.where(n_votes > 0, label_counts[np.arange(n_items), safe_winner] / np.maximum(n_votes, 1), 0.0)
+    # Margin: Llama 2 strengths of the votes that agree with the winner, averaged over those that state one.
+    agreeing = (used.label == winner[used.item]) & (used.strength >= 0)
+    strength_sum = np.bincount(used.item[agreeing], weights=used.strength[agreeing], minlength=n_items)
+    strength_n = np.bincount(used.item[agreeing], minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        margin = np.where(strength_n > 0, strength_sum / np.maximum(strength_n, 1), np.nan)
+
+    candidate = ~votes.is_gold
+    stages = [
+        ("no_votes", n_votes > 0),
+        ("too_few_votes", n_votes >= filters.min_votes),
+        ("no_winner", winner != NO_WINNER),
+        ("tie_or_both_bad", (winner == LABEL_A) | (winner == LABEL_B)),
+        ("low_agreement", agreement >= filters.min_agreement - 1e-12),
+        ("low_posterior", posterior >= filters.min_posterior - 1e-12),
+    ]
+    passing = candidate.copy()
+    for name, ok in stages:
+        counts[name] = int((passing & ~ok).sum())
+        passing &= ok
+    # Comparisons without any judgment never reached the arrays.
+    counts["no_votes"] += comparisons - int(candidate.sum())
+    order = np.flatnonzero(passing)
+    order = order[np.argsort(votes.comparison_id[order], kind="stable")]
+    chosen_is_a = winner[order] == LABEL_A
+    counts["pairs"] = int(order.size)
+    return PairSelection(
+        comparison_id=votes.comparison_id[order],
+        chosen_is_a=chosen_is_a,
+        margin=margin[order],
+        agreement=agreement[order],
+        votes=n_votes[order],
+        posterior=posterior[order],
+        chosen_response_id=np.where(chosen_is_a, votes.response_a_id[order], votes.response_b_id[order]),
+        rejected_response_id=np.where(chosen_is_a, votes.response_b_id[order], votes.response_a_id[order]),
+        counts=counts,
+        flagged=flagged,
+    )
+
+
+# --- Snapshots and exports ----------------------------------------------------------------------
+
+
+def snapshot_list(*, project: Project) -> QuerySet[Snapshot]:
+    """A project's snapshots, newest version first."""
+    return Snapshot.objects.filter(project=project).select_related("created_by").order_by("-version")
+
+
+def snapshot_get(*, project: Project, version: int) -> Snapshot | None:
+    """The project's snapshot with this version number, if any."""
+    return Snapshot.objects.filter(project=project, version=version).first()
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """How ``snapshot`` differs from ``previous``, by comparison id."""
+
+    previous_version: int | None
+    added: list[int]
+    removed: list[int]
+    flipped: list[int]  # kept in both, but the other response is chosen now
+    unchanged: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "previous_version": self.previous_version, "added": len(self.added), "removed": len(self.removed),
+            "flipped": len(self.flipped), "unchanged": self.unchanged,
+        }
+
+
+def _pair_orientation(snapshot: Snapshot) -> dict[int, bool]:
+    return dict(
+        SnapshotPair.objects.filter(snapshot=snapshot).order_by().values_list("comparison_id", "chosen_is_a").iterator(
+            chunk_size=_CHUNK
+        )
+    )
+
+
+def snapshot_diff(*, snapshot: Snapshot, previous: Snapshot | None = None) -> SnapshotDiff:
+    """Pairs added, removed and flipped since ``previous`` (default: the version before this one)."""
+    if previous is None:
+        previous = (
+            Snapshot.objects.filter(project_id=snapshot.project_id, version__lt=snapshot.version).order_by("-version").first()
+        )
+    now = _pair_orientation(snapshot)
+    before = _pair_orientation(previous) if previous is not None else {}
+    added = sorted(now.keys() - before.keys())
+    removed = sorted(before.keys() - now.keys())
+    both = now.keys() & before.keys()
+    flipped = sorted(c for c in both if now[c] != before[c])
+    return SnapshotDiff(
+        previous_version=previous.version if previous else None, added=added, removed=removed, flipped=flipped,
+        unchanged=len(both) - len(flipped),
+    )
+
+
+def export_job_list(*, project: Project) -> QuerySet[ExportJob]:
+    """A project's export jobs, newest first."""
+    return ExportJob.objects.filter(snapshot__project=project).select_related("snapshot").order_by("-created_at")
+
+
+def export_job_get(*, project: Project, job_id: int) -> ExportJob | None:
+    """The project's export job with this id, if any."""
+    return export_job_list(project=project).filter(pk=job_id).first()

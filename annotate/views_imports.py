@@ -1,0 +1,81 @@
+"""Staff import page: upload a file, list the project's imports, and a small polled status per job.
+
+Only staff and the project's admins get in (404 for non-members, 403 for annotators).
+While a job is queued or running, its status fragment asks htmx to fetch it again every
+second; a finished one stops asking. Without JavaScript the page still lists every job.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from annotate import access, selectors
+from annotate.models import ImportFormat, ImportJob, ImportKind, Project
+from annotate.services.imports import ImportRejected, import_job_create
+
+
+def _project_for_admin(request: HttpRequest, slug: str) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or not access.projects_visible_to(request.user).filter(pk=project.pk).exists():
+        raise Http404("No such project")
+    if not access.can_administer(request.user, project):
+        raise PermissionDenied("Only project admins may import.")
+    return project
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField()
+    kind = forms.ChoiceField(choices=ImportKind.choices)
+    format = forms.ChoiceField(
+        choices=[("", "From the file name"), *ImportFormat.choices], required=False, label="Format"
+    )
+    batch = forms.CharField(
+        max_length=100, required=False, help_text="Optional label for per-batch agreement."
+    )
+
+
+@login_required
+def imports(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project_for_admin(request, slug)
+    form = ImportUploadForm()
+    problems: list[dict[str, object]] = []
+    error = ""
+    status = 200
+    if request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                import_job_create(
+                    project=project,
+                    uploaded_file=form.cleaned_data["file"],
+                    kind=form.cleaned_data["kind"],
+                    fmt=form.cleaned_data["format"] or None,
+                    created_by=request.user,
+                    batch=form.cleaned_data["batch"],
+                )
+            except ImportRejected as exc:
+                error = exc.message
+                problems = [p.as_dict() for p in exc.problems]
+                status = 400
+            else:
+                # The job (finished, failed or queued) heads the list below.
+                return redirect("annotate:imports", slug=project.slug)
+        else:
+            status = 400
+    jobs = selectors.import_job_list(project=project)[:50]
+    context = {"project": project, "form": form, "jobs": jobs, "error": error, "problems": problems}
+    return render(request, "annotate/imports.html", context, status=status)
+
+
+@login_required
+def import_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    project = _project_for_admin(request, slug)
+    job = get_object_or_404(ImportJob, pk=job_id, project=project)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect(f"{reverse('annotate:imports', kwargs={'slug': project.slug})}#import-{job.pk}")
+    return render(request, "annotate/partials/import_status.html", {"project": project, "job": job})

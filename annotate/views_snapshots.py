@@ -1,0 +1,147 @@
+"""Staff pages for dataset snapshots and their exports (project admins and staff only).
+
+The export status has its own small view, polled by htmx while the job runs; the
+download streams the finished file with ``FileResponse``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotate import access
+from annotate.models import AggregationMethod, ExportFormat, ExportSchema, Project
+from annotate.selectors_quality import (
+    SnapshotFilters,
+    export_job_get,
+    export_job_list,
+    snapshot_diff,
+    snapshot_get,
+    snapshot_list,
+)
+from annotate.services.decontamination import DEFAULT_NGRAM
+from annotate.services.exports import export_download_path, export_job_create
+from annotate.services.snapshots import snapshot_create
+
+
+def project_for_admin(request: HttpRequest, slug: str) -> Project:
+    """The project if the user administers it; 404 for non-members (its existence is not theirs to learn), 403 for annotators."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or not access.projects_visible_to(request.user).filter(pk=project.pk).exists():
+        raise Http404("No such project")
+    if not access.can_administer(request.user, project):
+        raise PermissionDenied("Only project admins may see this page.")
+    return project
+
+
+class SnapshotFilterForm(forms.Form):
+    method = forms.ChoiceField(choices=AggregationMethod.choices, initial=AggregationMethod.MAJORITY)
+    min_votes = forms.IntegerField(min_value=1, max_value=100, initial=SnapshotFilters.min_votes)
+    min_agreement = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_agreement)
+    min_posterior = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_posterior)
+    drop_ties = forms.BooleanField(required=False, initial=True, label="Ignore tie and both-bad votes")
+    drop_flagged = forms.BooleanField(required=False, initial=True, label="Drop flagged annotators' votes")
+
+    def filters(self) -> SnapshotFilters:
+        return SnapshotFilters(**self.cleaned_data)
+
+    @classmethod
+    def from_query(cls, data: object) -> SnapshotFilterForm:
+        """Bound to the query string when it has filter fields, else to the defaults."""
+        query = data if isinstance(data, dict) or hasattr(data, "getlist") else {}
+        if "method" in query:  # type: ignore[operator]
+            return cls(query)  # type: ignore[arg-type]
+        return cls({name: field.initial for name, field in cls.base_fields.items()})
+
+
+class SnapshotCreateForm(SnapshotFilterForm):
+    benchmark = forms.FileField(required=False, help_text="Optional: drop prompts sharing an n-gram with any line.")
+    ngram = forms.IntegerField(min_value=5, max_value=50, initial=DEFAULT_NGRAM, required=False)
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices)
+    schema = forms.ChoiceField(choices=ExportSchema.choices)
+
+
+def _page(request: HttpRequest, project: Project, create_form: SnapshotCreateForm, status: int = 200) -> HttpResponse:
+    snapshots = list(snapshot_list(project=project)[:50])
+    latest_diff = snapshot_diff(snapshot=snapshots[0]).summary() if snapshots else None
+    context = {
+        "project": project,
+        "snapshots": snapshots,
+        "latest_diff": latest_diff,
+        "jobs": export_job_list(project=project)[:20],
+        "create_form": create_form,
+        "export_form": ExportForm(),
+    }
+    return render(request, "annotate/snapshots.html", context, status=status)
+
+
+@login_required
+def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_admin(request, slug)
+    if request.method != "POST":
+        return _page(request, project, SnapshotCreateForm(initial={}))
+    form = SnapshotCreateForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, project, form, status=400)
+    upload = form.cleaned_data.pop("benchmark")
+    ngram = form.cleaned_data.pop("ngram") or DEFAULT_NGRAM
+    if upload is None:
+        snapshot_create(project=project, filters=form.filters(), created_by=request.user)  # type: ignore[arg-type]
+    else:
+        # The benchmark is read line by line from disk, never held in memory whole.
+        with tempfile.NamedTemporaryFile(suffix=".txt") as handle:
+            for piece in upload.chunks():
+                handle.write(piece)
+            handle.flush()
+            snapshot_create(
+                project=project, filters=form.filters(), created_by=request.user,  # type: ignore[arg-type]
+                benchmark_path=Path(handle.name), benchmark_name=upload.name or "benchmark", ngram=ngram,
+            )
+    return redirect("annotate:snapshots", slug=project.slug)
+
+
+@login_required
+@require_POST
+def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+    project = project_for_admin(request, slug)
+    snapshot = snapshot_get(project=project, version=version)
+    if snapshot is None:
+        raise Http404("No such snapshot")
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Unknown format or schema.", status=400)
+    job = export_job_create(
+        snapshot=snapshot, fmt=form.cleaned_data["format"], schema=form.cleaned_data["schema"], created_by=request.user  # type: ignore[arg-type]
+    )
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "annotate/partials/export_job.html", {"project": project, "job": job})
+    return redirect("annotate:snapshots", slug=project.slug)
+
+
+@login_required
+def export_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    project = project_for_admin(request, slug)
+    job = export_job_get(project=project, job_id=job_id)
+    if job is None:
+        raise Http404("No such export")
+    return render(request, "annotate/partials/export_job.html", {"project": project, "job": job})
+
+
+@login_required
+def export_download(request: HttpRequest, slug: str, job_id: int) -> FileResponse:
+    project = project_for_admin(request, slug)
+    job = export_job_get(project=project, job_id=job_id)
+    path = export_download_path(job) if job is not None else None
+    if path is None:
+        raise Http404("This export is not ready")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from annotate import charts
+from annotate.models import ExportJob, JobStatus, Judgment, Project, Snapshot
+from annotate.selectors_quality import (
+    SnapshotFilters,
+    annotator_quality,
+    project_agreement,
+    project_votes,
+)
+from annotate.services.exports import export_job_run
+from annotate.services.snapshots import snapshot_create
+from tests.factories import PASSWORD, add_member, make_comparison, make_judgment, make_user, make_voted_pairs
+
+pytestmark = pytest.mark.django_db
+
+
+def _annotators(project: Project, n: int) -> list[User]:
+    users = [make_user() for _ in range(n)]
+    for user in users:
+        add_member(project, user)
+    return users
+
+
+class AgreementTests:
+    def test_it_reports_per_project_batch_and_day(self, project: Project) -> None:
+        users = _annotators(project, 2)
+        make_voted_pairs(project, users, [["a", "a"], ["b", "b"]], batch="one")
+        make_voted_pairs(project, users, [["a", "b"], ["b", "a"]], batch="two")
+        yesterday = timezone.now() - timedelta(days=1)
+        Judgment.objects.filter(comparison__batch="two").update(created_at=yesterday)
+        agreement = project_agreement(project=project)
+        by_batch = {row.label: row for row in agreement.batches}
+        assert by_batch["one"].alpha == pytest.approx(1.0) and by_batch["one"].kappa == pytest.approx(1.0)
+        assert by_batch["two"].kappa is not None and by_batch["two"].kappa < 0
+        assert agreement.project.items == 4 and agreement.project.votes == 8
+        assert [row.label for row in agreement.daily] == [yesterday.date().isoformat(), timezone.now().date().isoformat()]
+
+
+class AnnotatorQualityTests:
+    def test_it_measures_gold_accuracy_and_flags_after_enough_gold(self, project: Project) -> None:
+        project.min_gold_items = 4
+        project.min_gold_accuracy = 0.6
+        project.save()
+        good, bad = _annotators(project, 2)
+        for answer in ["a", "b", "a", "b"]:
+            gold = make_comparison(project, is_gold=True, gold_answer=answer)
+            make_judgment(gold, good, answer)
+            make_judgment(gold, bad, "a")  # right only when the answer is a
+        report = {a.name: a for a in annotator_quality(project=project).annotators}
+        assert report[good.username].gold_accuracy == 1.0 and report[good.username].flags == []
+        assert report[bad.username].gold_accuracy == 0.5 and "gold" in report[bad.username].flags
+        assert report[bad.username].gold_items == 4
+
+    def test_it_flags_position_bias_with_a_binomial_test_on_screen_sides(self, project: Project) -> None:
+        project.position_bias_p = 0.01
+        project.save()
+        lefty, fair = _annotators(project, 2)
+        for i in range(20):
+            flipped = i % 2 == 0
+            c = make_comparison(project)
+            # Always the left response: canonical "b" when B was shown on the left.
+            make_judgment(c, lefty, "b" if flipped else "a", flipped=flipped)
+            make_judgment(c, fair, "a", flipped=flipped)
+        make_judgment(make_comparison(project), lefty, "tie")  # ties are not a side
+        report = {a.name: a for a in annotator_quality(project=project).annotators}
+        assert report[lefty.username].left_share == 1.0 and report[lefty.username].decisive_votes == 20
+        assert report[lefty.username].bias_p == pytest.approx(2 * 0.5**20)
+        assert "position" in report[lefty.username].flags
+        assert report[fair.username].left_share == 0.5 and "position" not in report[fair.username].flags
+
+    def test_it_flags_annotators_faster_than_the_floor_and_never_the_imported_votes(self, project: Project) -> None:
+        project.min_median_seconds = 3.0
+        project.save()
+        (quick,) = _annotators(project, 1)
+        for seconds in (1.0, 2.0, 30.0):
+            make_judgment(make_comparison(project), quick, "a", seconds=seconds)
+        for _ in range(30):
+            make_judgment(make_comparison(project), None, "a", seconds=None)
+        report = {a.name: a for a in annotator_quality(project=project).annotators}
+        assert report[quick.username].median_seconds == 2.0 and report[quick.username].flags == ["fast"]
+        assert report["imported"].flags == [] and report["imported"].votes == 30
+
+    def test_it_reads_all_votes_in_one_query(self, project: Project) -> None:
+        users = _annotators(project, 3)
+        make_voted_pairs(project, users, [["a", "a", "b"]] * 20)
+        with CaptureQueriesContext(connection) as queries:
+            votes = project_votes(project=project)
+        assert votes.item.size == 60
+        assert len(queries) == 1
+
+    def test_it_reports_agreement_with_consensus_and_the_ds_diagonal(self, project: Project) -> None:
+        users = _annotators(project, 3)
+        make_voted_pairs(project, users, [["a", "a", "b"], ["b", "b", "a"], ["a", "a", "a"]])
+        report = {a.name: a for a in annotator_quality(project=project).annotators}
+        contrarian = report[users[2].username]
+        assert contrarian.consensus_agreement == pytest.approx(1 / 3)
+        assert report[users[0].username].consensus_agreement == 1.0
+        assert len(contrarian.ds_diagonal) == 4 and np.isnan(contrarian.ds_diagonal[2])
+
+
+class ChartTests:
+    def test_a_line_chart_has_one_point_per_day(self) -> None:
+        svg = charts.line_chart(title="t", x_labels=["d1", "d2", "d3"], series=[("agreement", [0.5, 0.7, 0.9])])
+        path = re.search(r'<path class="series"[^>]* d="([^"]+)"', svg)
+        assert path is not None and len(re.findall(r"[ML]", path.group(1))) == 3
+        assert svg.count('class="point"') == 3
+
+    def test_a_bar_chart_has_one_bar_per_label_and_escapes_names(self) -> None:
+        svg = charts.bar_chart(title="t", labels=["<b>", "ann"], values=[0.5, 0.9], threshold=0.6)
+        assert svg.count('class="bar-value"') == 2
+        assert "<b>" not in svg and "&lt;b&gt;" in svg
+        assert 'class="threshold"' in svg
+
+    def test_a_heatmap_has_sixteen_cells(self) -> None:
+        svg = charts.heatmap(title="t", matrix=np.eye(4).tolist(), labels=["a", "b", "tie", "both_bad"])
+        assert svg.count('class="cell"') == 16
+
+
+@pytest.fixture
+def voted(project: Project) -> Project:
+    users = _annotators(project, 3)
+    make_voted_pairs(project, users, [["a", "a", "b"], ["b", "b", "b"], ["a", "b", ""]])
+    return project
+
+
+def _login(web: Client, user: User | None) -> None:
+    if user is not None:
+        assert web.login(username=user.username, password=PASSWORD)
+
+
+PAGES = ["/annotate/demo/quality/", "/annotate/demo/snapshots/"]
+
+
+class StaffPagePermissionTests:
+    @pytest.mark.parametrize("url", PAGES)
+    def test_it_sends_anonymous_visitors_to_log_in(self, web: Client, voted: Project, url: str) -> None:
+        response = web.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+    @pytest.mark.parametrize("url", PAGES)
+    def test_it_hides_the_project_from_non_members(self, web: Client, voted: Project, outsider: User, url: str) -> None:
+        _login(web, outsider)
+        assert web.get(url).status_code == 404
+
+    @pytest.mark.parametrize("url", PAGES)
+    def test_it_forbids_annotators(self, web: Client, voted: Project, annotator: User, url: str) -> None:
+        _login(web, annotator)
+        assert web.get(url).status_code == 403
+
+    @pytest.mark.parametrize("url", PAGES)
+    @pytest.mark.parametrize("who", ["project_admin", "staff"])
+    def test_it_serves_admins_and_staff(
+        self, web: Client, voted: Project, url: str, who: str, request: pytest.FixtureRequest
+    ) -> None:
+        _login(web, request.getfixturevalue(who))
+        assert web.get(url).status_code == 200
+
+    def test_export_views_follow_the_same_rules(
+        self, web: Client, voted: Project, annotator: User, outsider: User, project_admin: User, staff: User,
+        settings: object, tmp_path: Path,
+    ) -> None:
+        settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+        snapshot = snapshot_create(project=voted, filters=SnapshotFilters(min_agreement=0.0, drop_flagged=False))
+        job = ExportJob.objects.create(snapshot=snapshot, format="jsonl", schema="hh", total=snapshot.pair_count)
+        export_job_run(job_id=job.pk)
+        urls = [f"/annotate/demo/exports/{job.pk}/status/", f"/annotate/demo/exports/{job.pk}/download/"]
+        post = f"/annotate/demo/snapshots/{snapshot.version}/export/"
+        for url in urls:
+            assert web.get(url).status_code == 302
+        assert web.post(post, {"format": "jsonl", "schema": "hh"}).status_code == 302
+        for user, code in ((outsider, 404), (annotator, 403)):
+            _login(web, user)
+            for url in urls:
+                assert web.get(url).status_code == code, (user, url)
+            assert web.post(post, {"format": "jsonl", "schema": "hh"}).status_code == code
+            web.logout()
+        for user in (project_admin, staff):
+            _login(web, user)
+            assert web.get(urls[0]).status_code == 200
+            download = web.get(urls[1])
+            assert download.status_code == 200 and b"Human:" in b"".join(download.streaming_content)  # type: ignore[attr-defined]
+            web.logout()
+
+
+class QualityPageTests:
+    def test_it_draws_the_charts_the_data_implies(self, web: Client, voted: Project, project_admin: User) -> None:
+        _login(web, project_admin)
+        html = web.get("/annotate/demo/quality/").content.decode()
+        assert html.count('class="bar-value"') == 0  # no gold items yet: no bars, a note instead
+        assert html.count("no gold yet") == 3
+        assert html.count('class="cell"') == 16
+        assert html.count('<tr class="annotator') == 3
+        assert 'class="series"' in html  # one day of votes: a one-point line
+
+    def test_it_counts_pairs_for_a_filter_set_as_an_htmx_fragment(
+        self, web: Client, voted: Project, project_admin: User
+    ) -> None:
+        _login(web, project_admin)
+        query: dict[str, str] = {
+            "method": "majority", "min_votes": "2", "min_agreement": "0.9", "min_posterior": "0", "drop_ties": "on"
+        }
+        response = web.get("/annotate/demo/quality/", query, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts")
+        body = response.content.decode()
+        assert "<html" not in body and 'id="counts"' in body
+        assert re.search(r'class="pairs-passing">1<', body)
+        query["min_agreement"] = "0.6"
+        body = web.get("/annotate/demo/quality/", query, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts").content.decode()
+        assert re.search(r'class="pairs-passing">2<', body)
+
+    def test_it_shows_one_annotator_confusion_when_picked(self, web: Client, voted: Project, project_admin: User) -> None:
+        _login(web, project_admin)
+        someone = Judgment.objects.filter(comparison__project=voted).first()
+        assert someone is not None
+        html = web.get("/annotate/demo/quality/", {"annotator": str(someone.annotator_id)}).content.decode()
+        assert f"Dawid–Skene confusion of {someone.annotator_id}" in html
+
+
+class SnapshotPageTests:
+    def test_it_creates_a_snapshot_from_the_form_and_lists_it(
+        self, web: Client, voted: Project, project_admin: User
+    ) -> None:
+        _login(web, project_admin)
+        form = {"method": "majority", "min_votes": 1, "min_agreement": 0.5, "min_posterior": 0, "drop_ties": "on"}
+        assert web.post("/annotate/demo/snapshots/", form).status_code == 302
+        snapshot = Snapshot.objects.get(project=voted)
+        assert snapshot.pair_count == 2 and snapshot.created_by == project_admin
+        assert snapshot.filters["drop_flagged"] is False
+        html = web.get("/annotate/demo/snapshots/").content.decode()
+        assert "v1" in html and snapshot.content_hash[:12] in html
+
+    def test_it_queues_an_export_and_polls_its_progress(
+        self, web: Client, voted: Project, project_admin: User, settings: object, tmp_path: Path
+    ) -> None:
+        settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+        _login(web, project_admin)
+        snapshot = snapshot_create(project=voted, filters=SnapshotFilters(min_agreement=0.0, drop_flagged=False))
+        response = web.post(
+            f"/annotate/demo/snapshots/{snapshot.version}/export/", {"format": "parquet", "schema": "hh"},
+            HTTP_HX_REQUEST="true",
+        )
+        job = ExportJob.objects.get()
+        body = response.content.decode()
+        assert 'hx-trigger="every 1s"' in body and 'class="bar"' in body
+        export_job_run(job_id=job.pk)
+        body = web.get(f"/annotate/demo/exports/{job.pk}/status/").content.decode()
+        assert "hx-trigger" not in body and f"/annotate/demo/exports/{job.pk}/download/" in body
+        assert ExportJob.objects.get().status == JobStatus.SUCCEEDED
+
+
+class CommandTests:
+    def test_snapshot_create_and_export_snapshot_write_a_file(self, voted: Project, tmp_path: Path) -> None:
+        log = io.StringIO()
+        call_command("snapshot_create", "demo", "--min-agreement", "0", "--keep-flagged", stdout=log)
+        assert "demo v1: 2 pairs" in log.getvalue()
+        out = tmp_path / "out.parquet"
+        call_command("export_snapshot", "demo", str(out), "--format", "parquet", "--schema", "trl_conversational",
+                     verbosity=0, stdout=log)
+        assert pq.read_table(out).num_rows == Snapshot.objects.get().pair_count == 2

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from annotate.models import ExportJob, JobStatus, Project, Snapshot
+from annotate.selectors_quality import SnapshotFilters
+from annotate.services.exports import export_job_run
+from annotate.services.snapshots import snapshot_create
+from tests.factories import make_comparison, make_judgment
+
+pytestmark = pytest.mark.django_db
+
+LENIENT = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False)
+
+
+@pytest.fixture
+def snapshot(project: Project, annotator: User) -> Snapshot:
+    make_judgment(make_comparison(project, prompt="Capital of France?", a="Paris", b="Lyon"), annotator, "a")
+    return snapshot_create(project=project, filters=LENIENT)
+
+
+@pytest.fixture
+def finished_job(snapshot: Snapshot, settings: object, tmp_path: Path) -> ExportJob:
+    settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+    job = ExportJob.objects.create(snapshot=snapshot, format="jsonl", schema="hh", total=1)
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    return job
+
+
+def _urls(snapshot: Snapshot, job: ExportJob) -> list[tuple[str, str, dict[str, object]]]:
+    base = "/api/projects/demo"
+    return [
+        ("get", f"{base}/snapshots/", {}),
+        ("post", f"{base}/snapshots/create/", {"min_votes": 1, "min_agreement": 0}),
+        ("get", f"{base}/snapshots/{snapshot.version}/", {}),
+        ("post", f"{base}/snapshots/{snapshot.version}/exports/", {"format": "jsonl", "schema": "hh"}),
+        ("get", f"{base}/exports/{job.pk}/", {}),
+        ("get", f"{base}/exports/{job.pk}/download/", {}),
+        ("get", f"{base}/quality/", {}),
+    ]
+
+
+class SnapshotApiPermissionTests:
+    def test_it_refuses_anonymous_callers(self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob) -> None:
+        for method, url, data in _urls(snapshot, finished_job):
+            assert getattr(api, method)(url, data, format="json").status_code in (401, 403), url
+
+    def test_it_hides_the_project_from_non_members(
+        self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob, outsider: User
+    ) -> None:
+        api.force_authenticate(outsider)
+        for method, url, data in _urls(snapshot, finished_job):
+            assert getattr(api, method)(url, data, format="json").status_code == 404, url
+
+    def test_it_forbids_annotators(
+        self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob, annotator: User
+    ) -> None:
+        api.force_authenticate(annotator)
+        for method, url, data in _urls(snapshot, finished_job):
+            assert getattr(api, method)(url, data, format="json").status_code == 403, url
+
+    @pytest.mark.parametrize("who", ["project_admin", "staff"])
+    def test_it_serves_admins_and_staff(
+        self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob, who: str, request: pytest.FixtureRequest,
+        django_capture_on_commit_callbacks: object,
+    ) -> None:
+        api.force_authenticate(request.getfixturevalue(who))
+        for method, url, data in _urls(snapshot, finished_job):
+            response = getattr(api, method)(url, data, format="json")
+            assert response.status_code in (200, 201, 202), (url, response.status_code)
+
+
+class SnapshotApiTests:
+    def test_it_creates_a_snapshot_with_the_given_filters(self, api: APIClient, snapshot: Snapshot, project_admin: User) -> None:
+        api.force_authenticate(project_admin)
+        response = api.post(
+            "/api/projects/demo/snapshots/create/",
+            {"method": "dawid_skene", "min_votes": 1, "min_agreement": 0, "drop_flagged": False},
+            format="json",
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert (body["version"], body["method"], body["pair_count"]) == (2, "dawid_skene", 1)
+        assert body["filters"]["method"] == "dawid_skene"
+        detail = api.get("/api/projects/demo/snapshots/2/").json()
+        assert detail["diff"] == {"previous_version": 1, "added": 0, "removed": 0, "flipped": 0, "unchanged": 1}
+
+    def test_it_decontaminates_against_an_uploaded_benchmark(
+        self, api: APIClient, project: Project, annotator: User, project_admin: User
+    ) -> None:
+        leaked = " ".join(f"word{i}" for i in range(13))
+        make_judgment(make_comparison(project, prompt=leaked), annotator, "a")
+        make_judgment(make_comparison(project, prompt="clean prompt"), annotator, "a")
+        api.force_authenticate(project_admin)
+        upload = SimpleUploadedFile("bench.txt", f"{leaked}\n".encode())
+        response = api.post(
+            "/api/projects/demo/snapshots/create/",
+            {"min_agreement": 0, "drop_flagged": "false", "benchmark": upload},
+            format="multipart",
+        )
+        assert response.status_code == 201, response.content
+        assert response.json()["pair_count"] == 1
+        assert response.json()["decontamination"]["dropped"] == 1
+
+    def test_it_rejects_bad_filters(self, api: APIClient, snapshot: Snapshot, project_admin: User) -> None:
+        api.force_authenticate(project_admin)
+        response = api.post("/api/projects/demo/snapshots/create/", {"min_agreement": 2}, format="json")
+        assert response.status_code == 400
+        assert Snapshot.objects.count() == 1
+
+    def test_it_queues_an_export_and_reports_then_serves_it(
+        self, api: APIClient, snapshot: Snapshot, project_admin: User, settings: object, tmp_path: Path,
+        django_capture_on_commit_callbacks: object, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+        from annotate.tasks import exports as export_tasks
+
+        monkeypatch.setattr(export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id))
+        api.force_authenticate(project_admin)
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            created = api.post(
+                f"/api/projects/demo/snapshots/{snapshot.version}/exports/", {"format": "jsonl", "schema": "hh"}, format="json"
+            )
+        assert created.status_code == 202 and created.json()["status"] == "queued"
+        detail = api.get(f"/api/projects/demo/exports/{created.json()['id']}/").json()
+        assert (detail["status"], detail["percent"]) == ("succeeded", 100)
+        download = api.get(detail["download"])
+        assert download.status_code == 200
+        row = json.loads(b"".join(download.streaming_content))  # type: ignore[attr-defined]
+        assert row["chosen"] == "\n\nHuman: Capital of France?\n\nAssistant: Paris"
+
+    def test_it_reports_annotator_quality(self, api: APIClient, snapshot: Snapshot, project_admin: User, annotator: User) -> None:
+        api.force_authenticate(project_admin)
+        body = api.get("/api/projects/demo/quality/").json()
+        assert [a["name"] for a in body["annotators"]] == [annotator.username]
+        assert body["agreement"]["project"]["votes"] == 1
