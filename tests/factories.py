@@ -121,3 +121,11 @@ def make_import_file(
     else:
         raise ValueError(fmt)
     return path
+
+
+def make_annotators(project: Project, n: int) -> list[User]:
+    """``n`` new users, each an annotator in the project."""
+    users = [make_user() for _ in range(n)]
+    for user in users:
+        add_member(project, user)
+    return users

@@ -48,7 +48,7 @@ def train_rloo(
         save_policy,
     )
     from alignment.training.scoring import load_reward
-    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+    from alignment.training.trainer_args import common_args, progress_callback, train_and_measure
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -89,12 +89,7 @@ def train_rloo(
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
         callbacks=[progress_callback(progress)],
     )
-    silence(trainer).train()
-    history = log_history(trainer)
-    rewards = [h["reward"] for h in history if "reward" in h]
-    metrics: dict[str, float] = {}
-    if rewards:
-        metrics["reward_first"], metrics["reward_last"] = rewards[0], rewards[-1]
+    metrics, history = train_and_measure(trainer, evaluate=False, series="reward")
     policy_path = save_policy(trainer.model, tokenizer, out / "policy")
     result = RLOOResult(
         step="rloo",

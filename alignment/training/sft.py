@@ -53,7 +53,7 @@ def train_sft(
         resolve_model,
         save_policy,
     )
-    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+    from alignment.training.trainer_args import common_args, progress_callback, train_and_measure
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -82,14 +82,7 @@ def train_sft(
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
         callbacks=[progress_callback(progress)],
     )
-    silence(trainer).train()
-    metrics: dict[str, float] = {}
-    if eval_rows:
-        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
-    history = log_history(trainer)
-    steps = [h for h in history if "loss" in h]
-    if steps:
-        metrics["loss_first"], metrics["loss_last"] = steps[0]["loss"], steps[-1]["loss"]
+    metrics, history = train_and_measure(trainer, evaluate=bool(eval_rows))
     policy_path = save_policy(trainer.model, tokenizer, out / "policy")
     result = SFTResult(
         step="sft",

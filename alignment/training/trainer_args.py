@@ -74,3 +74,18 @@ def silence(trainer: Any) -> Any:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def train_and_measure(
+    trainer: Any, *, evaluate: bool, series: str = "loss"
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Train; then the held-out metrics (if asked), the first and last value of ``series``, and the log."""
+    silence(trainer).train()
+    metrics: dict[str, float] = {}
+    if evaluate:
+        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+    history = log_history(trainer)
+    values = [h[series] for h in history if series in h]
+    if values:
+        metrics[f"{series}_first"], metrics[f"{series}_last"] = values[0], values[-1]
+    return metrics, history

@@ -23,16 +23,10 @@ from annotate.services.assignment import (
     judgment_submit,
 )
 from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
-from tests.factories import add_member, make_comparison, make_comparisons, make_user
+from tests.factories import make_annotators, make_comparison, make_comparisons
 
 pytestmark = pytest.mark.django_db
 
-
-def _annotators(project: Project, n: int) -> list[User]:
-    users = [make_user() for _ in range(n)]
-    for user in users:
-        add_member(project, user)
-    return users
 
 
 class NextComparisonTests:
@@ -47,7 +41,7 @@ class NextComparisonTests:
     def test_it_serves_by_priority_then_fewest_votes(self, project: Project) -> None:
         low = make_comparison(project, priority=0)
         high = make_comparison(project, priority=5)
-        users = _annotators(project, 2)
+        users = make_annotators(project, 2)
         lease = comparison_next_for_annotator(project=project, annotator=users[0])
         assert lease is not None and lease.comparison_id == high.pk
         Comparison.objects.filter(pk=high.pk).update(priority=0)
@@ -60,7 +54,7 @@ class NextComparisonTests:
         project.overlap_target = 2
         project.save()
         comparison = make_comparison(project)
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         leases = [comparison_next_for_annotator(project=project, annotator=u) for u in users]
         assert [lease.comparison_id if lease else None for lease in leases] == [comparison.pk, comparison.pk, None]
         comparison.refresh_from_db()
@@ -77,7 +71,7 @@ class NextComparisonTests:
         project.overlap_target = 1
         project.save()
         comparison = make_comparison(project)
-        first, second = _annotators(project, 2)
+        first, second = make_annotators(project, 2)
         lease = comparison_next_for_annotator(project=project, annotator=first)
         assert lease is not None
         assert comparison_next_for_annotator(project=project, annotator=second) is None
@@ -138,7 +132,7 @@ class JudgmentSubmitTests:
 
     def test_it_refuses_someone_elses_lease(self, project: Project, annotator: User) -> None:
         make_comparison(project)
-        other = _annotators(project, 1)[0]
+        other = make_annotators(project, 1)[0]
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
         with pytest.raises(NotYourLease):
@@ -157,7 +151,7 @@ class JudgmentSubmitTests:
         project.overlap_target = 3
         project.save()
         comparison = make_comparison(project)
-        for user, choice in zip(_annotators(project, 3), ["a", "a", "b"], strict=True):
+        for user, choice in zip(make_annotators(project, 3), ["a", "a", "b"], strict=True):
             lease = comparison_next_for_annotator(project=project, annotator=user)
             assert lease is not None
             Assignment.objects.filter(pk=lease.pk).update(flipped=False)

@@ -25,21 +25,21 @@ from annotate.selectors_quality import (
 )
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
-from tests.factories import PASSWORD, add_member, make_comparison, make_judgment, make_user, make_voted_pairs
+from tests.factories import (
+    PASSWORD,
+    make_annotators,
+    make_comparison,
+    make_judgment,
+    make_voted_pairs,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def _annotators(project: Project, n: int) -> list[User]:
-    users = [make_user() for _ in range(n)]
-    for user in users:
-        add_member(project, user)
-    return users
-
 
 class AgreementTests:
     def test_it_reports_per_project_batch_and_day(self, project: Project) -> None:
-        users = _annotators(project, 2)
+        users = make_annotators(project, 2)
         make_voted_pairs(project, users, [["a", "a"], ["b", "b"]], batch="one")
         make_voted_pairs(project, users, [["a", "b"], ["b", "a"]], batch="two")
         yesterday = timezone.now() - timedelta(days=1)
@@ -57,7 +57,7 @@ class AnnotatorQualityTests:
         project.min_gold_items = 4
         project.min_gold_accuracy = 0.6
         project.save()
-        good, bad = _annotators(project, 2)
+        good, bad = make_annotators(project, 2)
         for answer in ["a", "b", "a", "b"]:
             gold = make_comparison(project, is_gold=True, gold_answer=answer)
             make_judgment(gold, good, answer)
@@ -70,7 +70,7 @@ class AnnotatorQualityTests:
     def test_it_flags_position_bias_with_a_binomial_test_on_screen_sides(self, project: Project) -> None:
         project.position_bias_p = 0.01
         project.save()
-        lefty, fair = _annotators(project, 2)
+        lefty, fair = make_annotators(project, 2)
         for i in range(20):
             flipped = i % 2 == 0
             c = make_comparison(project)
@@ -87,7 +87,7 @@ class AnnotatorQualityTests:
     def test_it_flags_annotators_faster_than_the_floor_and_never_the_imported_votes(self, project: Project) -> None:
         project.min_median_seconds = 3.0
         project.save()
-        (quick,) = _annotators(project, 1)
+        (quick,) = make_annotators(project, 1)
         for seconds in (1.0, 2.0, 30.0):
             make_judgment(make_comparison(project), quick, "a", seconds=seconds)
         for _ in range(30):
@@ -97,7 +97,7 @@ class AnnotatorQualityTests:
         assert report["imported"].flags == [] and report["imported"].votes == 30
 
     def test_it_reads_all_votes_in_one_query(self, project: Project) -> None:
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         make_voted_pairs(project, users, [["a", "a", "b"]] * 20)
         with CaptureQueriesContext(connection) as queries:
             votes = project_votes(project=project)
@@ -105,7 +105,7 @@ class AnnotatorQualityTests:
         assert len(queries) == 1
 
     def test_it_reports_agreement_with_consensus_and_the_ds_diagonal(self, project: Project) -> None:
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         make_voted_pairs(project, users, [["a", "a", "b"], ["b", "b", "a"], ["a", "a", "a"]])
         report = {a.name: a for a in annotator_quality(project=project).annotators}
         contrarian = report[users[2].username]
@@ -134,7 +134,7 @@ class ChartTests:
 
 @pytest.fixture
 def voted(project: Project) -> Project:
-    users = _annotators(project, 3)
+    users = make_annotators(project, 3)
     make_voted_pairs(project, users, [["a", "a", "b"], ["b", "b", "b"], ["a", "b", ""]])
     return project
 
@@ -159,7 +159,7 @@ class StaffPagePermissionTests:
         assert web.get(url).status_code == 404
 
     @pytest.mark.parametrize("url", PAGES)
-    def test_it_forbids_annotators(self, web: Client, voted: Project, annotator: User, url: str) -> None:
+    def test_it_forbidsmake_annotators(self, web: Client, voted: Project, annotator: User, url: str) -> None:
         _login(web, annotator)
         assert web.get(url).status_code == 403
 

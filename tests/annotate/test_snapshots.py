@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
 from annotate.models import Project, Snapshot, SnapshotPair
 from annotate.models.snapshots import SnapshotImmutable
@@ -11,23 +10,22 @@ from annotate.selectors_quality import SnapshotFilters, pair_selection, snapshot
 from annotate.services import snapshots as snapshot_services
 from annotate.services.decontamination import benchmark_index_build
 from annotate.services.snapshots import snapshot_create
-from tests.factories import add_member, make_comparison, make_judgment, make_user, make_voted_pairs
+from tests.factories import (
+    make_annotators,
+    make_comparison,
+    make_judgment,
+    make_voted_pairs,
+)
 
 pytestmark = pytest.mark.django_db
 
 LENIENT = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False)
 
 
-def _annotators(project: Project, n: int) -> list[User]:
-    users = [make_user() for _ in range(n)]
-    for user in users:
-        add_member(project, user)
-    return users
-
 
 class SnapshotCreateTests:
     def test_it_keeps_the_pairs_that_pass_and_counts_why_the_others_did_not(self, project: Project) -> None:
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         kept, *_ = make_voted_pairs(
             project,
             list(users),
@@ -47,7 +45,7 @@ class SnapshotCreateTests:
         assert snapshot.filters == filters.as_dict()
 
     def test_it_orients_the_pair_and_copies_prompt_and_texts(self, project: Project) -> None:
-        users = _annotators(project, 2)
+        users = make_annotators(project, 2)
         comparison = make_comparison(project, prompt="Why is the sky blue?", a="Magic.", b="Rayleigh scattering.")
         for user in users:
             make_judgment(comparison, user, "b", strength="significantly")
@@ -59,7 +57,7 @@ class SnapshotCreateTests:
         assert pair.margin == 3.0
 
     def test_it_averages_the_margin_over_the_agreeing_votes_only(self, project: Project) -> None:
-        users = _annotators(project, 4)
+        users = make_annotators(project, 4)
         comparison = make_comparison(project)
         make_judgment(comparison, users[0], "a", strength="significantly")
         make_judgment(comparison, users[1], "a", strength="slightly")
@@ -77,12 +75,12 @@ class SnapshotCreateTests:
 
     def test_it_numbers_versions_per_project(self, project: Project) -> None:
         other = Project.objects.create(name="Other", slug="other")
-        make_voted_pairs(project, _annotators(project, 1), [["a"]])
+        make_voted_pairs(project, make_annotators(project, 1), [["a"]])
         assert [snapshot_create(project=project, filters=LENIENT).version for _ in range(3)] == [1, 2, 3]
         assert snapshot_create(project=other, filters=LENIENT).version == 1
 
     def test_it_refuses_to_change_a_snapshot_or_its_pairs(self, project: Project) -> None:
-        make_voted_pairs(project, _annotators(project, 1), [["a"]])
+        make_voted_pairs(project, make_annotators(project, 1), [["a"]])
         snapshot = snapshot_create(project=project, filters=LENIENT)
         snapshot.counts = {}
         with pytest.raises(SnapshotImmutable):
@@ -97,7 +95,7 @@ class SnapshotCreateTests:
             SnapshotPair.objects.filter(snapshot=snapshot).update(chosen="tampered")
 
     def test_it_hashes_equal_content_equally(self, project: Project) -> None:
-        users = _annotators(project, 2)
+        users = make_annotators(project, 2)
         (comparison,) = make_voted_pairs(project, users[:1], [["a"]])
         first = snapshot_create(project=project, filters=LENIENT)
         second = snapshot_create(project=project, filters=LENIENT)
@@ -107,17 +105,17 @@ class SnapshotCreateTests:
         assert snapshot_create(project=project, filters=LENIENT).content_hash != first.content_hash
 
     def test_it_drops_tie_votes_before_counting_when_asked(self, project: Project) -> None:
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         make_voted_pairs(project, users, [["a", "tie", "both_bad"]])
         kept = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.9, drop_flagged=False))
         assert kept.pair_count == 1 and kept.counts["votes_dropped_ties"] == 2
         strict = SnapshotFilters(min_agreement=0.9, drop_ties=False, drop_flagged=False)
         assert snapshot_create(project=project, filters=strict).pair_count == 0
 
-    def test_it_drops_the_votes_of_flagged_annotators(self, project: Project) -> None:
+    def test_it_drops_the_votes_of_flaggedmake_annotators(self, project: Project) -> None:
         project.min_median_seconds = 5.0
         project.save()
-        careful, hasty = _annotators(project, 2)
+        careful, hasty = make_annotators(project, 2)
         comparison = make_comparison(project)
         make_judgment(comparison, careful, "a", seconds=30.0)
         make_judgment(comparison, hasty, "b", seconds=1.0)
@@ -128,7 +126,7 @@ class SnapshotCreateTests:
         assert pair.chosen_is_a and pair.votes == 1
 
     def test_it_can_aggregate_with_dawid_skene(self, project: Project) -> None:
-        users = _annotators(project, 3)
+        users = make_annotators(project, 3)
         rows = [["a", "a", "b"], ["b", "b", "a"], ["a", "a", "a"], ["b", "b", "b"]] * 3
         make_voted_pairs(project, users, rows)
         filters = SnapshotFilters(method="dawid_skene", min_posterior=0.5, min_agreement=0.0, drop_flagged=False)
@@ -140,12 +138,12 @@ class SnapshotCreateTests:
         assert snapshot.method == "dawid_skene"
 
     def test_it_excludes_gold_items(self, project: Project) -> None:
-        users = _annotators(project, 1)
+        users = make_annotators(project, 1)
         make_voted_pairs(project, users, [["a"]], is_gold=True, gold_answer="a")
         assert snapshot_create(project=project, filters=LENIENT).pair_count == 0
 
     def test_it_drops_prompts_that_share_a_long_ngram_with_the_benchmark(self, project: Project, tmp_path: Path) -> None:
-        users = _annotators(project, 1)
+        users = make_annotators(project, 1)
         leaked = "Natalia sold clips to 48 of her friends in April and then she sold half as many in May today"
         make_voted_pairs(project, users, [["a"]], prompt=f"Please solve: {leaked.upper()}")
         clean = make_voted_pairs(project, users, [["a"]], prompt="Natalia sold clips to 48 of her friends")[0]
@@ -158,7 +156,7 @@ class SnapshotCreateTests:
         assert snapshot.counts["decontaminated"] == 1
 
     def test_its_portable_writer_matches_the_postgresql_one(self, project: Project) -> None:
-        users = _annotators(project, 2)
+        users = make_annotators(project, 2)
         make_voted_pairs(project, users, [["a", "a"], ["b", "a"], ["b", "b"]])
         make_comparison(project, prompt=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}])
         fast = snapshot_create(project=project, filters=LENIENT)
@@ -183,7 +181,7 @@ class BenchmarkIndexTests:
 
 class SnapshotDiffTests:
     def test_it_lists_added_removed_and_flipped_pairs(self, project: Project) -> None:
-        first_user, second_user, third_user = _annotators(project, 3)
+        first_user, second_user, third_user = make_annotators(project, 3)
         stays, flips, goes = make_voted_pairs(project, [first_user], [["a"], ["a"], ["b"]])
         before = snapshot_create(project=project, filters=LENIENT)
         make_judgment(flips, second_user, "b")
