@@ -15,9 +15,10 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import connection, models, transaction
@@ -193,6 +194,25 @@ JOIN annotate_response rb ON rb.id = bumped.response_b_id
 """
 
 
+def _run(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one of the serving path's own statements and return its rows.
+
+    On PostgreSQL it is prepared on the connection (psycopg ``prepare=True``): the pick
+    statement takes longer to plan than to run, and these statements run on every
+    request. Django's own queries keep client-side binding, which the bulk import needs.
+    """
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall() if cursor.description else []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
 def _loaded(instance: _M) -> _M:
     """Mark an instance built from our own SELECT as loaded from the database."""
     instance._state.adding = False
@@ -203,22 +223,20 @@ def _loaded(instance: _M) -> _M:
 def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     flipped = _rng.random() < 0.5
     expires_at = now + timedelta(seconds=project.lease_ttl_seconds)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _LEASE_NEW_POSTGRESQL,
-            {
-                "project": project.pk,
-                "k": project.overlap_target,
-                "user": annotator.pk,
-                "flipped": flipped,
-                "now": now,
-                "expires": expires_at,
-            },
-        )
-        row = cursor.fetchone()
-    if row is None:
+    rows = _run(
+        _LEASE_NEW_POSTGRESQL,
+        {
+            "project": project.pk,
+            "k": project.overlap_target,
+            "user": annotator.pk,
+            "flipped": flipped,
+            "now": now,
+            "expires": expires_at,
+        },
+    )
+    if not rows:
         return None
-    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = row
+    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = rows[0]
     # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
     prompt = _loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
     comparison = _loaded(
@@ -327,47 +345,41 @@ def judgment_submit(
     if choice not in DISPLAY_CHOICES:
         raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLOSE_LEASE,
-                [AssignmentStatus.SUBMITTED, now, assignment_id, annotator.pk, AssignmentStatus.LIVE, now],
-            )
-            row = cursor.fetchone()
-        if row is None:
+        closed = _run(
+            _CLOSE_LEASE,
+            [str(AssignmentStatus.SUBMITTED), now, assignment_id, annotator.pk, str(AssignmentStatus.LIVE), now],
+        )
+        if not closed:
             return _submit_refused(assignment_id=assignment_id, annotator=annotator, now=now)
-        comparison_id, flipped = row[0], bool(row[1])
+        comparison_id, flipped = closed[0][0], bool(closed[0][1])
         canonical = canonical_choice(display_choice=choice, flipped=flipped)
-        with connection.cursor() as cursor:
-            # Lock the comparison before counting its votes: a concurrent submit on the same
-            # comparison waits here, so the tally below (a later statement, hence a fresh
-            # READ COMMITTED snapshot) sees every vote committed before ours.
-            lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-            cursor.execute(_COMPARISON_FOR_VOTE + lock, [comparison_id])
-            is_gold, vote_count, status, overlap_target = cursor.fetchone()
-            judgment = Judgment(
-                comparison_id=comparison_id,
-                annotator=annotator,
-                assignment_id=assignment_id,
-                choice=canonical,
-                strength=strength if canonical in (Choice.A, Choice.B) else "",
-                rationale=rationale.strip(),
-                seconds_spent=seconds_spent,
-                shown_flipped=flipped,
-                created_at=now,
-            )
-            cursor.execute(
-                _INSERT_JUDGMENT,
-                [comparison_id, annotator.pk, assignment_id, judgment.choice, judgment.strength,
-                 judgment.rationale, seconds_spent, flipped, now],
-            )  # fmt: skip
-            judgment.pk = cursor.fetchone()[0]
-            _loaded(judgment)
-            cursor.execute(_TALLY, [comparison_id])
-            winner, agreement = _plurality(dict(cursor.fetchall()))
-            votes = vote_count + 1
-            if not is_gold and votes >= overlap_target:
-                status = ComparisonStatus.COMPLETE
-            cursor.execute(_COUNT_VOTE, [votes, winner, agreement, status, comparison_id])
+        # Lock the comparison before counting its votes: a concurrent submit on the same
+        # comparison waits here, so the tally below (a later statement, hence a fresh
+        # READ COMMITTED snapshot) sees every vote committed before ours.
+        lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+        is_gold, vote_count, status, overlap_target = _run(_COMPARISON_FOR_VOTE + lock, [comparison_id])[0]
+        judgment = Judgment(
+            comparison_id=comparison_id,
+            annotator=annotator,
+            assignment_id=assignment_id,
+            choice=str(canonical),
+            strength=strength if canonical in (Choice.A, Choice.B) else "",
+            rationale=rationale.strip(),
+            seconds_spent=seconds_spent,
+            shown_flipped=flipped,
+            created_at=now,
+        )
+        judgment.pk = _run(
+            _INSERT_JUDGMENT,
+            [comparison_id, annotator.pk, assignment_id, judgment.choice, judgment.strength,
+             judgment.rationale, seconds_spent, flipped, now],
+        )[0][0]  # fmt: skip
+        _loaded(judgment)
+        winner, agreement = _plurality(dict(_run(_TALLY, [comparison_id])))
+        votes = vote_count + 1
+        if not is_gold and votes >= overlap_target:
+            status = ComparisonStatus.COMPLETE
+        _run(_COUNT_VOTE, [votes, winner, agreement, str(status), comparison_id])
     return SubmitResult(judgment=judgment, created=True)
 
 

@@ -436,24 +436,21 @@ class ImportDataCommandTests:
 
 @pytest.mark.slow
 @pytest.mark.django_db
-class ImportSpeedTests:
-    def test_it_imports_100k_pairs_in_under_a_minute(self, project: Project, tmp_path: Path) -> None:
-        import time
-
-        from django.db import connection
-
-        if connection.vendor != "postgresql":
-            pytest.skip("the speed target is for PostgreSQL")
+class LargeImportTests:
+    # The speed figure (100k records in under a minute) comes from bench/import_pairs.py;
+    # this test checks that an import of that size is complete and correct.
+    def test_it_imports_100k_pairs_completely(self, project: Project, tmp_path: Path) -> None:
         records = [
             {"prompt": f"Question {i}: how do I do thing {i}?", "chosen": f"A careful answer {i}. " * 5,
              "rejected": f"A worse answer {i}. " * 4}
             for i in range(100_000)
         ]  # fmt: skip
         path = make_import_file(tmp_path, records)
-        started = time.monotonic()
         result = import_file(project=project, path=path, kind="pairs")
-        assert (result.comparisons, result.judgments) == (100_000, 100_000)
-        assert time.monotonic() - started < 60
+        assert (result.prompts, result.responses, result.comparisons, result.judgments) == (
+            100_000, 200_000, 100_000, 100_000,
+        )
+        assert Judgment.objects.filter(is_imported=True, choice=Choice.A).count() == 100_000
 
 
 class ExportColumnsImportTests:
