@@ -60,7 +60,9 @@ def _setup_database(comparisons: int, max_annotators: int) -> dict[int, str]:
     from annotate.models import Comparison, Membership, Project, Prompt, Response
     from annotate.services.content import content_hash
 
-    project = Project.objects.create(name="Load", slug=SLUG, overlap_target=K, gold_rate=0.0, lease_ttl_seconds=600)
+    project = Project.objects.create(
+        name="Load", slug=SLUG, overlap_target=K, gold_rate=0.0, lease_ttl_seconds=600
+    )
     prompts = Prompt.objects.bulk_create(
         [Prompt(project=project, content=f"Prompt {i}: which answer is better?", content_hash=content_hash(f"p{i}"))
          for i in range(comparisons)],
@@ -133,7 +135,9 @@ class Http:
         raise AssertionError("unreachable")
 
 
-async def _annotator(http: Http, deadline: float, latencies: list[float], stats: dict[str, int], rng: random.Random) -> None:
+async def _annotator(
+    http: Http, deadline: float, latencies: list[float], stats: dict[str, int], rng: random.Random
+) -> None:
     started = time.perf_counter()
     status, body = await http.post(f"/api/projects/{SLUG}/next/")
     latencies.append(time.perf_counter() - started)
@@ -142,7 +146,8 @@ async def _annotator(http: Http, deadline: float, latencies: list[float], stats:
         choice = rng.choice(["a", "b", "a", "b", "tie", "both_bad"])
         started = time.perf_counter()
         status, body = await http.post(
-            f"/api/assignments/{task['assignment']}/submit/", {"choice": choice, "strength": "better"}  # type: ignore[index]
+            f"/api/assignments/{task['assignment']}/submit/",  # type: ignore[index]
+            {"choice": choice, "strength": "better"},
         )
         latencies.append(time.perf_counter() - started)
         if status == 201:
@@ -154,7 +159,9 @@ async def _annotator(http: Http, deadline: float, latencies: list[float], stats:
             task = body.get("task")
 
 
-async def _run_level(port: int, tokens: dict[int, str], n: int, seconds: float, offset: int) -> dict[str, float]:
+async def _run_level(
+    port: int, tokens: dict[int, str], n: int, seconds: float, offset: int
+) -> dict[str, float]:
     latencies: list[float] = []
     stats = {"acknowledged": 0, "errors": 0}
     clients = [Http(port, tokens[offset + i]) for i in range(n)]
@@ -170,7 +177,9 @@ async def _run_level(port: int, tokens: dict[int, str], n: int, seconds: float, 
     latencies.sort()
 
     def pct(q: float) -> float:
-        return 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+        return (
+            1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
+        )
 
     return {
         "annotators": n,
@@ -203,6 +212,30 @@ def _check_invariants() -> dict[str, int]:
     return {"over_k": over_k, "doubled": doubled, "judgments": judgments, "counter_drift": counter_drift}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_part(server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the gunicorn processes and of this database's PostgreSQL backends."""
+    import psycopg
+
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        backends = [
+            r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME])
+        ]
+    return {
+        "server": {pid: _cpu_seconds(pid) for pid in [server_pid, *map(int, children)]},
+        "database": {pid: _cpu_seconds(pid) for pid in backends},
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -210,7 +243,9 @@ def _free_port() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--annotators", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--comparisons", type=int, default=20_000)
@@ -219,7 +254,9 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.annotators.split(",")]
 
-    print(f"Setting up {args.comparisons} comparisons and {sum(levels)} accounts in {DB_NAME} ...", flush=True)
+    print(
+        f"Setting up {args.comparisons} comparisons and {sum(levels)} accounts in {DB_NAME} ...", flush=True
+    )
     tokens = _setup_database(args.comparisons, sum(levels))
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING",
@@ -238,7 +275,15 @@ def main() -> None:
                 time.sleep(0.1)
         results, offset = [], 0
         for n in levels:
-            results.append(asyncio.run(_run_level(port, tokens, n, args.seconds, offset)))
+            before, client_before = _cpu_by_part(server.pid), time.process_time()
+            result = asyncio.run(_run_level(port, tokens, n, args.seconds, offset))
+            after, client_after = _cpu_by_part(server.pid), time.process_time()
+            # CPU per cycle tells where the two cores go, and stays comparable on a busy host.
+            for part in ("server", "database"):
+                used = sum(t - before[part].get(pid, 0.0) for pid, t in after[part].items())
+                result[f"{part}_cpu_ms"] = 1000 * used / max(result["cycles"], 1)
+            result["client_cpu_ms"] = 1000 * (client_after - client_before) / max(result["cycles"], 1)
+            results.append(result)
             offset += n
     finally:
         server.send_signal(signal.SIGTERM)
@@ -247,11 +292,15 @@ def main() -> None:
     acknowledged = sum(int(r["cycles"]) for r in results)
     lost = acknowledged - checks["judgments"]
 
-    print(f"\ngunicorn: {args.workers} workers x {args.threads} threads (gthread), PostgreSQL on 127.0.0.1, k={K}")
-    print(f"{'annotators':>10} {'cycles':>8} {'cycles/s':>9} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    print(
+        f"\ngunicorn: {args.workers} workers x {args.threads} threads (gthread), PostgreSQL on 127.0.0.1, k={K}"
+    )
+    print(f"{'annotators':>10} {'cycles':>8} {'cycles/s':>9} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'p99 ms':>8}   CPU ms per cycle: {'server':>6} {'db':>6} {'client':>6}")  # fmt: skip
     for r in results:
         print(f"{r['annotators']:>10} {r['cycles']:>8} {r['cycles_per_s']:>9.1f} {r['requests']:>9} {r['errors']:>7} "
-              f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f}")  # fmt: skip
+              f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f}                     "
+              f"{r['server_cpu_ms']:>6.2f} {r['database_cpu_ms']:>6.2f} {r['client_cpu_ms']:>6.2f}")  # fmt: skip
     print(f"\ninvariants: comparisons over k={checks['over_k']}, doubled judgments={checks['doubled']}, "
           f"acknowledged but not stored={lost}, vote counters off={checks['counter_drift']}")  # fmt: skip
     figures: dict[str, float | int] = {}
@@ -261,7 +310,12 @@ def main() -> None:
         figures[f"n{n}_p50_ms"] = round(r["p50_ms"], 1)
         figures[f"n{n}_p95_ms"] = round(r["p95_ms"], 1)
         figures[f"n{n}_p99_ms"] = round(r["p99_ms"], 1)
-    figures["invariant_violations"] = checks["over_k"] + checks["doubled"] + max(lost, 0) + checks["counter_drift"]
+        figures[f"n{n}_cpu_ms_per_cycle"] = round(
+            r["server_cpu_ms"] + r["database_cpu_ms"] + r["client_cpu_ms"], 2
+        )
+    figures["invariant_violations"] = (
+        checks["over_k"] + checks["doubled"] + max(lost, 0) + checks["counter_drift"]
+    )
     print(json.dumps(figures))
 
 

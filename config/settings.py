@@ -76,6 +76,18 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The serving path prepares its few statements (annotate/db.py, ``prepare=True``):
+        # psycopg ignores that while ``prepare_threshold`` is None, Django's default. A
+        # threshold no query reaches prepares nothing else; Django's own cursors bind on the
+        # client and never prepare. The prepared plans do not depend on the parameter
+        # values, so plan once per connection: by default PostgreSQL keeps re-planning a
+        # statement whose custom plans look cheaper than its generic one.
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "prepare_threshold": 2**31 - 1,
+            "options": "-c plan_cache_mode=force_generic_plan",
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

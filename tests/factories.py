@@ -60,7 +60,9 @@ def make_judgment(
         comparison=comparison, annotator=annotator, choice=choice, strength=strength, shown_flipped=flipped,
         seconds_spent=seconds, is_imported=annotator is None, **fields,
     )
-    Comparison.objects.filter(pk=comparison.pk).update(vote_count=models.F("vote_count") + 1)
+    Comparison.objects.filter(pk=comparison.pk).update(
+        vote_count=models.F("vote_count") + 1, **{f"votes_{choice}": models.F(f"votes_{choice}") + 1}
+    )
     return judgment
 
 

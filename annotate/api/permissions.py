@@ -7,6 +7,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from annotate import access
+from annotate.db import columns, instance_from_row, rows_prepared
 from annotate.models import Project
 
 
@@ -28,10 +29,10 @@ def project_for_admin(request: Request, slug: str) -> Project:
     return project
 
 
-# One round trip with no ORM compilation: this guards every submit and skip. Staff may use
+# One prepared statement with no ORM compilation: this guards every submit and skip. Staff may use
 # any active project; everyone else must still be a member of the lease's project.
-_LEASE_PROJECT = """
-SELECT p.* FROM annotate_project p JOIN annotate_assignment a ON a.project_id = p.id
+_LEASE_PROJECT = f"""
+SELECT {columns(Project, "p")} FROM annotate_project p JOIN annotate_assignment a ON a.project_id = p.id
 WHERE a.id = %s AND a.annotator_id = %s AND p.is_active
   AND (%s OR EXISTS (SELECT 1 FROM annotate_membership m WHERE m.project_id = p.id AND m.user_id = %s))
 """
@@ -41,7 +42,7 @@ def lease_project_for_annotator(request: Request, assignment_id: int) -> Project
     """The project of the caller's own lease, if they may still annotate it; 404 otherwise."""
     user_id = int(request.user.pk or 0)  # the views require authentication; 0 matches no one
     is_staff = bool(getattr(request.user, "is_staff", False))
-    found = list(Project.objects.raw(_LEASE_PROJECT, [assignment_id, user_id, is_staff, user_id]))
+    found = rows_prepared(_LEASE_PROJECT, [assignment_id, user_id, is_staff, user_id])
     if not found:
         raise Http404("No such lease")
-    return found[0]
+    return instance_from_row(Project, found[0])

@@ -51,7 +51,9 @@ class JudgmentSubmitApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = judgment_submit(assignment_id=assignment_id, annotator=request.user, **data.validated_data)  # type: ignore[arg-type]
+            result = judgment_submit(
+                assignment_id=assignment_id, annotator=request.user, project=project, **data.validated_data  # type: ignore[arg-type]
+            )
         except ServiceError as exc:
             return _error(exc)
         upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]

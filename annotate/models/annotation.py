@@ -177,6 +177,12 @@ class Comparison(models.Model):
     # re-evaluates WHERE on a row only when that row itself changed.
     slots_taken = models.PositiveIntegerField(default=0)
     vote_count = models.PositiveIntegerField(default=0)
+    # Human votes per canonical choice: submit counts a vote by incrementing one of these
+    # in the same UPDATE that sets winner and agreement (see judgment_submit).
+    votes_a = models.PositiveIntegerField(default=0)
+    votes_b = models.PositiveIntegerField(default=0)
+    votes_tie = models.PositiveIntegerField(default=0)
+    votes_both_bad = models.PositiveIntegerField(default=0)
     winner = models.CharField(max_length=16, choices=Choice.choices, blank=True)
     agreement = models.FloatField(null=True, blank=True, help_text="Winner's share of the votes.")
     posterior = models.FloatField(null=True, blank=True, help_text="Aggregation posterior of the winner.")

@@ -15,16 +15,15 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from annotate.db import loaded, rows_prepared
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -44,7 +43,6 @@ DISPLAY_CHOICES = {"a", "b", "tie", "both_bad"}
 _SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 _rng = random.SystemRandom()
-_M = TypeVar("_M", bound=models.Model)
 
 # Reclaiming on every request would add a transaction to the hot path; expired leases
 # are rare, so each process sweeps a project at most this often (the beat task
@@ -194,36 +192,10 @@ JOIN annotate_response rb ON rb.id = bumped.response_b_id
 """
 
 
-def _run(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one of the serving path's own statements and return its rows.
-
-    On PostgreSQL it is prepared on the connection (psycopg ``prepare=True``): the pick
-    statement takes longer to plan than to run, and these statements run on every
-    request. Django's own queries keep client-side binding, which the bulk import needs.
-    """
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall() if cursor.description else []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def _loaded(instance: _M) -> _M:
-    """Mark an instance built from our own SELECT as loaded from the database."""
-    instance._state.adding = False
-    instance._state.db = "default"
-    return instance
-
-
 def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     flipped = _rng.random() < 0.5
     expires_at = now + timedelta(seconds=project.lease_ttl_seconds)
-    rows = _run(
+    rows = rows_prepared(
         _LEASE_NEW_POSTGRESQL,
         {
             "project": project.pk,
@@ -238,17 +210,17 @@ def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -
         return None
     lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = rows[0]
     # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
-    prompt = _loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
-    comparison = _loaded(
+    prompt = loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
+    comparison = loaded(
         Comparison(
             id=comparison_id,
             project=project,
             prompt=prompt,
-            response_a=_loaded(Response(id=a_id, prompt=prompt, text=a_text)),
-            response_b=_loaded(Response(id=b_id, prompt=prompt, text=b_text)),
+            response_a=loaded(Response(id=a_id, prompt=prompt, text=a_text)),
+            response_b=loaded(Response(id=b_id, prompt=prompt, text=b_text)),
         )
     )
-    return _loaded(
+    return loaded(
         Assignment(
             id=lease_id,
             project=project,
@@ -282,6 +254,7 @@ def _lease_new(*, project: Project, annotator: User, now: datetime, gold: bool) 
 
 def _plurality(counts: dict[str, int]) -> tuple[str, float | None]:
     """Plurality winner and its share of the votes; no winner on a tie for first."""
+    counts = {choice: n for choice, n in counts.items() if n}
     if not counts:
         return "", None
     (top, top_n), *rest = Counter(counts).most_common()
@@ -291,34 +264,61 @@ def _plurality(counts: dict[str, int]) -> tuple[str, float | None]:
     return top, top_n / total
 
 
-_COMPARISON_FOR_VOTE = """
-SELECT c.is_gold, c.vote_count, c.status, p.overlap_target
-FROM annotate_comparison c JOIN annotate_project p ON p.id = c.project_id WHERE c.id = %s"""
-_INSERT_JUDGMENT = """
-INSERT INTO annotate_judgment
-    (comparison_id, annotator_id, assignment_id, choice, strength, rationale, seconds_spent, shown_flipped,
-     is_imported, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, %s) RETURNING id"""
-_TALLY = "SELECT choice, count(*) FROM annotate_judgment WHERE comparison_id = %s GROUP BY choice"
-_COUNT_VOTE = "UPDATE annotate_comparison SET vote_count = %s, winner = %s, agreement = %s, status = %s WHERE id = %s"
-
-
 @dataclass(frozen=True)
 class SubmitResult:
     judgment: Judgment
     created: bool  # False when this was a retry of an earlier submit
 
 
-# Close the lease only if it is the caller's, live and unexpired (STYLE rule 6: a
-# conditional update checked by row count); RETURNING saves a read on the hot path.
-_CLOSE_LEASE = """
-UPDATE annotate_assignment SET status = %s, closed_at = %s
-WHERE id = %s AND annotator_id = %s AND status = %s AND expires_at > %s
-RETURNING comparison_id, flipped
+def _submit_sql() -> str:
+    """PostgreSQL: close the lease, store the judgment and count the vote in one statement.
+
+    One statement is one round trip and needs no BEGIN/COMMIT. It keeps the lock order
+    of the portable path (assignment, then comparison). The vote is counted with
+    increments (``votes_a = votes_a + 1``), never by re-counting judgments: when a
+    concurrent submit has just updated the comparison, PostgreSQL re-evaluates the
+    UPDATE on the newest row version, so increments are never lost, whereas a count
+    would run on this statement's older snapshot. Winner and agreement follow from the
+    new counters, as ``_plurality`` computes them.
+    """
+    new = {c: f"(c.votes_{c} + (j.choice = '{c}')::int)" for c in Choice.values}
+    top = f"GREATEST({', '.join(new.values())})"
+    winner = " ".join(
+        f"WHEN {new[c]} > GREATEST({', '.join(new[o] for o in Choice.values if o != c)}) THEN '{c}'"
+        for c in Choice.values
+    )
+    return f"""
+WITH closed AS (
+    UPDATE annotate_assignment SET status = 'submitted', closed_at = %(now)s
+    WHERE id = %(lease)s AND annotator_id = %(user)s AND status = 'live' AND expires_at > %(now)s
+    RETURNING comparison_id, flipped
+), judged AS (
+    INSERT INTO annotate_judgment
+        (comparison_id, annotator_id, assignment_id, choice, strength, rationale, seconds_spent, shown_flipped,
+         is_imported, created_at)
+    SELECT comparison_id, %(user)s, %(lease)s, v.choice, CASE WHEN v.choice IN ('a', 'b') THEN %(strength)s ELSE '' END,
+           %(rationale)s, %(seconds)s, flipped, false, %(now)s
+    FROM closed, LATERAL (SELECT CASE WHEN NOT flipped THEN %(choice)s WHEN %(choice)s = 'a' THEN 'b'
+                                      WHEN %(choice)s = 'b' THEN 'a' ELSE %(choice)s END AS choice) v
+    RETURNING id, comparison_id, choice, strength, shown_flipped
+), counted AS (
+    UPDATE annotate_comparison c SET
+        {", ".join(f"votes_{c} = {new[c]}" for c in Choice.values)},
+        vote_count = c.vote_count + 1,
+        winner = CASE {winner} ELSE '' END,
+        agreement = {top}::float8 / ({" + ".join(new.values())}),
+        status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= %(k)s THEN 'complete' ELSE c.status END
+    FROM judged j WHERE c.id = j.comparison_id
+    RETURNING c.id
+)
+SELECT j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped FROM judged j JOIN counted ON counted.id = j.comparison_id
 """
 
 
-def _submit_refused(*, assignment_id: int, annotator: User, now: datetime) -> SubmitResult:
+_SUBMIT_POSTGRESQL = _submit_sql()
+
+
+def _submit_refused(*, assignment_id: int, annotator: User) -> SubmitResult:
     """Why a lease could not be closed: a retry of a submit (answered with the first), or an error."""
     lease = Assignment.objects.filter(pk=assignment_id).first()
     if lease is None or lease.annotator_id != annotator.pk:
@@ -336,50 +336,71 @@ def judgment_submit(
     strength: str = "",
     rationale: str = "",
     seconds_spent: float | None = None,
+    project: Project | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
-    """Record the annotator's verdict on their live lease exactly once; a retry returns the first."""
+    """Record the annotator's verdict on their live lease exactly once; a retry returns the first.
+
+    ``project`` is the lease's project when the caller has it already (it saves a query).
+    """
     now = now or timezone.now()
     if strength and strength not in Strength.values:
         raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
     if choice not in DISPLAY_CHOICES:
         raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
-    with transaction.atomic():
-        closed = _run(
-            _CLOSE_LEASE,
-            [str(AssignmentStatus.SUBMITTED), now, assignment_id, annotator.pk, str(AssignmentStatus.LIVE), now],
-        )
-        if not closed:
-            return _submit_refused(assignment_id=assignment_id, annotator=annotator, now=now)
-        comparison_id, flipped = closed[0][0], bool(closed[0][1])
-        canonical = canonical_choice(display_choice=choice, flipped=flipped)
-        # Lock the comparison before counting its votes: a concurrent submit on the same
-        # comparison waits here, so the tally below (a later statement, hence a fresh
-        # READ COMMITTED snapshot) sees every vote committed before ours.
-        lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-        is_gold, vote_count, status, overlap_target = _run(_COMPARISON_FOR_VOTE + lock, [comparison_id])[0]
+    if connection.vendor == "postgresql":
+        if project is None:
+            project = Project.objects.filter(assignments=assignment_id).first()
+        if project is None:
+            raise NotYourLease("this lease does not exist or belongs to someone else")
+        rows = rows_prepared(
+            _SUBMIT_POSTGRESQL,
+            {"now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
+             "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target},
+        )  # fmt: skip
+        if not rows:
+            return _submit_refused(assignment_id=assignment_id, annotator=annotator)
+        judgment_id, comparison_id, canonical, stored_strength, flipped = rows[0]
         judgment = Judgment(
-            comparison_id=comparison_id,
-            annotator=annotator,
-            assignment_id=assignment_id,
-            choice=str(canonical),
-            strength=strength if canonical in (Choice.A, Choice.B) else "",
-            rationale=rationale.strip(),
-            seconds_spent=seconds_spent,
-            shown_flipped=flipped,
-            created_at=now,
+            id=judgment_id, comparison_id=comparison_id, annotator=annotator, assignment_id=assignment_id,
+            choice=canonical, strength=stored_strength, rationale=rationale.strip(), seconds_spent=seconds_spent,
+            shown_flipped=flipped, created_at=now,
+        )  # fmt: skip
+        return SubmitResult(judgment=loaded(judgment), created=True)
+    return _judgment_submit_portable(
+        assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+        seconds_spent=seconds_spent, now=now,
+    )  # fmt: skip
+
+
+def _judgment_submit_portable(
+    *, assignment_id: int, annotator: User, choice: str, strength: str, rationale: str,
+    seconds_spent: float | None, now: datetime,
+) -> SubmitResult:  # fmt: skip
+    """The same as the PostgreSQL statement, in steps (SQLite serialises the transaction)."""
+    with transaction.atomic():
+        closed = Assignment.objects.filter(
+            pk=assignment_id, annotator=annotator, status=AssignmentStatus.LIVE, expires_at__gt=now
+        ).update(status=AssignmentStatus.SUBMITTED, closed_at=now)
+        if not closed:
+            return _submit_refused(assignment_id=assignment_id, annotator=annotator)
+        lease = Assignment.objects.select_related("project").get(pk=assignment_id)
+        canonical = canonical_choice(display_choice=choice, flipped=lease.flipped)
+        comparison = Comparison.objects.select_for_update().get(pk=lease.comparison_id)
+        judgment = Judgment.objects.create(
+            comparison=comparison, annotator=annotator, assignment=lease, choice=canonical,
+            strength=strength if canonical in (Choice.A, Choice.B) else "", rationale=rationale.strip(),
+            seconds_spent=seconds_spent, shown_flipped=lease.flipped, created_at=now,
+        )  # fmt: skip
+        field = f"votes_{canonical}"
+        setattr(comparison, field, getattr(comparison, field) + 1)
+        comparison.vote_count += 1
+        comparison.winner, comparison.agreement = _plurality(
+            {c: getattr(comparison, f"votes_{c}") for c in Choice.values}
         )
-        judgment.pk = _run(
-            _INSERT_JUDGMENT,
-            [comparison_id, annotator.pk, assignment_id, judgment.choice, judgment.strength,
-             judgment.rationale, seconds_spent, flipped, now],
-        )[0][0]  # fmt: skip
-        _loaded(judgment)
-        winner, agreement = _plurality(dict(_run(_TALLY, [comparison_id])))
-        votes = vote_count + 1
-        if not is_gold and votes >= overlap_target:
-            status = ComparisonStatus.COMPLETE
-        _run(_COUNT_VOTE, [votes, winner, agreement, str(status), comparison_id])
+        if not comparison.is_gold and comparison.vote_count >= lease.project.overlap_target:
+            comparison.status = ComparisonStatus.COMPLETE
+        comparison.save(update_fields=[field, "vote_count", "winner", "agreement", "status"])
     return SubmitResult(judgment=judgment, created=True)
 
 
@@ -398,5 +419,7 @@ def assignment_skip(*, assignment_id: int, annotator: User, reason: str = "") ->
         lease.skip_reason = reason.strip()[:500]
         lease.closed_at = now
         lease.save(update_fields=["status", "skip_reason", "closed_at"])
-        Comparison.objects.filter(pk=lease.comparison_id, is_gold=False).update(slots_taken=F("slots_taken") - 1)
+        Comparison.objects.filter(pk=lease.comparison_id, is_gold=False).update(
+            slots_taken=F("slots_taken") - 1
+        )
     return lease

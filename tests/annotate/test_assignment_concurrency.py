@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 from django.db import connection, connections
 from django.db.models import Count
 
-from annotate.models import Assignment, AssignmentStatus, Comparison, ComparisonStatus, Judgment
-from annotate.services.assignment import comparison_next_for_annotator, judgment_submit
+from annotate.models import Assignment, AssignmentStatus, Choice, Comparison, ComparisonStatus, Judgment
+from annotate.services.assignment import _plurality, comparison_next_for_annotator, judgment_submit
 from tests.factories import add_member, make_comparisons, make_project, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +45,9 @@ class AssignmentConcurrencyTests:
                     if lease is None:
                         return
                     result = judgment_submit(
-                        assignment_id=lease.pk, annotator=user, choice=rng.choice(["a", "b", "tie", "both_bad"])
+                        assignment_id=lease.pk,
+                        annotator=user,
+                        choice=rng.choice(["a", "b", "tie", "both_bad"]),
                     )
                     # A retried POST (a client that lost the answer) must not create a second judgment.
                     if rng.random() < 0.2:
@@ -80,4 +82,13 @@ class AssignmentConcurrencyTests:
         assert set(Judgment.objects.values_list("pk", flat=True)) == {j for _, _, j in submitted}
         assert Comparison.objects.exclude(status=ComparisonStatus.COMPLETE).count() == 0
         assert all(c.vote_count == K and c.slots_taken == K for c in Comparison.objects.all())
+        # Per-choice counters, winner and agreement were counted by concurrent increments;
+        # they match a tally of the stored judgments.
+        tallies: dict[int, Counter[str]] = defaultdict(Counter)
+        for comparison_id, choice in Judgment.objects.values_list("comparison", "choice"):
+            tallies[comparison_id][choice] += 1
+        for c in Comparison.objects.all():
+            counted = {choice: getattr(c, f"votes_{choice}") for choice in Choice.values}
+            assert counted == {choice: tallies[c.pk][choice] for choice in Choice.values}
+            assert (c.winner, c.agreement) == _plurality(counted)
         assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 0

@@ -1,0 +1,53 @@
+"""Plain SQL for the few statements that run on every annotation request.
+
+The serving path (token lookup, lease guard, submit, pick) runs a handful of fixed
+statements thousands of times a second. On PostgreSQL they are prepared on the
+connection (psycopg ``prepare=True``): the pick takes longer to plan than to run.
+Django's own queries keep client-side binding, which the bulk import needs (COPY and
+large ``IN`` lists are slower when bound server-side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import connection, models
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+def rows_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one of the serving path's own statements (each returns rows: a SELECT or RETURNING)."""
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def columns(model: type[models.Model], alias: str) -> str:
+    """``alias.col1, alias.col2, …`` in the order :func:`instance_from_row` expects."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+
+
+def instance_from_row(model: type[_M], row: Sequence[Any]) -> _M:
+    """A model instance from a row selected with :func:`columns`, marked as loaded from the database."""
+    fields = model._meta.concrete_fields
+    values = [
+        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, row, strict=True)
+    ]
+    return model.from_db("default", [f.attname for f in fields], values)
+
+
+def loaded(instance: _M) -> _M:
+    """Mark an instance built by hand from our own SELECT as loaded from the database."""
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance
