@@ -8,7 +8,9 @@ gunicorn on 127.0.0.1, and runs N annotators at once through the REST API with
 token auth for a bounded time per N. A cycle is one comparison judged: the
 annotator asks for its task once (``POST /api/projects/<slug>/next/``) and from then
 on each ``POST /api/assignments/<id>/submit/`` answers with the next task in the
-same round trip, as the API is designed to. Afterwards it checks the invariants
+same round trip, as the API is designed to. Each level first runs the same load for
+``--warmup`` seconds, untimed (a cold server's first requests import views and open
+database connections). Afterwards it checks the invariants
 straight in the database: no comparison past k judgments, no annotator judging a
 comparison twice, and every acknowledged submit stored.
 
@@ -249,6 +251,9 @@ def main() -> None:
     parser.add_argument("--annotators", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--comparisons", type=int, default=20_000)
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="untimed seconds of the same load before each level's window"
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     args = parser.parse_args()
@@ -273,8 +278,12 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        results, offset = [], 0
+        results, offset, warmup_cycles = [], 0, 0
         for n in levels:
+            # A fresh server's first requests import views and open database connections
+            # (seconds, not milliseconds); they are not what an annotator sees all day.
+            if args.warmup > 0:
+                warmup_cycles += int(asyncio.run(_run_level(port, tokens, n, args.warmup, offset))["cycles"])
             before, client_before = _cpu_by_part(server.pid), time.process_time()
             result = asyncio.run(_run_level(port, tokens, n, args.seconds, offset))
             after, client_after = _cpu_by_part(server.pid), time.process_time()
@@ -289,7 +298,7 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     checks = _check_invariants()
-    acknowledged = sum(int(r["cycles"]) for r in results)
+    acknowledged = warmup_cycles + sum(int(r["cycles"]) for r in results)
     lost = acknowledged - checks["judgments"]
 
     print(

@@ -11,7 +11,11 @@ from rest_framework.views import APIView
 from annotate.api.permissions import lease_project_for_annotator, project_for_annotation
 from annotate.api.serializers import TaskOutputSerializer, task_payload
 from annotate.models import Choice, Strength
-from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
+from annotate.services.assignment import (
+    assignment_skip,
+    comparison_next_for_annotator,
+    judgment_submit_and_lease_next,
+)
 from annotate.services.errors import ServiceError
 
 _NEXT_OUTPUT = inline_serializer("NextOutput", {"task": TaskOutputSerializer(allow_null=True)})
@@ -51,12 +55,11 @@ class JudgmentSubmitApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = judgment_submit(
+            result, upcoming = judgment_submit_and_lease_next(
                 assignment_id=assignment_id, annotator=request.user, project=project, **data.validated_data  # type: ignore[arg-type]
             )
         except ServiceError as exc:
             return _error(exc)
-        upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
         return Response(
             {"judgment": result.judgment.pk, "created": result.created, "next": task_payload(upcoming)},
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

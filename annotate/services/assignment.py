@@ -15,8 +15,10 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -128,14 +130,27 @@ def comparison_next_for_annotator(
 ) -> Assignment | None:
     """The annotator's live lease, or a new one on a comparison that still needs votes; None when done."""
     now = now or timezone.now()
-    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
-        _last_sweep[project.pk] = time.monotonic()
-        assignment_reclaim_expired(project=project, now=now)
-    gold = project.gold_rate > 0 and _rng.random() < project.gold_rate
+    _sweep_now_and_then(project=project, now=now)
+    gold = _gold_turn(project)
     if not gold and connection.vendor == "postgresql":
         lease = _lease_new_postgresql(project=project, annotator=annotator, now=now)
         if lease is not None:
             return lease
+    return _lease_next_portable(project=project, annotator=annotator, now=now, gold=gold)
+
+
+def _sweep_now_and_then(*, project: Project, now: datetime) -> None:
+    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
+        _last_sweep[project.pk] = time.monotonic()
+        assignment_reclaim_expired(project=project, now=now)
+
+
+def _gold_turn(project: Project) -> bool:
+    """Whether this pick serves a gold item, at the project's gold rate."""
+    return project.gold_rate > 0 and _rng.random() < project.gold_rate
+
+
+def _lease_next_portable(*, project: Project, annotator: User, now: datetime, gold: bool) -> Assignment | None:
     lease = _live_lease(project=project, annotator=annotator, now=now)
     if lease is not None:
         return lease
@@ -144,32 +159,30 @@ def comparison_next_for_annotator(
         # Nothing free: expired leases (missed by the throttled sweep) may hold the last slots.
         lease = _lease_new(project=project, annotator=annotator, now=now, gold=gold)
     return lease
-    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
-        _last_sweep[project.pk] = time.monotonic()
-        assignment_reclaim_expired(project=project, now=now)
-    lease = _lease_new(project=project, annotator=annotator, now=now)
-    if lease is None and assignment_reclaim_expired(project=project, now=now):
-        # Nothing free: expired leases (missed by the throttled sweep) may hold the last slots.
-        lease = _lease_new(project=project, annotator=annotator, now=now)
-    return lease
 
 
-# PostgreSQL: pick, bump ``slots_taken``, insert the lease and return what the page shows,
-# in one statement (one round trip on the hottest path). Same semantics as the portable
-# path below: FOR UPDATE OF c SKIP LOCKED skips rows another picker holds, and PostgreSQL
-# re-checks the WHERE clause on a row that changed since the statement's snapshot. It
-# picks nothing while the annotator holds a live lease; the caller then returns that one.
-_LEASE_NEW_POSTGRESQL = """
-WITH picked AS (
+def _pick_ctes(*, only_if: str = "", submitted_lease: str = "") -> str:
+    """The CTEs ``picked``, ``bumped`` and ``lease``: pick an open comparison, take a slot, lease it.
+
+    Same semantics as the portable path: FOR UPDATE OF c SKIP LOCKED skips rows another
+    picker holds, and PostgreSQL re-checks the WHERE clause on a row that changed since
+    the statement's snapshot. It picks nothing while the annotator holds a live lease
+    (the caller then returns that one). ``only_if`` is an extra SQL condition;
+    ``submitted_lease`` names a lease this same statement closes, which its snapshot
+    still sees as live.
+    """
+    return f"""
+picked AS (
     SELECT c.id FROM annotate_comparison c
     WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.is_gold AND c.slots_taken < %(k)s
+      {f"AND {only_if}" if only_if else ""}
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.comparison_id = c.id AND a.annotator_id = %(user)s
       )
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment l
           WHERE l.annotator_id = %(user)s AND l.project_id = %(project)s AND l.status = 'live'
-            AND l.expires_at > %(now)s
+            AND l.expires_at > %(now)s {f"AND l.id <> {submitted_lease}" if submitted_lease else ""}
       )
     ORDER BY c.priority DESC, c.slots_taken, c.id
     LIMIT 1
@@ -182,33 +195,43 @@ WITH picked AS (
         (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
     SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
     RETURNING id, comparison_id
-)
-SELECT lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text
-FROM lease
+)"""
+
+
+# What the page shows of a new lease, from the CTEs of ``_pick_ctes``.
+_LEASE_COLUMNS = "lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text"
+_LEASE_JOINS = """lease
 JOIN bumped ON bumped.id = lease.comparison_id
 JOIN annotate_prompt p ON p.id = bumped.prompt_id
 JOIN annotate_response ra ON ra.id = bumped.response_a_id
-JOIN annotate_response rb ON rb.id = bumped.response_b_id
-"""
+JOIN annotate_response rb ON rb.id = bumped.response_b_id"""
+
+# PostgreSQL: pick, bump ``slots_taken``, insert the lease and return what the page shows,
+# in one statement (one round trip on the hottest path).
+_LEASE_NEW_POSTGRESQL = f"WITH {_pick_ctes()}\nSELECT {_LEASE_COLUMNS} FROM {_LEASE_JOINS}"
+
+
+def _pick_params(*, project: Project, annotator: User, now: datetime) -> dict[str, Any]:
+    return {
+        "project": project.pk,
+        "k": project.overlap_target,
+        "user": annotator.pk,
+        "flipped": _rng.random() < 0.5,
+        "now": now,
+        "expires": now + timedelta(seconds=project.lease_ttl_seconds),
+    }
 
 
 def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
-    flipped = _rng.random() < 0.5
-    expires_at = now + timedelta(seconds=project.lease_ttl_seconds)
-    rows = rows_prepared(
-        _LEASE_NEW_POSTGRESQL,
-        {
-            "project": project.pk,
-            "k": project.overlap_target,
-            "user": annotator.pk,
-            "flipped": flipped,
-            "now": now,
-            "expires": expires_at,
-        },
-    )
-    if not rows:
-        return None
-    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = rows[0]
+    params = _pick_params(project=project, annotator=annotator, now=now)
+    rows = rows_prepared(_LEASE_NEW_POSTGRESQL, params)
+    return _lease_from_row(rows[0], project=project, annotator=annotator, params=params) if rows else None
+
+
+def _lease_from_row(
+    row: Sequence[Any], *, project: Project, annotator: User, params: dict[str, Any]
+) -> Assignment:
+    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = row
     # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
     prompt = loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
     comparison = loaded(
@@ -226,10 +249,10 @@ def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -
             project=project,
             comparison=comparison,
             annotator=annotator,
-            flipped=flipped,
+            flipped=params["flipped"],
             status=AssignmentStatus.LIVE,
-            created_at=now,
-            expires_at=expires_at,
+            created_at=params["now"],
+            expires_at=params["expires"],
         )
     )
 
@@ -270,8 +293,8 @@ class SubmitResult:
     created: bool  # False when this was a retry of an earlier submit
 
 
-def _submit_sql() -> str:
-    """PostgreSQL: close the lease, store the judgment and count the vote in one statement.
+def _submit_ctes() -> str:
+    """PostgreSQL CTEs ``closed``, ``judged``, ``counted``: close the lease, store the judgment, count the vote.
 
     One statement is one round trip and needs no BEGIN/COMMIT. It keeps the lock order
     of the portable path (assignment, then comparison). The vote is counted with
@@ -288,7 +311,7 @@ def _submit_sql() -> str:
         for c in Choice.values
     )
     return f"""
-WITH closed AS (
+closed AS (
     UPDATE annotate_assignment SET status = 'submitted', closed_at = %(now)s
     WHERE id = %(lease)s AND annotator_id = %(user)s AND status = 'live' AND expires_at > %(now)s
     RETURNING comparison_id, flipped
@@ -310,12 +333,19 @@ WITH closed AS (
         status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= %(k)s THEN 'complete' ELSE c.status END
     FROM judged j WHERE c.id = j.comparison_id
     RETURNING c.id
+)"""
+
+
+_JUDGED = "judged j JOIN counted ON counted.id = j.comparison_id"
+_JUDGED_COLUMNS = "j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped"
+_SUBMIT_POSTGRESQL = f"WITH {_submit_ctes()}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}"
+# Submit and the next lease in one statement: the pick runs only if the submit went
+# through (and this is not a gold turn); the snapshot still sees the lease just closed
+# as live, so it is left out of the "already holds a live lease" test.
+_SUBMIT_AND_LEASE_POSTGRESQL = (
+    f"WITH {_submit_ctes()}, {_pick_ctes(only_if='%(pick)s AND EXISTS (SELECT 1 FROM counted)', submitted_lease='%(lease)s')}\n"
+    f"SELECT {_JUDGED_COLUMNS}, {_LEASE_COLUMNS} FROM {_JUDGED} LEFT JOIN ({_LEASE_JOINS}) ON true"
 )
-SELECT j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped FROM judged j JOIN counted ON counted.id = j.comparison_id
-"""
-
-
-_SUBMIT_POSTGRESQL = _submit_sql()
 
 
 def _submit_refused(*, assignment_id: int, annotator: User) -> SubmitResult:
@@ -344,33 +374,94 @@ def judgment_submit(
     ``project`` is the lease's project when the caller has it already (it saves a query).
     """
     now = now or timezone.now()
-    if strength and strength not in Strength.values:
-        raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
-    if choice not in DISPLAY_CHOICES:
-        raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
+    _check_verdict(choice=choice, strength=strength)
     if connection.vendor == "postgresql":
         if project is None:
             project = Project.objects.filter(assignments=assignment_id).first()
         if project is None:
             raise NotYourLease("this lease does not exist or belongs to someone else")
-        rows = rows_prepared(
-            _SUBMIT_POSTGRESQL,
-            {"now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
-             "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target},
+        params = _submit_params(
+            assignment_id=assignment_id, annotator=annotator, project=project, choice=choice, strength=strength,
+            rationale=rationale, seconds_spent=seconds_spent, now=now,
         )  # fmt: skip
+        rows = rows_prepared(_SUBMIT_POSTGRESQL, params)
         if not rows:
             return _submit_refused(assignment_id=assignment_id, annotator=annotator)
-        judgment_id, comparison_id, canonical, stored_strength, flipped = rows[0]
-        judgment = Judgment(
-            id=judgment_id, comparison_id=comparison_id, annotator=annotator, assignment_id=assignment_id,
-            choice=canonical, strength=stored_strength, rationale=rationale.strip(), seconds_spent=seconds_spent,
-            shown_flipped=flipped, created_at=now,
-        )  # fmt: skip
-        return SubmitResult(judgment=loaded(judgment), created=True)
+        return _submitted_from_row(rows[0], annotator=annotator, params=params)
     return _judgment_submit_portable(
         assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
         seconds_spent=seconds_spent, now=now,
     )  # fmt: skip
+
+
+def judgment_submit_and_lease_next(
+    *,
+    assignment_id: int,
+    annotator: User,
+    project: Project,
+    choice: str,
+    strength: str = "",
+    rationale: str = "",
+    seconds_spent: float | None = None,
+    now: datetime | None = None,
+) -> tuple[SubmitResult, Assignment | None]:
+    """``judgment_submit`` and then ``comparison_next_for_annotator``: one statement on PostgreSQL.
+
+    This is what an annotator does all day, so on PostgreSQL the submit and the pick of
+    the next comparison share one round trip; gold turns, the end of a project and a
+    retried submit take the general path.
+    """
+    now = now or timezone.now()
+    if connection.vendor != "postgresql":
+        result = judgment_submit(
+            assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+            seconds_spent=seconds_spent, project=project, now=now,
+        )  # fmt: skip
+        return result, comparison_next_for_annotator(project=project, annotator=annotator, now=now)
+    _check_verdict(choice=choice, strength=strength)
+    _sweep_now_and_then(project=project, now=now)
+    gold = _gold_turn(project)
+    verdict = _submit_params(
+        assignment_id=assignment_id, annotator=annotator, project=project, choice=choice, strength=strength,
+        rationale=rationale, seconds_spent=seconds_spent, now=now,
+    )  # fmt: skip
+    params = {**_pick_params(project=project, annotator=annotator, now=now), **verdict, "pick": not gold}
+    rows = rows_prepared(_SUBMIT_AND_LEASE_POSTGRESQL, params)
+    if not rows:
+        result = _submit_refused(assignment_id=assignment_id, annotator=annotator)
+        return result, comparison_next_for_annotator(project=project, annotator=annotator, now=now)
+    row = rows[0]
+    result = _submitted_from_row(row[:5], annotator=annotator, params=params)
+    if row[5] is not None:
+        return result, _lease_from_row(row[5:], project=project, annotator=annotator, params=params)
+    return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=gold)
+
+
+def _check_verdict(*, choice: str, strength: str) -> None:
+    if strength and strength not in Strength.values:
+        raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
+    if choice not in DISPLAY_CHOICES:
+        raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
+
+
+def _submit_params(
+    *, assignment_id: int, annotator: User, project: Project, choice: str, strength: str, rationale: str,
+    seconds_spent: float | None, now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
+        "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target,
+    }  # fmt: skip
+
+
+def _submitted_from_row(row: Sequence[Any], *, annotator: User, params: dict[str, Any]) -> SubmitResult:
+    judgment_id, comparison_id, canonical, stored_strength, flipped = row
+    judgment = Judgment(
+        id=judgment_id, comparison_id=comparison_id, annotator=annotator, assignment_id=params["lease"],
+        choice=canonical, strength=stored_strength, rationale=params["rationale"], seconds_spent=params["seconds"],
+        shown_flipped=flipped, created_at=params["now"],
+    )  # fmt: skip
+    return SubmitResult(judgment=loaded(judgment), created=True)
 
 
 def _judgment_submit_portable(

@@ -21,6 +21,7 @@ from annotate.services.assignment import (
     canonical_choice,
     comparison_next_for_annotator,
     judgment_submit,
+    judgment_submit_and_lease_next,
 )
 from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
 from tests.factories import make_annotators, make_comparison, make_comparisons
@@ -161,6 +162,103 @@ class JudgmentSubmitTests:
         assert comparison.vote_count == 3
         assert comparison.winner == Choice.A
         assert comparison.agreement == pytest.approx(2 / 3)
+
+
+class JudgmentSubmitAndLeaseNextTests:
+    """The annotator's all-day path: one statement on PostgreSQL, two services elsewhere."""
+
+    def test_it_stores_the_vote_and_leases_the_next_comparison(self, project: Project, annotator: User) -> None:
+        make_comparisons(project, 3)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        result, upcoming = judgment_submit_and_lease_next(
+            assignment_id=lease.pk, annotator=annotator, project=project, choice="a", strength="better"
+        )
+        assert result.created
+        judgment = Judgment.objects.get()
+        assert (judgment.pk, judgment.assignment_id) == (result.judgment.pk, lease.pk)
+        assert judgment.choice == (Choice.B if lease.flipped else Choice.A)
+        assert upcoming is not None and upcoming.comparison_id != lease.comparison_id
+        stored = Assignment.objects.get(pk=upcoming.pk)
+        assert (stored.status, stored.flipped, stored.annotator_id) == (AssignmentStatus.LIVE, upcoming.flipped, annotator.pk)
+        assert upcoming.comparison.response_a.text == stored.comparison.response_a.text
+        assert upcoming.comparison.prompt.turns == stored.comparison.prompt.turns
+        voted = Comparison.objects.get(pk=lease.comparison_id)
+        assert (voted.vote_count, voted.votes_a + voted.votes_b, voted.agreement) == (1, 1, 1.0)
+        assert Comparison.objects.get(pk=upcoming.comparison_id).slots_taken == 1
+
+    def test_a_retry_answers_with_the_first_judgment_and_the_same_next_lease(
+        self, project: Project, annotator: User
+    ) -> None:
+        make_comparisons(project, 3)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        first, upcoming = judgment_submit_and_lease_next(
+            assignment_id=lease.pk, annotator=annotator, project=project, choice="tie"
+        )
+        again, upcoming_again = judgment_submit_and_lease_next(
+            assignment_id=lease.pk, annotator=annotator, project=project, choice="tie"
+        )
+        assert (again.created, again.judgment.pk) == (False, first.judgment.pk)
+        assert upcoming is not None and upcoming_again is not None and upcoming_again.pk == upcoming.pk
+        assert Judgment.objects.count() == 1 and Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+
+    def test_it_keeps_another_live_lease_instead_of_taking_a_second(self, project: Project, annotator: User) -> None:
+        make_comparisons(project, 3)
+        older = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert older is not None
+        other = Comparison.objects.exclude(pk=older.comparison_id).first()
+        assert other is not None
+        # A second tab: a live lease the annotator got before the one they submit now.
+        newer = Assignment.objects.create(
+            project=project, comparison=other, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+        )
+        _, upcoming = judgment_submit_and_lease_next(
+            assignment_id=newer.pk, annotator=annotator, project=project, choice="a"
+        )
+        assert upcoming is not None and upcoming.pk == older.pk
+        assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 1
+
+    def test_it_serves_gold_on_a_gold_turn(self, project: Project, annotator: User) -> None:
+        project.gold_rate = 1.0
+        project.save()
+        make_comparisons(project, 2)
+        gold = make_comparison(project, is_gold=True, gold_answer=Choice.A)
+        lease = _lease_on(project, annotator, exclude_gold=True)
+        _, upcoming = judgment_submit_and_lease_next(
+            assignment_id=lease.pk, annotator=annotator, project=project, choice="b"
+        )
+        assert upcoming is not None and upcoming.comparison_id == gold.pk
+
+    def test_it_returns_none_at_the_end_of_the_project(self, project: Project, annotator: User) -> None:
+        make_comparisons(project, 1)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        result, upcoming = judgment_submit_and_lease_next(
+            assignment_id=lease.pk, annotator=annotator, project=project, choice="both_bad", strength="better"
+        )
+        assert upcoming is None and result.judgment.strength == ""
+        assert Judgment.objects.get().strength == ""
+
+    def test_it_refuses_someone_elses_lease_and_stores_nothing(self, project: Project, annotator: User) -> None:
+        make_comparisons(project, 2)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        (intruder,) = make_annotators(project, 1)
+        with pytest.raises(NotYourLease):
+            judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=intruder, project=project, choice="a")
+        assert Judgment.objects.count() == 0
+        assert Assignment.objects.filter(annotator=intruder).count() == 0
+
+
+def _lease_on(project: Project, annotator: User, *, exclude_gold: bool) -> Assignment:
+    """A live lease on a non-gold comparison, whatever the gold rate."""
+    comparison = Comparison.objects.filter(project=project, is_gold=not exclude_gold).first()
+    assert comparison is not None
+    Comparison.objects.filter(pk=comparison.pk).update(slots_taken=1)
+    return Assignment.objects.create(
+        project=project, comparison=comparison, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+    )
 
 
 class AssignmentSkipTests:

@@ -11,7 +11,12 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from annotate.models import Assignment, AssignmentStatus, Choice, Comparison, ComparisonStatus, Judgment
-from annotate.services.assignment import _plurality, comparison_next_for_annotator, judgment_submit
+from annotate.services.assignment import (
+    _plurality,
+    comparison_next_for_annotator,
+    judgment_submit,
+    judgment_submit_and_lease_next,
+)
 from tests.factories import add_member, make_comparisons, make_project, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,21 +45,24 @@ class AssignmentConcurrencyTests:
             user = users[user_index]
             try:
                 start.wait()
-                while True:
-                    lease = comparison_next_for_annotator(project=project, annotator=user)
-                    if lease is None:
-                        return
-                    result = judgment_submit(
-                        assignment_id=lease.pk,
-                        annotator=user,
-                        choice=rng.choice(["a", "b", "tie", "both_bad"]),
-                    )
+                # Odd threads use the one-statement submit-and-next of the API, even ones the two services.
+                combined = user_index % 2 == 1
+                lease = comparison_next_for_annotator(project=project, annotator=user)
+                while lease is not None:
+                    choice = rng.choice(["a", "b", "tie", "both_bad"])
+                    if combined:
+                        result, upcoming = judgment_submit_and_lease_next(
+                            assignment_id=lease.pk, annotator=user, project=project, choice=choice
+                        )
+                    else:
+                        result = judgment_submit(assignment_id=lease.pk, annotator=user, choice=choice)
                     # A retried POST (a client that lost the answer) must not create a second judgment.
                     if rng.random() < 0.2:
                         again = judgment_submit(assignment_id=lease.pk, annotator=user, choice="a")
                         assert again.judgment.pk == result.judgment.pk and not again.created
                     with lock:
                         submitted.append((user.pk, lease.comparison_id, result.judgment.pk))
+                    lease = upcoming if combined else comparison_next_for_annotator(project=project, annotator=user)
             except BaseException as exc:  # surfaced below; a thread's exception is otherwise lost
                 errors.append(exc)
             finally:
