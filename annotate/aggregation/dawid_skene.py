@@ -29,16 +29,20 @@ E-step's log-sum-exp. `tol` compares its per-vote change, like crowd-kit's ELBO.
 K is always 4; crowd-kit uses the number of labels seen, so the two agree
 exactly when all four labels occur in the data.
 
-Speed: the votes become one sparse (item × annotator·label) count matrix A, so an
-E-step is `A @ log(confusion)` and an M-step is `Aᵀ @ posteriors` — two sparse
-products per iteration, no per-vote Python.
+Speed: no per-vote Python. Items are cut into blocks; within a block the j-th votes of
+all items form a slot, so an E-step is a gather `log(confusion)[class][key]` per slot and
+class and the M-step's expected counts a `bincount` per slot and class, all over
+class-major (4, items) arrays. Each EM iteration is one pass over the blocks (E-step, then
+the block's share of the M-step's sums), spread over threads.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, Literal
 
 import numpy as np
@@ -77,21 +81,26 @@ class DawidSkeneResult:
 # Votes beyond this rank within an item go through one sparse matrix instead of a slot:
 # overlap targets are small (3-5), so slots cover nearly every vote.
 MAX_SLOTS: Final = 8
-# Below this many items one thread is faster than handing chunks to a pool.
+# Items per block. Measured on 1M votes (bench/aggregate.py): from 32k items up the time
+# per vote is flat — the fixed cost of a block's ~60 NumPy calls is paid back — while a
+# million votes still make five or more blocks for the threads to share.
+BLOCK_ITEMS: Final = 65_536
+# Below this many items one thread is faster than handing blocks to a pool.
 MIN_ITEMS_PER_THREAD: Final = 50_000
 
-_Slot = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bool]
+_Slot = tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.int64]]
 
 
-class _VoteChunk:
+class _VoteBlock:
     """The votes of items lo..hi-1, regrouped for fast E- and M-steps.
 
-    Slot j holds the j-th vote of every item that has more than j votes. Within a
-    slot no item repeats, so an E-step is one 32-byte row gather per slot
-    (`log_error[key]`, all four classes at once) added into the item rows, and an
-    M-step is one `bincount` per slot and class — no scatter with repeated indices
-    and no random reads of the item-sized posterior table. On this project's small
-    CPUs that is about twice as fast as the equivalent sparse matrix products.
+    Slot j holds the j-th vote of every item that has more than j votes. Within a slot no
+    item repeats, so an E-step is one gather per slot and class (`log_error[class][key]`)
+    added into the item row, and an M-step one `bincount` per slot and class — no scatter
+    with repeated indices. Arrays are class-major, (4, items): every gather, reduction and
+    bincount runs over contiguous memory, where NumPy's length-4 axes are slow. A block's
+    E-step is followed at once by its share of the next M-step's sums, while its
+    posteriors are fresh; blocks are independent, so threads take them in turn.
     """
 
     def __init__(
@@ -102,14 +111,17 @@ class _VoteChunk:
         sorted_key: npt.NDArray[np.int64],
         rank: npt.NDArray[np.int64],
         n_keys: int,
+        voted: npt.NDArray[np.float64],
+        gold_item: npt.NDArray[np.int64],
+        gold_label: npt.NDArray[np.int64],
     ) -> None:
         self.lo, self.hi, self.n_keys = lo, hi, n_keys
         self.slots: list[_Slot] = []
         for slot in range(min(MAX_SLOTS, int(rank.max(initial=-1)) + 1)):
             in_slot = rank == slot
-            # Item numbers relative to lo, so a chunk indexes its own slice of the posteriors.
+            # Item numbers relative to lo; None when the slot has a vote for every item.
             slot_items = sorted_item[in_slot] - lo
-            self.slots.append((slot_items, sorted_key[in_slot], slot_items.size == hi - lo))
+            self.slots.append((None if slot_items.size == hi - lo else slot_items, sorted_key[in_slot]))
         tail = rank >= MAX_SLOTS
         self.tail = sp.csr_matrix(
             sp.coo_matrix(
@@ -118,78 +130,115 @@ class _VoteChunk:
             )
         )
         self.tail_transposed = self.tail.T.tocsr()
+        # None when every item has a vote (the usual case): sums then need no weights.
+        self.voted = None if voted[lo:hi].all() else voted[lo:hi]
+        in_block = (gold_item >= lo) & (gold_item < hi)
+        self.gold_item = gold_item[in_block] - lo
+        self.gold_label = gold_label[in_block]
 
-    def sum_by_item(self, table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """(hi-lo, 4): for each item, the sum over its votes of table[key] for an (n_keys, 4) table."""
-        rows = np.ascontiguousarray(table).view(np.dtype((np.void, 8 * N_LABELS))).ravel()
-        total = np.zeros((self.hi - self.lo, N_LABELS))
-        for slot_items, slot_keys, covers_every_item in self.slots:
-            gathered = rows[slot_keys].view(np.float64).reshape(-1, N_LABELS)
-            if covers_every_item:
-                total += gathered
-            else:
-                total[slot_items] += gathered
+    def log_joint(self, log_error: npt.NDArray[np.float64], log_prior: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """(4, hi-lo): log p(z) + Σ over each item's votes of log_error[z, key], for a (4, n_keys) table."""
+        total = np.empty((N_LABELS, self.hi - self.lo))
+        total[:] = log_prior[:, None]
+        for slot_items, slot_keys in self.slots:
+            for label in range(N_LABELS):
+                # Fancy indexing of a 1-d array is NumPy's fastest gather (faster than take).
+                gathered = log_error[label][slot_keys]
+                if slot_items is None:
+                    total[label] += gathered
+                else:
+                    total[label, slot_items] += gathered
         if self.tail.nnz:
-            total += self.tail @ table
+            total += (self.tail @ log_error.T).T
         return total
 
-    def sum_by_key(self, per_item: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """(n_keys, 4): for each key, the sum over its votes of per_item[item] for this chunk's (hi-lo, 4) rows."""
-        columns = np.ascontiguousarray(per_item.T)
+    def key_sums(self, posteriors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """(4, n_keys): for each key, the sum over its votes of the (4, hi-lo) posteriors of their items."""
         total = np.zeros((N_LABELS, self.n_keys))
-        for slot_items, slot_keys, covers_every_item in self.slots:
+        for slot_items, slot_keys in self.slots:
             for label in range(N_LABELS):
-                weights = columns[label] if covers_every_item else columns[label][slot_items]
+                weights = posteriors[label] if slot_items is None else posteriors[label][slot_items]
                 total[label] += np.bincount(slot_keys, weights=weights, minlength=self.n_keys)
-        result = total.T
         if self.tail.nnz:
-            result = result + self.tail_transposed @ per_item
-        return result
+            total += (self.tail_transposed @ posteriors.T).T
+        return total
+
+    def voted_sum(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Sum over the block's voted items along the last axis."""
+        return values.sum(axis=-1) if self.voted is None else values @ self.voted
 
 
-def _vote_chunks(
-    item: npt.NDArray[np.int64], key: npt.NDArray[np.int64], n_items: int, n_keys: int, n_chunks: int
-) -> list[_VoteChunk]:
+@dataclass(frozen=True)
+class _BlockSums:
+    """A block's share of the M-step and of the log-likelihood."""
+
+    key_sums: npt.NDArray[np.float64]
+    """(4, n_keys) summed posteriors per (worker, given label) key."""
+    prior_sums: npt.NDArray[np.float64]
+    """(4,) summed posteriors of the voted items."""
+    log_likelihood: float
+    """Σ log p(votes of the item | θ) over the voted items."""
+
+
+def _vote_blocks(
+    item: npt.NDArray[np.int64],
+    key: npt.NDArray[np.int64],
+    n_items: int,
+    n_keys: int,
+    voted: npt.NDArray[np.float64],
+    gold_item: npt.NDArray[np.int64],
+    gold_label: npt.NDArray[np.int64],
+) -> list[_VoteBlock]:
     order = np.argsort(item, kind="stable")
     sorted_item = item[order]
     sorted_key = key[order]
     votes_per_item = np.bincount(item, minlength=n_items)
     first_vote = np.cumsum(votes_per_item) - votes_per_item
     rank = np.arange(item.size) - first_vote[sorted_item]
-    bounds = np.linspace(0, n_items, n_chunks + 1).astype(np.int64)
+    n_blocks = max(1, -(-n_items // BLOCK_ITEMS))
+    bounds = np.linspace(0, n_items, n_blocks + 1).astype(np.int64)
     vote_bounds = np.searchsorted(sorted_item, bounds)
     return [
-        _VoteChunk(
+        _VoteBlock(
             int(bounds[i]),
             int(bounds[i + 1]),
             sorted_item[vote_bounds[i] : vote_bounds[i + 1]],
             sorted_key[vote_bounds[i] : vote_bounds[i + 1]],
             rank[vote_bounds[i] : vote_bounds[i + 1]],
             n_keys,
+            voted,
+            gold_item,
+            gold_label,
         )
-        for i in range(n_chunks)
+        for i in range(n_blocks)
     ]
 
 
-def _e_step_chunk(
-    chunk: _VoteChunk,
+def _em_block(
+    block: _VoteBlock,
     log_error: npt.NDArray[np.float64],
     log_prior: npt.NDArray[np.float64],
     posteriors: npt.NDArray[np.float64],
-    item_log_likelihood: npt.NDArray[np.float64],
-) -> None:
-    """Write P(z | votes) and log p(votes) for the chunk's items into the given full-size arrays."""
-    log_joint = chunk.sum_by_item(log_error)
-    log_joint += log_prior
-    # Column-wise maxima and sums: NumPy reductions along a length-4 axis are slow.
-    row_max = np.maximum(
-        np.maximum(log_joint[:, 0], log_joint[:, 1]), np.maximum(log_joint[:, 2], log_joint[:, 3])
+) -> _BlockSums:
+    """E-step for the block's items, written into the (4, n_items) posteriors; then the block's sums for the M-step."""
+    log_joint = block.log_joint(log_error, log_prior)
+    row_max = np.maximum(np.maximum(log_joint[0], log_joint[1]), np.maximum(log_joint[2], log_joint[3]))
+    log_joint -= row_max
+    scaled = np.exp(log_joint, out=posteriors[:, block.lo : block.hi])
+    row_sum = scaled[0] + scaled[1]
+    row_sum += scaled[2]
+    row_sum += scaled[3]
+    scaled /= row_sum
+    item_log_likelihood = np.log(row_sum)
+    item_log_likelihood += row_max
+    if block.gold_item.size:
+        # Gold items: log p(votes, z = gold), the complete-data term EM maximises for observed z.
+        item_log_likelihood[block.gold_item] += np.log(scaled[block.gold_label, block.gold_item])
+        scaled[:, block.gold_item] = 0.0
+        scaled[block.gold_label, block.gold_item] = 1.0
+    return _BlockSums(
+        block.key_sums(scaled), block.voted_sum(scaled), float(block.voted_sum(item_log_likelihood))
     )
-    log_joint -= row_max[:, None]
-    scaled = np.exp(log_joint, out=posteriors[chunk.lo : chunk.hi])
-    row_sum = scaled[:, 0] + scaled[:, 1] + scaled[:, 2] + scaled[:, 3]
-    scaled /= row_sum[:, None]
-    np.add(row_max, np.log(row_sum), out=item_log_likelihood[chunk.lo : chunk.hi])
 
 
 def _confusion_from_counts(
@@ -253,10 +302,6 @@ def dawid_skene(
     gold_items, gold_labels = _validated_gold(gold_item, gold_label, n_items)
     key = votes.worker * N_LABELS + votes.label
     n_keys = n_workers * N_LABELS
-    if n_threads is None:
-        n_threads = min(os.cpu_count() or 1, 4)
-    n_chunks = max(1, min(n_threads, n_items // MIN_ITEMS_PER_THREAD))
-    chunks = _vote_chunks(votes.item, key, n_items, n_keys, n_chunks)
     observed = (np.bincount(key, minlength=n_keys) > 0).reshape(n_workers, N_LABELS)
     vote_total = np.bincount(votes.worker, minlength=n_workers).astype(np.float64)
     # Items without votes carry no evidence; crowd-kit never sees them, so they are left
@@ -264,34 +309,41 @@ def dawid_skene(
     votes_per_item = np.bincount(votes.item, minlength=n_items).astype(np.float64)
     voted = (votes_per_item > 0).astype(np.float64)
     n_voted = max(float(voted.sum()), 1.0)
-    gold_one_hot = np.zeros((gold_items.size, N_LABELS))
-    gold_one_hot[np.arange(gold_items.size), gold_labels] = 1.0
+    blocks = _vote_blocks(votes.item, key, n_items, n_keys, voted, gold_items, gold_labels)
+    if n_threads is None:
+        n_threads = min(os.cpu_count() or 1, 4)
+    n_threads = max(1, min(n_threads, n_items // MIN_ITEMS_PER_THREAD, len(blocks)))
 
     # Initialisation: soft majority vote (vote shares), as crowd-kit's MajorityVote.fit_predict_proba.
     label_weight = np.bincount(
         votes.item * N_LABELS + votes.label, weights=weights, minlength=n_items * N_LABELS
     ).reshape(n_items, N_LABELS)
     total = label_weight.sum(axis=1, keepdims=True)
-    posteriors = np.divide(
-        label_weight, total, out=np.full_like(label_weight, 1.0 / N_LABELS), where=total > 0
-    )
-    posteriors[gold_items] = gold_one_hot
-    item_log_likelihood = np.zeros(n_items)
+    initial = np.divide(label_weight, total, out=np.full_like(label_weight, 1.0 / N_LABELS), where=total > 0)
+    initial[gold_items] = 0.0
+    initial[gold_items, gold_labels] = 1.0
+    # Class-major, (4, n_items), like the blocks' arrays; the result is transposed back.
+    posteriors = np.ascontiguousarray(initial.T)
+    del label_weight, total, initial
     # Expected (worker, given, true) counts of the latest M-step; crowd-kit's stopping bound reads them.
     counts = np.zeros((n_workers, N_LABELS, N_LABELS))
 
-    with ThreadPoolExecutor(max_workers=n_chunks) as pool:
+    def m_step(sums: list[_BlockSums]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        nonlocal counts
+        priors = np.sum([s.prior_sums for s in sums], axis=0) / n_voted
+        # key_sums[true, worker·4 + given] → counts[worker, given, true].
+        counts = np.sum([s.key_sums for s in sums], axis=0).T.reshape(n_workers, N_LABELS, N_LABELS)
+        return priors, _confusion_from_counts(counts, observed, vote_total, model)
 
-        def m_step(
-            current: npt.NDArray[np.float64],
-        ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-            nonlocal counts
-            priors = (voted @ current) / n_voted
-            partial_counts = pool.map(lambda chunk: chunk.sum_by_key(current[chunk.lo : chunk.hi]), chunks)
-            counts = np.sum(list(partial_counts), axis=0).reshape(n_workers, N_LABELS, N_LABELS)
-            return priors, _confusion_from_counts(counts, observed, vote_total, model)
-
-        priors, error = m_step(posteriors)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        # pool.map keeps the block order, so the sums add up in the same order on any number of threads.
+        run = pool.map if n_threads > 1 else map
+        priors, error = m_step(
+            [
+                _BlockSums(b.key_sums(posteriors[:, b.lo : b.hi]), b.voted_sum(posteriors[:, b.lo : b.hi]), 0.0)
+                for b in blocks
+            ]
+        )
         crowdkit_bound = -np.inf
         history: list[float] = []
         converged = False
@@ -299,32 +351,20 @@ def dawid_skene(
             # E-step in log space (crowd-kit uses log2; same posteriors). Unobserved
             # (worker, label) rows are zero and never used, so log(0) is masked to 0.
             log_error = np.log(error, out=np.zeros_like(error), where=error > 0).reshape(n_keys, N_LABELS)
+            log_error_by_class = np.ascontiguousarray(log_error.T)
             log_prior = np.log(np.maximum(priors, CROWDKIT_EPS))
-            n = len(chunks)
-            list(
-                pool.map(
-                    _e_step_chunk,
-                    chunks,
-                    [log_error] * n,
-                    [log_prior] * n,
-                    [posteriors] * n,
-                    [item_log_likelihood] * n,
-                )
-            )
-            if gold_items.size:
-                # Gold items: log p(votes, z = gold), the complete-data term EM maximises for observed z.
-                item_log_likelihood[gold_items] += np.log(posteriors[gold_items, gold_labels])
-                posteriors[gold_items] = gold_one_hot
-            history.append(float(voted @ item_log_likelihood))
+            em_step = partial(_em_block, log_error=log_error_by_class, log_prior=log_prior, posteriors=posteriors)
+            sums = list(run(em_step, blocks))
+            history.append(math.fsum(s.log_likelihood for s in sums))
             # Like crowd-kit, the M-step runs before the convergence check, so the
             # returned confusion matrices belong to the returned posteriors.
-            priors, error = m_step(posteriors)
+            priors, error = m_step(sums)
             if tol is None:
                 continue
             if crowdkit_compatible:
                 # crowd-kit stops on its evidence lower bound per vote, computed after the M-step.
                 bound = (
-                    _crowdkit_evidence_lower_bound(posteriors, counts, error, priors, votes_per_item)
+                    _crowdkit_evidence_lower_bound(posteriors.T, counts, error, priors, votes_per_item)
                     / n_votes
                 )
                 if bound - crowdkit_bound < tol:
@@ -335,9 +375,10 @@ def dawid_skene(
                 converged = True
                 break
 
+    result = np.ascontiguousarray(posteriors.T)
     return DawidSkeneResult(
-        posteriors=posteriors,
-        labels=posteriors.argmax(axis=1).astype(np.int64),
+        posteriors=result,
+        labels=result.argmax(axis=1).astype(np.int64),
         confusion=np.ascontiguousarray(error.transpose(0, 2, 1)),
         priors=priors,
         log_likelihood=np.asarray(history),

@@ -51,14 +51,15 @@ class JudgmentSubmitApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request: Request, assignment_id: int) -> Response:
-        project = lease_project_for_annotator(request, assignment_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
+            # It checks, in the same statement, what lease_project_for_annotator checks.
             result, upcoming = judgment_submit_and_lease_next(
-                assignment_id=assignment_id, annotator=request.user, project=project, **data.validated_data  # type: ignore[arg-type]
+                assignment_id=assignment_id, annotator=request.user, **data.validated_data  # type: ignore[arg-type]
             )
         except ServiceError as exc:
+            lease_project_for_annotator(request, assignment_id)  # 404 for a lease the caller may not touch
             return _error(exc)
         return Response(
             {"judgment": result.judgment.pk, "created": result.created, "next": task_payload(upcoming)},

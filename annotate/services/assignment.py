@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from annotate import access
 from annotate.db import loaded, rows_prepared
 from annotate.models import (
     Assignment,
@@ -139,9 +140,13 @@ def comparison_next_for_annotator(
     return _lease_next_portable(project=project, annotator=annotator, now=now, gold=gold)
 
 
-def _sweep_now_and_then(*, project: Project, now: datetime) -> None:
-    if time.monotonic() - _last_sweep.get(project.pk, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
-        _last_sweep[project.pk] = time.monotonic()
+def _sweep_now_and_then(*, project: Project | int, now: datetime) -> None:
+    """Reclaim the project's expired leases if this process has not done so for a while."""
+    project_id = project if isinstance(project, int) else project.pk
+    if time.monotonic() - _last_sweep.get(project_id, -RECLAIM_EVERY_SECONDS) >= RECLAIM_EVERY_SECONDS:
+        _last_sweep[project_id] = time.monotonic()
+        if isinstance(project, int):
+            project = Project.objects.get(pk=project_id)
         assignment_reclaim_expired(project=project, now=now)
 
 
@@ -161,27 +166,31 @@ def _lease_next_portable(*, project: Project, annotator: User, now: datetime, go
     return lease
 
 
-def _pick_ctes(*, only_if: str = "", submitted_lease: str = "") -> str:
+def _pick_ctes(
+    *, project: str = "%(project)s", k: str = "%(k)s", expires: str = "%(expires)s", only_if: str = "",
+    submitted_lease: str = "",
+) -> str:  # fmt: skip
     """The CTEs ``picked``, ``bumped`` and ``lease``: pick an open comparison, take a slot, lease it.
 
     Same semantics as the portable path: FOR UPDATE OF c SKIP LOCKED skips rows another
     picker holds, and PostgreSQL re-checks the WHERE clause on a row that changed since
     the statement's snapshot. It picks nothing while the annotator holds a live lease
-    (the caller then returns that one). ``only_if`` is an extra SQL condition;
-    ``submitted_lease`` names a lease this same statement closes, which its snapshot
-    still sees as live.
+    (the caller then returns that one). ``project``, ``k`` and ``expires`` are SQL for
+    the project id, its overlap target and the lease's expiry; ``only_if`` is an extra
+    SQL condition; ``submitted_lease`` names a lease this same statement closes, which
+    its snapshot still sees as live.
     """
     return f"""
 picked AS (
     SELECT c.id FROM annotate_comparison c
-    WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.is_gold AND c.slots_taken < %(k)s
+    WHERE c.project_id = {project} AND c.status = 'open' AND NOT c.is_gold AND c.slots_taken < {k}
       {f"AND {only_if}" if only_if else ""}
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment a WHERE a.comparison_id = c.id AND a.annotator_id = %(user)s
       )
       AND NOT EXISTS (
           SELECT 1 FROM annotate_assignment l
-          WHERE l.annotator_id = %(user)s AND l.project_id = %(project)s AND l.status = 'live'
+          WHERE l.annotator_id = %(user)s AND l.project_id = {project} AND l.status = 'live'
             AND l.expires_at > %(now)s {f"AND l.id <> {submitted_lease}" if submitted_lease else ""}
       )
     ORDER BY c.priority DESC, c.slots_taken, c.id
@@ -193,13 +202,16 @@ picked AS (
 ), lease AS (
     INSERT INTO annotate_assignment
         (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
-    SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
-    RETURNING id, comparison_id
+    SELECT {project}, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, {expires} FROM bumped
+    RETURNING id, comparison_id, expires_at
 )"""
 
 
 # What the page shows of a new lease, from the CTEs of ``_pick_ctes``.
-_LEASE_COLUMNS = "lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text"
+_LEASE_COLUMNS = (
+    "lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text, "
+    "lease.expires_at"
+)
 _LEASE_JOINS = """lease
 JOIN bumped ON bumped.id = lease.comparison_id
 JOIN annotate_prompt p ON p.id = bumped.prompt_id
@@ -229,32 +241,34 @@ def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -
 
 
 def _lease_from_row(
-    row: Sequence[Any], *, project: Project, annotator: User, params: dict[str, Any]
+    row: Sequence[Any], *, project: Project | None, annotator: User, params: dict[str, Any]
 ) -> Assignment:
-    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text = row
+    """The new lease, from ``_LEASE_COLUMNS``; without ``project``, set ``project_id`` on it."""
+    lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text, expires_at = row
     # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
-    prompt = loaded(Prompt(id=prompt_id, project_id=project.pk, content=json.loads(content)))
+    prompt = loaded(Prompt(id=prompt_id, content=json.loads(content)))
     comparison = loaded(
         Comparison(
             id=comparison_id,
-            project=project,
             prompt=prompt,
             response_a=loaded(Response(id=a_id, prompt=prompt, text=a_text)),
             response_b=loaded(Response(id=b_id, prompt=prompt, text=b_text)),
         )
     )
-    return loaded(
+    lease = loaded(
         Assignment(
             id=lease_id,
-            project=project,
             comparison=comparison,
             annotator=annotator,
             flipped=params["flipped"],
             status=AssignmentStatus.LIVE,
             created_at=params["now"],
-            expires_at=params["expires"],
+            expires_at=expires_at,
         )
     )
+    if project is not None:
+        prompt.project = comparison.project = lease.project = project
+    return lease
 
 
 def _lease_new(*, project: Project, annotator: User, now: datetime, gold: bool) -> Assignment | None:
@@ -293,7 +307,7 @@ class SubmitResult:
     created: bool  # False when this was a retry of an earlier submit
 
 
-def _submit_ctes() -> str:
+def _submit_ctes(*, guarded: bool = False) -> str:
     """PostgreSQL CTEs ``closed``, ``judged``, ``counted``: close the lease, store the judgment, count the vote.
 
     One statement is one round trip and needs no BEGIN/COMMIT. It keeps the lock order
@@ -303,6 +317,10 @@ def _submit_ctes() -> str:
     UPDATE on the newest row version, so increments are never lost, whereas a count
     would run on this statement's older snapshot. Winner and agreement follow from the
     new counters, as ``_plurality`` computes them.
+
+    ``guarded`` also checks what ``lease_project_for_annotator`` checks (an active
+    project the annotator still belongs to, or staff) and returns the project's id,
+    overlap target, lease TTL and gold rate from ``closed``.
     """
     new = {c: f"(c.votes_{c} + (j.choice = '{c}')::int)" for c in Choice.values}
     top = f"GREATEST({', '.join(new.values())})"
@@ -310,11 +328,24 @@ def _submit_ctes() -> str:
         f"WHEN {new[c]} > GREATEST({', '.join(new[o] for o in Choice.values if o != c)}) THEN '{c}'"
         for c in Choice.values
     )
-    return f"""
-closed AS (
+    if guarded:
+        close = """
+    UPDATE annotate_assignment a SET status = 'submitted', closed_at = %(now)s
+    FROM annotate_project pr
+    WHERE a.id = %(lease)s AND a.annotator_id = %(user)s AND a.status = 'live' AND a.expires_at > %(now)s
+      AND pr.id = a.project_id AND pr.is_active
+      AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_membership m WHERE m.project_id = pr.id AND m.user_id = %(user)s))
+    RETURNING a.comparison_id, a.flipped, pr.id AS project_id, pr.overlap_target AS k, pr.lease_ttl_seconds AS ttl,
+              pr.gold_rate"""
+        k = "(SELECT k FROM closed)"
+    else:
+        close = """
     UPDATE annotate_assignment SET status = 'submitted', closed_at = %(now)s
     WHERE id = %(lease)s AND annotator_id = %(user)s AND status = 'live' AND expires_at > %(now)s
-    RETURNING comparison_id, flipped
+    RETURNING comparison_id, flipped"""
+        k = "%(k)s"
+    return f"""
+closed AS ({close}
 ), judged AS (
     INSERT INTO annotate_judgment
         (comparison_id, annotator_id, assignment_id, choice, strength, rationale, seconds_spent, shown_flipped,
@@ -330,7 +361,7 @@ closed AS (
         vote_count = c.vote_count + 1,
         winner = CASE {winner} ELSE '' END,
         agreement = {top}::float8 / ({" + ".join(new.values())}),
-        status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= %(k)s THEN 'complete' ELSE c.status END
+        status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= {k} THEN 'complete' ELSE c.status END
     FROM judged j WHERE c.id = j.comparison_id
     RETURNING c.id
 )"""
@@ -339,13 +370,19 @@ closed AS (
 _JUDGED = "judged j JOIN counted ON counted.id = j.comparison_id"
 _JUDGED_COLUMNS = "j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped"
 _SUBMIT_POSTGRESQL = f"WITH {_submit_ctes()}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}"
-# Submit and the next lease in one statement: the pick runs only if the submit went
-# through (and this is not a gold turn); the snapshot still sees the lease just closed
-# as live, so it is left out of the "already holds a live lease" test.
-_SUBMIT_AND_LEASE_POSTGRESQL = (
-    f"WITH {_submit_ctes()}, {_pick_ctes(only_if='%(pick)s AND EXISTS (SELECT 1 FROM counted)', submitted_lease='%(lease)s')}\n"
-    f"SELECT {_JUDGED_COLUMNS}, {_LEASE_COLUMNS} FROM {_JUDGED} LEFT JOIN ({_LEASE_JOINS}) ON true"
-)
+# Submit and the next lease in one statement, guarded like ``lease_project_for_annotator``:
+# the pick runs only if the submit went through and this is not a gold turn (``roll``, a
+# uniform draw, against the project's gold rate); the snapshot still sees the lease just
+# closed as live, so it is left out of the "already holds a live lease" test.
+_SUBMIT_AND_LEASE_POSTGRESQL = f"""WITH {_submit_ctes(guarded=True)}, {_pick_ctes(
+    project="(SELECT project_id FROM closed)",
+    k="(SELECT k FROM closed)",
+    expires="%(now)s + make_interval(secs => (SELECT ttl FROM closed))",
+    only_if="%(roll)s >= (SELECT gold_rate FROM closed) AND EXISTS (SELECT 1 FROM counted)",
+    submitted_lease="%(lease)s",
+)}
+SELECT {_JUDGED_COLUMNS}, closed.project_id, closed.gold_rate, {_LEASE_COLUMNS}
+FROM {_JUDGED} CROSS JOIN closed LEFT JOIN ({_LEASE_JOINS}) ON true"""
 
 
 def _submit_refused(*, assignment_id: int, annotator: User) -> SubmitResult:
@@ -398,7 +435,6 @@ def judgment_submit_and_lease_next(
     *,
     assignment_id: int,
     annotator: User,
-    project: Project,
     choice: str,
     strength: str = "",
     rationale: str = "",
@@ -407,34 +443,43 @@ def judgment_submit_and_lease_next(
 ) -> tuple[SubmitResult, Assignment | None]:
     """``judgment_submit`` and then ``comparison_next_for_annotator``: one statement on PostgreSQL.
 
-    This is what an annotator does all day, so on PostgreSQL the submit and the pick of
-    the next comparison share one round trip; gold turns, the end of a project and a
-    retried submit take the general path.
+    This is what an annotator does all day, so on PostgreSQL the submit, the access check
+    and the pick of the next comparison share one round trip; gold turns, the end of a
+    project and refused submits take the general path. The annotator must still be
+    allowed to annotate the lease's project (``access.can_annotate``); otherwise, as for
+    someone else's lease, it raises ``NotYourLease``.
     """
     now = now or timezone.now()
-    if connection.vendor != "postgresql":
-        result = judgment_submit(
-            assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
-            seconds_spent=seconds_spent, project=project, now=now,
-        )  # fmt: skip
-        return result, comparison_next_for_annotator(project=project, annotator=annotator, now=now)
     _check_verdict(choice=choice, strength=strength)
-    _sweep_now_and_then(project=project, now=now)
-    gold = _gold_turn(project)
-    verdict = _submit_params(
-        assignment_id=assignment_id, annotator=annotator, project=project, choice=choice, strength=strength,
-        rationale=rationale, seconds_spent=seconds_spent, now=now,
+    if connection.vendor == "postgresql":
+        roll = _rng.random()
+        verdict = _submit_params(
+            assignment_id=assignment_id, annotator=annotator, project=None, choice=choice, strength=strength,
+            rationale=rationale, seconds_spent=seconds_spent, now=now,
+        )  # fmt: skip
+        params = {
+            **verdict, "staff": annotator.is_staff, "roll": roll, "flipped": _rng.random() < 0.5,
+        }  # fmt: skip
+        rows = rows_prepared(_SUBMIT_AND_LEASE_POSTGRESQL, params)
+        if rows:
+            row = rows[0]
+            result = _submitted_from_row(row[:5], annotator=annotator, params=params)
+            project_id, gold_rate, lease_row = row[5], row[6], row[7:]
+            _sweep_now_and_then(project=project_id, now=now)
+            if lease_row[0] is not None:
+                lease = _lease_from_row(lease_row, project=None, annotator=annotator, params=params)
+                lease.project_id = project_id
+                return result, lease
+            project = Project.objects.get(pk=project_id)
+            return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=roll < gold_rate)
+    held = Assignment.objects.select_related("project").filter(pk=assignment_id).first()
+    if held is None or held.annotator_id != annotator.pk or not access.can_annotate(annotator, held.project):
+        raise NotYourLease("this lease does not exist or belongs to someone else")
+    result = judgment_submit(
+        assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+        seconds_spent=seconds_spent, project=held.project, now=now,
     )  # fmt: skip
-    params = {**_pick_params(project=project, annotator=annotator, now=now), **verdict, "pick": not gold}
-    rows = rows_prepared(_SUBMIT_AND_LEASE_POSTGRESQL, params)
-    if not rows:
-        result = _submit_refused(assignment_id=assignment_id, annotator=annotator)
-        return result, comparison_next_for_annotator(project=project, annotator=annotator, now=now)
-    row = rows[0]
-    result = _submitted_from_row(row[:5], annotator=annotator, params=params)
-    if row[5] is not None:
-        return result, _lease_from_row(row[5:], project=project, annotator=annotator, params=params)
-    return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=gold)
+    return result, comparison_next_for_annotator(project=held.project, annotator=annotator, now=now)
 
 
 def _check_verdict(*, choice: str, strength: str) -> None:
@@ -445,12 +490,12 @@ def _check_verdict(*, choice: str, strength: str) -> None:
 
 
 def _submit_params(
-    *, assignment_id: int, annotator: User, project: Project, choice: str, strength: str, rationale: str,
+    *, assignment_id: int, annotator: User, project: Project | None, choice: str, strength: str, rationale: str,
     seconds_spent: float | None, now: datetime,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
-        "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target,
+        "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target if project else None,
     }  # fmt: skip
 
 

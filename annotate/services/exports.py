@@ -10,6 +10,7 @@ partial file at the final path.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -19,7 +20,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +186,10 @@ def _write_hf_dataset(
 # --- PostgreSQL fast path ------------------------------------------------------------------------
 # The rows above cost ~30 µs each in Python (driver conversion, JSON parse of the prompt,
 # JSON encoding of the line). On PostgreSQL the database builds the exported columns
-# itself (and for JSONL the whole line), so Python only moves finished strings: this is
-# what keeps an export above 50,000 pairs/s (bench/export.py). The SQL mirrors
-# hh_transcript and _columns exactly; tests compare the two paths row by row.
+# itself, and for JSONL the whole line, which COPY streams out as it goes: Python only
+# moves finished bytes to the file. This is what keeps an export above 50,000 pairs/s
+# (bench/export.py). The SQL mirrors hh_transcript, _columns and _write_jsonl exactly;
+# tests compare the two paths byte for byte.
 
 
 def _sql_speaker() -> str:
@@ -210,27 +211,72 @@ def sql_hh_transcript(turns: str) -> str:
     )
 
 
-def _sql_columns(schema: str) -> list[tuple[str, str]]:
-    """(name, SQL expression) of each exported column, over ``annotate_snapshotpair`` aliased ``sp``."""
-    stats = [("margin", "sp.margin"), ("agreement", "sp.agreement"), ("votes", "sp.votes")]
+def _sql_text_columns(schema: str) -> list[tuple[str, str]]:
+    """(name, SQL expression) of the text columns of a flat schema, over ``annotate_snapshotpair`` aliased ``sp``."""
     if schema == ExportSchema.HH:
         head = "sp.transcript || E'\\n\\nAssistant: '"
-        return [("chosen", f"{head} || sp.chosen"), ("rejected", f"{head} || sp.rejected"), *stats]
+        return [("chosen", f"{head} || sp.chosen"), ("rejected", f"{head} || sp.rejected")]
     if schema == ExportSchema.TRL_STANDARD:
         return [
             ("prompt", "sp.transcript || E'\\n\\nAssistant:'"),
             ("chosen", "' ' || sp.chosen"),
             ("rejected", "' ' || sp.rejected"),
-            *stats,
         ]
+    raise ValueError(f"no flat SQL columns for export schema {schema!r}")
+
+
+def _sql_json_number(column: str) -> str:
+    """SQL for the JSON text Python's encoder writes for a nullable float column: null, 2.0, 0.6666666666666666."""
+    # float8out (extra_float_digits ≥ 1, set by the caller) writes the shortest digits that
+    # read back to the same double, as Python's float repr does, but "2" where Python writes
+    # "2.0". Both write NaN, Infinity and -Infinity as such. They part from 1e15 up,
+    # where PostgreSQL turns to scientific notation a decade earlier than Python and writes
+    # whole numbers above 2^54 with all their digits; margin (0-3) and agreement (0-1) never
+    # get near.
+    return (
+        f"CASE WHEN {column} IS NULL THEN 'null' "
+        f"WHEN {column} = trunc({column}) AND abs({column}) < 1e15 THEN {column}::text || '.0' "
+        f"ELSE {column}::text END"
+    )
+
+
+def _sql_json_string(expression: str) -> str:
+    # to_json(text) escapes exactly as json.encoder.encode_basestring does (ensure_ascii=False):
+    # \" \\ \b \f \n \r \t, \u00XX in lower case for the other controls, everything else as is.
+    return f"to_json({expression})::text"
+
+
+def _sql_jsonl_line(schema: str) -> str:
+    """SQL for one JSONL line, byte for byte what _write_jsonl writes, over ``annotate_snapshotpair`` aliased ``sp``."""
     if schema == ExportSchema.TRL_CONVERSATIONAL:
-        turns = (
-            "(SELECT coalesce(jsonb_agg(jsonb_build_object('role', " + _sql_trl_role() + ", 'content', t->>'content')"
-            " ORDER BY o), '[]'::jsonb) FROM jsonb_array_elements(sp.prompt) WITH ORDINALITY AS e(t, o))"
+        # The turn's content goes out as its jsonb text: for a string, that is to_json's escaping.
+        turn = (
+            """'{"role": ' || """ + _sql_json_string(_sql_trl_role()) + """ || ', "content": ' || (t->'content')::text || '}'"""
         )
-        reply = "jsonb_build_array(jsonb_build_object('role', 'assistant', 'content', sp.{}))"
-        return [("prompt", turns), ("chosen", reply.format("chosen")), ("rejected", reply.format("rejected")), *stats]
-    raise ValueError(f"unknown export schema {schema!r}")
+
+        def reply(column: str) -> str:
+            return """'[{"role": "assistant", "content": ' || """ + _sql_json_string(column) + " || '}]'"
+
+        fields = [
+            (
+                "prompt",
+                f"(SELECT '[' || coalesce(string_agg({turn}, ', ' ORDER BY o), '') || ']'"
+                " FROM jsonb_array_elements(sp.prompt) WITH ORDINALITY AS e(t, o))",
+            ),
+            ("chosen", reply("sp.chosen")),
+            ("rejected", reply("sp.rejected")),
+        ]
+    else:
+        # The transcript head is escaped with each side: escaping it once and splicing the
+        # escaped pieces needs char-counting left()/right() calls, which cost more.
+        fields = [(name, _sql_json_string(expr)) for name, expr in _sql_text_columns(schema)]
+    fields += [
+        ("margin", _sql_json_number("sp.margin")),
+        ("agreement", _sql_json_number("sp.agreement")),
+        ("votes", "sp.votes::text"),
+    ]
+    # json.JSONEncoder(separators=(", ", ": ")): {"name": value, "name": value}.
+    return "'{' || " + " || ', ' || ".join(f"""'"{name}": ' || {expr}""" for name, expr in fields) + " || '}'"
 
 
 def _pg_rows(snapshot: Snapshot, select: str, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -249,71 +295,68 @@ def _pg_rows(snapshot: Snapshot, select: str, chunk_size: int) -> Iterator[list[
             yield rows
 
 
-def _json_number(value: float | int | None) -> str:
-    return "null" if value is None else repr(value)
+# COPY's binary format (PostgreSQL manual, COPY, "Binary Format"): an 11-byte signature,
+# an int32 of flags and an int32 header-extension length, then per row an int16 field
+# count and, for each field, an int32 length and the bytes; an int16 -1 ends the data.
+_PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PGCOPY_ROW_PREFIX = 2 + 4  # field count (always 1 here) and the line's length
 
 
 def _write_jsonl_postgresql(
     snapshot: Snapshot, schema: str, out: Path, tick: Callable[[int], None], chunk_size: int
 ) -> None:
-    with out.open("w", encoding="utf-8", newline="\n") as handle:
-        if schema == ExportSchema.TRL_CONVERSATIONAL:
-            # Nested lists: the database writes the whole line.
-            pairs = ", ".join(f"'{name}', {expr}" for name, expr in _sql_columns(schema))
-            for rows in _pg_rows(snapshot, f"json_build_object({pairs})::text", chunk_size):
-                handle.write("\n".join(row[0] for row in rows))
-                handle.write("\n")
-                tick(len(rows))
-            return
-        # Flat text columns. JSON escaping is the costly part, so it is split between the
-        # two processes that run side by side: PostgreSQL escapes the shared transcript head
-        # (once per pair, not once per side) and the chosen text, Python's C encoder the
-        # rejected text. Escaped pieces of a JSON string concatenate into the escaped whole.
-        if schema == ExportSchema.HH:
-            select = (
-                "to_json(sp.transcript || E'\\n\\nAssistant: ')::text, to_json(sp.chosen)::text, sp.rejected, "
-                "sp.margin, sp.agreement, sp.votes"
-            )
-        else:
-            select = (
-                "to_json(sp.transcript || E'\\n\\nAssistant:')::text, to_json(' ' || sp.chosen)::text, sp.rejected, "
-                "sp.margin, sp.agreement, sp.votes"
-            )
-        # A writer thread overlaps the disk writes (which release the GIL) with fetching and
-        # escaping the next slice; at most one slice waits, so memory stays bounded.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsonl-writer") as writer:
-            pending: Future[int] | None = None
-            for rows in _pg_rows(snapshot, select, chunk_size):
-                text = "\n".join(_jsonl_lines(schema, rows)) + "\n"
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(handle.write, text)
-                tick(len(rows))
-            if pending is not None:
-                pending.result()
-
-
-def _jsonl_lines(schema: str, rows: list[tuple[Any, ...]]) -> list[str]:
-    escape = encode_basestring
-    n = _json_number
-    if schema == ExportSchema.HH:
-        return [
-            f'{{"chosen": "{h[1:-1]}{c[1:-1]}", "rejected": "{h[1:-1]}{escape(r)[1:-1]}", '
-            f'"margin": {n(m)}, "agreement": {n(g)}, "votes": {v}}}'
-            for h, c, r, m, g, v in rows
-        ]
-    return [
-        f'{{"prompt": {p}, "chosen": {c}, "rejected": " {escape(r)[1:-1]}", "margin": {n(m)}, '
-        f'"agreement": {n(g)}, "votes": {v}}}'
-        for p, c, r, m, g, v in rows
-    ]
+    table = SnapshotPair._meta.db_table
+    query = f"SELECT {_sql_jsonl_line(schema)} FROM {table} sp WHERE sp.snapshot_id = {int(snapshot.pk)} ORDER BY sp.id"
+    # Binary rather than text or CSV: those formats scan every byte for characters to
+    # escape or quote, which costs PostgreSQL — the side that limits the speed — about a
+    # fifth more; in binary a text value leaves as its UTF-8 bytes behind a length.
+    copy = f"COPY ({query}) TO STDOUT (FORMAT binary)"
+    with (
+        out.open("wb") as handle,
+        # A writer thread overlaps the disk writes (which release the GIL) with receiving the
+        # next slice; at most one slice waits, so memory stays bounded.
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsonl-writer") as writer,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # The (snapshot, id) index yields rows in export order; never sort them instead.
+        cursor.execute("SET LOCAL enable_sort = off")
+        # Shortest round-trip float digits, like Python's repr (the default, unless configured lower).
+        cursor.execute("SET LOCAL extra_float_digits = 1")
+        pending: Future[int] | None = None
+        lines: list[bytes | memoryview] = []
+        # An exception (e.g. from tick) leaving this block makes psycopg cancel the COPY.
+        with cursor.cursor.copy(copy) as stream:
+            # The backend sends one CopyData message per row (PostgreSQL protocol, "COPY
+            # Operations"): the file header comes ahead of the first row, the trailer alone.
+            messages = iter(stream)
+            first = next(messages, b"")
+            if first[: len(_PGCOPY_SIGNATURE)] != _PGCOPY_SIGNATURE:
+                raise RuntimeError("COPY … (FORMAT binary) did not start with the PGCOPY signature")
+            extension = int.from_bytes(first[15:19], "big")
+            for message in itertools.chain([first[19 + extension :]], messages):
+                if len(message) < _PGCOPY_ROW_PREFIX:
+                    continue  # the trailer; the stream is still read to its end, which closes the COPY
+                lines.append(message[_PGCOPY_ROW_PREFIX:])
+                if len(lines) == chunk_size:
+                    lines.append(b"")  # the last line's "\n"
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(handle.write, b"\n".join(lines))
+                    lines = []
+                    tick(chunk_size)
+        if pending is not None:
+            pending.result()
+        if lines:
+            handle.write(b"\n".join([*lines, b""]))
+            tick(len(lines))
 
 
 def _write_parquet_postgresql(
     snapshot: Snapshot, schema: str, out: Path, tick: Callable[[int], None], chunk_size: int
 ) -> None:
     arrow_schema = ARROW_SCHEMAS[schema]
-    select = ", ".join(expr for _, expr in _sql_columns(schema))
+    select = ", ".join([*(expr for _, expr in _sql_text_columns(schema)), "sp.margin", "sp.agreement", "sp.votes"])
     with pq.ParquetWriter(out, arrow_schema, compression=PARQUET_COMPRESSION) as writer:
         for rows in _pg_rows(snapshot, select, chunk_size):
             columns = list(zip(*rows, strict=True))

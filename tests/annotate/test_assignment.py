@@ -13,6 +13,7 @@ from annotate.models import (
     Comparison,
     ComparisonStatus,
     Judgment,
+    Membership,
     Project,
 )
 from annotate.services.assignment import (
@@ -172,7 +173,7 @@ class JudgmentSubmitAndLeaseNextTests:
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
         result, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, project=project, choice="a", strength="better"
+            assignment_id=lease.pk, annotator=annotator, choice="a", strength="better"
         )
         assert result.created
         judgment = Judgment.objects.get()
@@ -194,10 +195,10 @@ class JudgmentSubmitAndLeaseNextTests:
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
         first, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, project=project, choice="tie"
+            assignment_id=lease.pk, annotator=annotator, choice="tie"
         )
         again, upcoming_again = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, project=project, choice="tie"
+            assignment_id=lease.pk, annotator=annotator, choice="tie"
         )
         assert (again.created, again.judgment.pk) == (False, first.judgment.pk)
         assert upcoming is not None and upcoming_again is not None and upcoming_again.pk == upcoming.pk
@@ -214,7 +215,7 @@ class JudgmentSubmitAndLeaseNextTests:
             project=project, comparison=other, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
         )
         _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=newer.pk, annotator=annotator, project=project, choice="a"
+            assignment_id=newer.pk, annotator=annotator, choice="a"
         )
         assert upcoming is not None and upcoming.pk == older.pk
         assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 1
@@ -226,7 +227,7 @@ class JudgmentSubmitAndLeaseNextTests:
         gold = make_comparison(project, is_gold=True, gold_answer=Choice.A)
         lease = _lease_on(project, annotator, exclude_gold=True)
         _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, project=project, choice="b"
+            assignment_id=lease.pk, annotator=annotator, choice="b"
         )
         assert upcoming is not None and upcoming.comparison_id == gold.pk
 
@@ -235,7 +236,7 @@ class JudgmentSubmitAndLeaseNextTests:
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
         result, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, project=project, choice="both_bad", strength="better"
+            assignment_id=lease.pk, annotator=annotator, choice="both_bad", strength="better"
         )
         assert upcoming is None and result.judgment.strength == ""
         assert Judgment.objects.get().strength == ""
@@ -246,9 +247,19 @@ class JudgmentSubmitAndLeaseNextTests:
         assert lease is not None
         (intruder,) = make_annotators(project, 1)
         with pytest.raises(NotYourLease):
-            judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=intruder, project=project, choice="a")
+            judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=intruder, choice="a")
         assert Judgment.objects.count() == 0
         assert Assignment.objects.filter(annotator=intruder).count() == 0
+
+    def test_it_refuses_a_former_member_and_stores_nothing(self, project: Project, annotator: User) -> None:
+        make_comparisons(project, 2)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        Membership.objects.filter(project=project, user=annotator).delete()
+        with pytest.raises(NotYourLease):
+            judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="a")
+        assert Judgment.objects.count() == 0
+        assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.LIVE
 
 
 def _lease_on(project: Project, annotator: User, *, exclude_gold: bool) -> Assignment:

@@ -52,7 +52,7 @@ class AssignmentConcurrencyTests:
                     choice = rng.choice(["a", "b", "tie", "both_bad"])
                     if combined:
                         result, upcoming = judgment_submit_and_lease_next(
-                            assignment_id=lease.pk, annotator=user, project=project, choice=choice
+                            assignment_id=lease.pk, annotator=user, choice=choice
                         )
                     else:
                         result = judgment_submit(assignment_id=lease.pk, annotator=user, choice=choice)

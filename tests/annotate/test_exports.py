@@ -44,7 +44,8 @@ HH_SINGLE = "\n\nHuman: What is 2+2?\n\nAssistant: "
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    # Lines end at "\n" only: str.splitlines would also split inside a JSON string at U+2028.
+    return [json.loads(line) for line in path.read_bytes().split(b"\n")[:-1]]
 
 
 class ExportWriteTests:
@@ -229,6 +230,44 @@ class ExportTaskWorkerTests:
         assert Path(job.path).is_file()
 
 
+AWKWARD_TEXTS = [
+    'She said "hi" \\ then left\\',  # quotes, backslashes, a trailing backslash
+    "tab\there\r\nCRLF\nnewline\x01\x08\x0c\x1e\x1f\x7f end",  # controls, incl. COPY's delimiter and quote bytes
+    "emoji 😀🎉 ünïcode — \u2028 \u2029 \ufeff 𝔘 中文",
+    "\\.",  # COPY's end-of-data marker on its own
+    '{"json": "inside", "n": [1, 2.0]}',
+    " ",
+]
+
+
+def _awkward_snapshot(project: Project) -> Snapshot:
+    """Pairs whose prompts and responses hold everything JSON has to escape, with null, whole and fractional stats."""
+    users = [make_user() for _ in range(3)]
+    for user in users:
+        add_member(project, user)
+    multi_turn = [
+        {"role": "system", "content": "Be brief.\tNo \"quotes\"."},
+        {"role": "Human", "content": "Hi\nthere \\ \"q\" 😀"},
+        {"role": "GPT", "content": "Hello!\x02"},
+        {"role": "tool_Output", "content": "{\"k\": \"v\\\\\"}"},
+        {"role": "user", "content": "\r\n\u2028"},
+    ]
+    for n, text in enumerate(AWKWARD_TEXTS):
+        prompt = multi_turn if n % 2 else f"Prompt {n}: {text}"
+        comparison = make_comparison(project, prompt=prompt, a=f"{text} (a{n})", b=f"(b{n}) {text}")
+        if n % 3 == 0:
+            make_judgment(comparison, None, "a", seconds=None)  # imported only: null margin
+        elif n % 3 == 1:
+            make_judgment(comparison, users[0], "b", strength="significantly")
+            make_judgment(comparison, users[1], "b", strength="significantly")
+            make_judgment(comparison, users[2], "b", strength="better")  # margin 2.6666666666666665
+        else:
+            make_judgment(comparison, users[0], "a", strength="negligibly")  # margin 0.0
+            make_judgment(comparison, users[1], "a")
+            make_judgment(comparison, users[2], "b", strength="slightly")  # agreement 0.6666666666666666
+    return snapshot_create(project=project, filters=LENIENT)
+
+
 class ExportPathsAgreeTests:
     @pytest.mark.parametrize("schema", ["hh", "trl_standard", "trl_conversational"])
     def test_the_postgresql_path_writes_what_the_portable_path_writes(
@@ -237,19 +276,43 @@ class ExportPathsAgreeTests:
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
         export_services._write_jsonl(export_services._chunks(snapshot, 1), schema, portable, lambda n: None)
         export_services._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
-        assert _jsonl(fast) == _jsonl(portable)
+        assert fast.read_bytes() == portable.read_bytes()
         if schema != "trl_conversational":
             portable_pq, fast_pq = tmp_path / "portable.parquet", tmp_path / "fast.parquet"
             export_services._write_parquet(export_services._chunks(snapshot, 1), schema, portable_pq, lambda n: None)
             export_services._write_parquet_postgresql(snapshot, schema, fast_pq, lambda n: None, 1)
             assert pq.read_table(fast_pq).equals(pq.read_table(portable_pq))
 
-    def test_it_agrees_on_unusual_roles(self, project: Project, tmp_path: Path) -> None:
-        turns = [{"role": "system", "content": "Be brief."}, {"role": "Human", "content": "Hi\nthere \\ \"q\""}]
-        make_judgment(make_comparison(project, prompt=turns, a="x", b="y"), None, "a", seconds=None)
-        snapshot = snapshot_create(project=project, filters=LENIENT)
-        for schema in ("hh", "trl_conversational"):
-            portable, fast = tmp_path / f"p-{schema}.jsonl", tmp_path / f"f-{schema}.jsonl"
-            export_services._write_jsonl(export_services._chunks(snapshot, 10), schema, portable, lambda n: None)
-            export_services._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 10)
-            assert _jsonl(fast) == _jsonl(portable)
+    @pytest.mark.parametrize("chunk_size", [1, 4, 10_000])
+    @pytest.mark.parametrize("schema", ["hh", "trl_standard", "trl_conversational"])
+    def test_it_writes_the_same_bytes_for_awkward_text(
+        self, project: Project, tmp_path: Path, schema: str, chunk_size: int
+    ) -> None:
+        snapshot = _awkward_snapshot(project)
+        portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
+        export_services._write_jsonl(export_services._chunks(snapshot, chunk_size), schema, portable, lambda n: None)
+        ticks: list[int] = []
+        export_services._write_jsonl_postgresql(snapshot, schema, fast, ticks.append, chunk_size)
+        assert fast.read_bytes() == portable.read_bytes()
+        rows = _jsonl(fast)
+        assert len(rows) == len(AWKWARD_TEXTS) == sum(ticks)
+        # The data really is awkward: every kind of stat and text went through both paths.
+        assert {row["margin"] for row in rows} == {None, 0.0, 8 / 3}
+        assert {row["agreement"] for row in rows} == {1.0, 2 / 3}
+        text = fast.read_text(encoding="utf-8")
+        assert "\\u001e\\u001f" in text and '\\"hi\\" \\\\' in text and "😀" in text
+
+    def test_it_writes_numbers_as_python_does(self) -> None:
+        from django.db import connection
+
+        values = [None, 0.0, -0.0, 1.0, 2.0, 3.0, 2 / 3, 8 / 3, 0.1, 0.30000000000000004, 1e-4, 9.99e-5, 1e-5,
+                  5e-324, 1e14, 123456789012345.6, 999999999999999.0, float("inf"), float("-inf"), float("nan")]
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL extra_float_digits = 1")
+            cursor.execute(
+                f"SELECT {export_services._sql_json_number('v')} FROM unnest(%s::float8[]) WITH ORDINALITY AS x(v, o) "
+                "ORDER BY o",
+                [values],
+            )
+            written = [row[0] for row in cursor.fetchall()]
+        assert written == [json.dumps(v) for v in values]

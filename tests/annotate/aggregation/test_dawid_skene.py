@@ -1,3 +1,4 @@
+import importlib
 import warnings
 
 import numpy as np
@@ -139,3 +140,23 @@ class DawidSkeneTests:
         np.testing.assert_allclose(result.posteriors.sum(axis=1), 1.0)
         # Items 50..59 have no votes: their posterior is the prior (from the last E-step).
         np.testing.assert_allclose(result.posteriors[55], result.posteriors[59])
+
+    @pytest.mark.parametrize("model", ["full", "one_coin"])
+    def test_it_gives_the_same_answer_whatever_the_block_size(self, model, monkeypatch):
+        # Small blocks put gold items, items without votes, partial slots and the sparse
+        # tail (an item with 20 votes) into many different blocks.
+        module = importlib.import_module("annotate.aggregation.dawid_skene")
+        votes = simulate_votes(n_items=900, n_workers=40, spammer_share=0.2, seed=9)
+        item = np.concatenate([votes.item, np.repeat(3, 20), [905]])
+        worker = np.concatenate([votes.worker, np.arange(20), [0]])
+        label = np.concatenate([votes.label, np.zeros(20, dtype=np.int64), [1]])
+        gold = np.arange(0, 900, 11)
+        options = dict(n_items=910, model=model, gold_item=gold, gold_label=votes.true_label[gold], max_iter=15, tol=None)
+        whole = dawid_skene(item, worker, label, **options)
+        monkeypatch.setattr(module, "BLOCK_ITEMS", 7)
+        monkeypatch.setattr(module, "MIN_ITEMS_PER_THREAD", 1)
+        blocked = dawid_skene(item, worker, label, n_threads=3, **options)
+        np.testing.assert_allclose(blocked.posteriors, whole.posteriors, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(blocked.confusion, whole.confusion, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(blocked.log_likelihood, whole.log_likelihood, rtol=1e-12)
+        np.testing.assert_array_equal(blocked.labels[gold], votes.true_label[gold])
