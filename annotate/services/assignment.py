@@ -307,6 +307,11 @@ class SubmitResult:
     created: bool  # False when this was a retry of an earlier submit
 
 
+def _compact(sql: str) -> str:
+    """One line: psycopg caches the parsing of statements up to 4 KiB only (no literal here holds spaces)."""
+    return " ".join(sql.split())
+
+
 def _submit_ctes(*, guarded: bool = False) -> str:
     """PostgreSQL CTEs ``closed``, ``judged``, ``counted``: close the lease, store the judgment, count the vote.
 
@@ -322,7 +327,7 @@ def _submit_ctes(*, guarded: bool = False) -> str:
     project the annotator still belongs to, or staff) and returns the project's id,
     overlap target, lease TTL and gold rate from ``closed``.
     """
-    new = {c: f"(c.votes_{c} + (j.choice = '{c}')::int)" for c in Choice.values}
+    new = {c: f"c.votes_{c}+j.i_{c}" for c in Choice.values}  # j.i_<choice> is 1 for the vote's choice
     top = f"GREATEST({', '.join(new.values())})"
     winner = " ".join(
         f"WHEN {new[c]} > GREATEST({', '.join(new[o] for o in Choice.values if o != c)}) THEN '{c}'"
@@ -354,13 +359,14 @@ closed AS ({close}
            %(rationale)s, %(seconds)s, flipped, false, %(now)s
     FROM closed, LATERAL (SELECT CASE WHEN NOT flipped THEN %(choice)s WHEN %(choice)s = 'a' THEN 'b'
                                       WHEN %(choice)s = 'b' THEN 'a' ELSE %(choice)s END AS choice) v
-    RETURNING id, comparison_id, choice, strength, shown_flipped
+    RETURNING id, comparison_id, choice, strength, shown_flipped,
+              {", ".join(f"(choice = '{c}')::int AS i_{c}" for c in Choice.values)}
 ), counted AS (
     UPDATE annotate_comparison c SET
         {", ".join(f"votes_{c} = {new[c]}" for c in Choice.values)},
         vote_count = c.vote_count + 1,
         winner = CASE {winner} ELSE '' END,
-        agreement = {top}::float8 / ({" + ".join(new.values())}),
+        agreement = {top}::float8 / (c.vote_count + 1),
         status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= {k} THEN 'complete' ELSE c.status END
     FROM judged j WHERE c.id = j.comparison_id
     RETURNING c.id
@@ -374,7 +380,7 @@ _SUBMIT_POSTGRESQL = f"WITH {_submit_ctes()}\nSELECT {_JUDGED_COLUMNS} FROM {_JU
 # the pick runs only if the submit went through and this is not a gold turn (``roll``, a
 # uniform draw, against the project's gold rate); the snapshot still sees the lease just
 # closed as live, so it is left out of the "already holds a live lease" test.
-_SUBMIT_AND_LEASE_POSTGRESQL = f"""WITH {_submit_ctes(guarded=True)}, {_pick_ctes(
+_SUBMIT_AND_LEASE_POSTGRESQL = _compact(f"""WITH {_submit_ctes(guarded=True)}, {_pick_ctes(
     project="(SELECT project_id FROM closed)",
     k="(SELECT k FROM closed)",
     expires="%(now)s + make_interval(secs => (SELECT ttl FROM closed))",
@@ -382,7 +388,7 @@ _SUBMIT_AND_LEASE_POSTGRESQL = f"""WITH {_submit_ctes(guarded=True)}, {_pick_cte
     submitted_lease="%(lease)s",
 )}
 SELECT {_JUDGED_COLUMNS}, closed.project_id, closed.gold_rate, {_LEASE_COLUMNS}
-FROM {_JUDGED} CROSS JOIN closed LEFT JOIN ({_LEASE_JOINS}) ON true"""
+FROM {_JUDGED} CROSS JOIN closed LEFT JOIN ({_LEASE_JOINS}) ON true""")
 
 
 def _submit_refused(*, assignment_id: int, annotator: User) -> SubmitResult:
