@@ -254,8 +254,8 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="untimed seconds of the same load before each level's window"
     )
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
+    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker (gthread)")
     args = parser.parse_args()
     levels = [int(x) for x in args.annotators.split(",")]
 
