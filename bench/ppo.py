@@ -3,7 +3,8 @@
 Reference shape: GPT-2 config with the ByT5 vocabulary (384), 2 layers, width 64, 4 heads, 256 positions;
 policy, reward model and value of that size; 256 prompts, batch 8, 2 PPO epochs, 1 minibatch, responses of
 32 tokens. Both sides train all weights (TRL 1.12's PPOTrainer has no LoRA-as-reference path worth
-comparing) with the same hyperparameters, prompts, initial policy and reward model.
+comparing) with the same hyperparameters, prompts, initial policy and reward model, and both use TRL's
+critic recipe: a separate value model initialised from the reward model.
 
 Our side uses TRL 1.12's optimiser settings (AdamW ε 1e-8, no gradient clipping) so that only the
 implementations differ. The reward model is trained here once (cached under bench/out/ppo/) on a known target: answers in
@@ -192,6 +193,11 @@ def run_ours(policy: str, reward: str, prompts: list[str], out: Path, seed: int)
             "seed": seed,
             "max_seq_length": 256,
             "save_steps": 10,
+            # The critic TRL's side gets (ppo_peer.py: a value model initialised from the reward model), so
+            # both start from the same value function. Our default, a zero-initialised head on the policy
+            # trunk, hardly moves in 64 Adam steps (each moves a weight by about lr at most) while the raw
+            # scores are ±2.5: its values stay near 0 and the advantages go without a baseline.
+            "value_model": "reward_model",
             # TRL 1.12's PPOTrainer uses transformers' AdamW defaults and no gradient clipping; match them
             # so the comparison is of implementations, not of optimiser settings.
             "adam_eps": 1e-8,

@@ -8,8 +8,9 @@ temperature").
 One PPO step:
 1. rollout: sample `response_length` tokens for a batch of prompts from the policy (KV-cached, temperature
    scaled); everything after the first EOS is masked;
-2. score: decode responses, score prompt + response text with the reward model(s) (any tokenizer),
-   subtract `missing_eos_penalty` where no EOS was produced;
+2. score: a reward model with the policy's tokenizer scores the sampled ids (prompt + response + EOS),
+   the very tokens the policy and the critic see, as TRL's PPOTrainer does; any other reward (another
+   tokenizer, a function) scores the decoded text; subtract `missing_eos_penalty` where no EOS was produced;
 3. per-token rewards: −β·(log π − log π_ref) on every token, plus the score on the last token; the
    reference is the same network with its LoRA adapters disabled;
 4. GAE(γ, λ) on a zero-initialised value head that shares the policy trunk, as in the blog's reference
@@ -191,6 +192,55 @@ def sample_responses(
     return tokens
 
 
+def same_tokenizer(a: Any, b: Any) -> bool:
+    """True when two tokenizers give the same ids (same class and vocabulary)."""
+    return type(a) is type(b) and len(a) == len(b) and a.get_vocab() == b.get_vocab()
+
+
+def reads_policy_ids(scorer: Any, tokenizer: Any) -> bool:
+    """Whether `scorer` is a reward model that can score the policy's token ids without decoding them."""
+    from alignment.training.scoring import RewardModelScorer
+
+    if not isinstance(scorer, RewardModelScorer):
+        return False
+    model = scorer.model
+    return (
+        hasattr(model, "score")
+        and hasattr(model, model.base_model_prefix)
+        and same_tokenizer(scorer.tokenizer, tokenizer)
+    )
+
+
+def score_ids(
+    model: Any, query_response: Any, attention_mask: Any, has_eos: Any, eos_token_id: int, max_length: int
+) -> Any:
+    """Raw scores of a sequence-classification reward model on prompt + response + EOS, from the sampled ids.
+
+    A response that ended is scored at its EOS; one cut off at response_length gets an EOS appended, as
+    reward models are trained (TRL's RewardTrainer appends it) and as the text path
+    (`RewardModelScorer.raw`) scores it. Decoding and re-tokenising instead is not the identity: it drops
+    special tokens and bytes that are not valid UTF-8 and may split text differently, so the reward model
+    would judge other tokens than the policy produced, and a critic initialised from the reward model
+    would start out predicting another score than the one it is trained on.
+    """
+    import torch
+
+    batch = query_response.shape[0]
+    device = next(model.parameters()).device
+    eos = torch.full((batch, 1), eos_token_id, dtype=query_response.dtype, device=query_response.device)
+    ids = torch.cat([query_response, eos], dim=1).to(device)
+    attention = torch.cat([attention_mask, (~has_eos).to(attention_mask.dtype)[:, None]], dim=1).to(device)
+    # Drop the start of the prompt if the sequence is longer than the reward model takes (the text path
+    # truncates the end instead, which would cut off the response).
+    ids, attention = ids[:, -max_length:], attention[:, -max_length:]
+    ends = attention.shape[1] - 1 - attention.flip(1).argmax(1)  # last attended position: the EOS
+    backbone = getattr(model, model.base_model_prefix)
+    hidden = backbone(
+        input_ids=ids, attention_mask=attention, position_ids=position_ids(attention)
+    ).last_hidden_state
+    return model.score(hidden[torch.arange(batch, device=device), ends]).squeeze(-1).float()
+
+
 def critic_values(critic: Any, query_response: Any, attention_mask: Any, context_length: int) -> Any:
     """Per-token values from a separate sequence-classification critic: its score head on every position."""
     backbone = getattr(critic, critic.base_model_prefix)
@@ -351,6 +401,7 @@ def train_ppo(
         max_length=config.max_seq_length,
     )
 
+    by_ids = [reads_policy_ids(scorer, tokenizer) for scorer in reward.scorers]
     eos_id = int(tokenizer.eos_token_id)
     pad_id = int(tokenizer.pad_token_id)
     max_prompt = max(1, config.max_seq_length - config.response_length)
@@ -407,6 +458,7 @@ def train_ppo(
             reference,
             tokenizer,
             reward,
+            by_ids,
             [encoded[i] for i in indices],
             [prompts[i] for i in indices],
             kl_ctl.value,
@@ -496,8 +548,7 @@ def _make_critic(config: PPOConfig, model: Any, tokenizer: Any, device: Any) -> 
 
     name = as_list(config.reward_model)[0] if config.value_model == "reward_model" else config.value_model
     location = resolve_model(name)
-    critic_tokenizer = load_tokenizer(location)
-    if type(critic_tokenizer) is not type(tokenizer) or len(critic_tokenizer) != len(tokenizer):
+    if not same_tokenizer(load_tokenizer(location), tokenizer):
         raise ConfigError(
             "value_model",
             f"'value_model' {name!r} uses another tokenizer than the policy; a critic reads the policy's "
@@ -528,6 +579,7 @@ def _rollout(
     reference: Any,
     tokenizer: Any,
     reward: Any,
+    by_ids: list[bool],
     queries: list[list[int]],
     prompt_texts: list[str],
     kl_coef: float,
@@ -575,7 +627,8 @@ def _rollout(
             if ids and ids[-1] == eos_id:
                 ids = ids[:-1]
             texts.append(tokenizer.decode(ids, skip_special_tokens=True))
-        scores = torch.as_tensor(reward(prompt_texts, texts), dtype=torch.float32).reshape(-1).to(device)
+        scores = _score(reward, by_ids, prompt_texts, texts, query_response, attention, has_eos, eos_id)
+        scores = scores.to(device)
         raw_scores = scores.clone()
         if config.missing_eos_penalty is not None:
             # Huang §policy, "reward -1 for responses that are truncated": a response that never
@@ -607,6 +660,40 @@ def _rollout(
     }
     rollout = _Rollout(query_response, attention, context, logprobs, values, mask, advantages, returns)
     return rollout, stats
+
+
+def _score(
+    reward: Any,
+    by_ids: list[bool],
+    prompt_texts: list[str],
+    texts: list[str],
+    query_response: Any,
+    attention_mask: Any,
+    has_eos: Any,
+    eos_id: int,
+) -> Any:
+    """The weighted reward of each response: from the sampled ids where a reward model reads them, else
+    from the decoded text."""
+    import torch
+
+    if not any(by_ids):
+        return torch.as_tensor(reward(prompt_texts, texts), dtype=torch.float32).reshape(-1)
+    lengths = torch.tensor([float(len(t)) for t in texts])
+    total = torch.zeros(len(texts))
+    for scorer, weight, reads_ids in zip(reward.scorers, reward.weights, by_ids, strict=True):
+        if reads_ids:
+            raw = score_ids(
+                scorer.model, query_response, attention_mask, has_eos, eos_id, scorer.max_length
+            ).cpu()
+            # The calibration of RewardModelScorer.__call__ (length in characters of the decoded response).
+            calibration = scorer.calibration
+            part = calibration.get("gain", 1.0) * (
+                raw - calibration.get("length_coef", 0.0) * lengths
+            ) + calibration.get("bias", 0.0)
+        else:
+            part = torch.as_tensor(scorer(prompt_texts, texts), dtype=torch.float32).reshape(-1)
+        total = total + weight * part
+    return total
 
 
 def _optimise(

@@ -1,7 +1,8 @@
 """Scoring decoded text with one or several reward models combined with weights.
 
 Scoring works on text, not token ids, so a reward model may use another tokenizer than the policy
-(DESIGN.md, "Key decisions"). Each model's raw score goes through its calibration sidecar (gain, bias,
+(DESIGN.md, "Key decisions"). PPO scores the sampled ids instead (``ppo.score_ids``) when a reward model
+shares the policy's tokenizer, and applies the same calibration. Each model's raw score goes through its calibration sidecar (gain, bias,
 length coefficient, written by the reward step) before the weighted sum: 0.7·quality + 0.3·safety only
 means something when both scores are on the same scale.
 """

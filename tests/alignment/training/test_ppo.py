@@ -207,6 +207,39 @@ class PPOTests:
             unpadded, _, _ = forward_response(model, None, alone, torch.ones_like(alone), 2, 1.0)
             assert torch.allclose(padded, unpadded, atol=1e-5)
 
+    def test_it_scores_the_sampled_ids_as_the_reward_model_scores_the_text(
+        self, tiny_policy: str, tiny_reward: str, char_reward: str
+    ) -> None:
+        import torch
+
+        from alignment.training.models import load_tokenizer
+        from alignment.training.ppo import left_pad, reads_policy_ids, response_mask, score_ids
+        from alignment.training.scoring import RewardModelScorer, load_reward
+
+        tokenizer = load_tokenizer(tiny_policy, padding_side="left")
+        scorer = load_reward(tiny_reward).scorers[0]
+        assert isinstance(scorer, RewardModelScorer) and reads_policy_ids(scorer, tokenizer)
+        assert not reads_policy_ids(load_reward(char_reward).scorers[0], tokenizer)
+
+        def ids(text: str) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        width, eos = 16, int(tokenizer.eos_token_id)
+        prompts = ["Q1: why? A:", "Q22: tell me a story? A:"]
+        ended = [*ids("the sea"), eos]
+        # Row 1 ended, and what was sampled after its EOS must not count; row 2 was cut off at `width`.
+        responses = torch.tensor(
+            [ended + [77] * (width - len(ended)), ids("RAIN and CODE and MUSIC")[:width]]
+        )
+        query, query_mask = left_pad([ids(p) for p in prompts], int(tokenizer.pad_token_id))
+        mask, has_eos = response_mask(responses, eos)
+        attention = torch.cat([query_mask, mask.long()], 1)
+        with torch.no_grad():
+            by_ids = score_ids(scorer.model, torch.cat([query, responses], 1), attention, has_eos, eos, 512)
+        # The text path scores prompt + response + EOS; a cut-off response gets its EOS appended in both.
+        by_text = scorer.raw(prompts, ["the sea", "RAIN and CODE and MUSIC"[:width]])
+        assert torch.allclose(by_ids, by_text, atol=1e-5), (by_ids, by_text)
+
     def test_it_runs_every_ppo_epoch_over_every_minibatch(self, tmp_path: Path) -> None:
         config = ppo_config(max_steps=2, ppo_epochs=3, num_mini_batches=4, learning_rate=1e-3)
         result = train_ppo_quiet(config, tmp_path)

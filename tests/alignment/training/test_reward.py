@@ -69,6 +69,44 @@ class RewardTests:
         )
         assert abs(float(scores.mean())) < 0.3 and 0.7 < float(scores.std()) < 1.3
 
+    def test_it_centres_rewards_on_zero_when_asked(self, tmp_path: Path, tiny_reward: str) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from alignment.training.reward import train_reward
+        from alignment.training.scoring import load_reward
+
+        # A start that scores every text about +3.2: a constant score head (0.05 per feature) over the final
+        # layer norm's output, whose normalised part sums to 0 and whose shift is set to 1. The pairwise loss
+        # cannot see a shift that chosen and rejected share, so only the centring term pulls it back.
+        start = tmp_path / "shifted"
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_reward)
+        with torch.no_grad():
+            model.transformer.ln_f.bias.fill_(1.0)
+            model.score.weight.fill_(0.05)
+        model.save_pretrained(start)
+        AutoTokenizer.from_pretrained(tiny_reward).save_pretrained(start)
+        rows = preference_set(64)
+        prompts = [r["prompt"] for r in rows] * 2
+        responses = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+
+        def mean_reward(coefficient: float | None) -> float:
+            config = reward_config(
+                model_name=str(start),
+                learning_rate=1e-2,
+                eval_split=0.0,
+                # Uncalibrated scores: the calibration would centre both models' scores itself.
+                normalize=False,
+                center_rewards_coefficient=coefficient,
+            )
+            result = train_reward(config, rows, tmp_path / f"centred-{coefficient}")
+            assert result.metrics["train_accuracy"] >= 0.9  # centring must not cost the ranking
+            return float(load_reward(result.model_path)(prompts, responses).mean())
+
+        plain, centred = mean_reward(None), mean_reward(0.01)
+        assert plain > 2.0, plain
+        assert abs(centred) < 0.5 * abs(plain), (centred, plain)
+
     def test_it_removes_length_bias_when_asked(self, tmp_path: Path) -> None:
         import torch
 
