@@ -255,7 +255,7 @@ def main() -> None:
         "--warmup", type=float, default=2.0, help="untimed seconds of the same load before each level's window"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
-    parser.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     args = parser.parse_args()
     levels = [int(x) for x in args.annotators.split(",")]
 
