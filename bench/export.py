@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/export.py            # 1,000,000 pairs, ~400 characters per response
     .venv/bin/python bench/export.py --pairs 20000
+    .venv/bin/python bench/export.py --pairs 100000 --keep-db   # fill once, keep the database …
+    .venv/bin/python bench/export.py --pairs 100000 --reuse     # … and export it again without refilling
 
 Creates (and afterwards drops) its own database ``concord_bench_export`` on
 ``--server`` (default postgres://postgres@127.0.0.1:5432), migrates it, fills it
@@ -9,6 +11,8 @@ with COPY (prompts, two responses per prompt, one comparison each, three votes p
 comparison), builds a snapshot with ``snapshot_create``, then exports it once per
 format, each in a fresh subprocess so that peak RSS (``ru_maxrss``) measures the
 export alone and not the filling. Only the export is timed for the figure.
+``--reuse`` skips migrating, filling and the snapshot when the database already holds
+a snapshot of a filled ``--pairs`` run (left by ``--keep-db``); it implies ``--keep-db``.
 
 Target (the issue): ≥ 50,000 pairs/s and peak RSS < 500 MB for both formats.
 The last line printed is one JSON object with the numbers.
@@ -97,14 +101,19 @@ def _fill(url: str, pairs: int, chars: int) -> None:
                 for side in (1, 2):
                     o = offsets[3 * i + side]
                     cp.write_row((2 * i + side, i + 1, corpus[o : o + chars], f"{2 * i + side:064x}", "imported", "", "{}", now))
-        with cur.copy(
-            "COPY annotate_comparison (id, project_id, prompt_id, response_a_id, response_b_id, status, priority, is_gold, "
-            "gold_answer, batch, slots_taken, vote_count, winner, agreement, created_at) FROM STDIN"
-        ) as cp:
-            for i in range(pairs):
-                cp.write_row((i + 1, 1, i + 1, 2 * i + 1, 2 * i + 2, "complete", 0, False, "", "", 3, 3, "", None, now))
         choices = np.where(rng.random((pairs, 3)) < 0.8, "a", "b")
         strengths = np.array(["significantly", "better", "slightly", "negligibly"])[rng.integers(0, 4, (pairs, 3))]
+        votes_a = (choices == "a").sum(axis=1).tolist()
+        with cur.copy(
+            "COPY annotate_comparison (id, project_id, prompt_id, response_a_id, response_b_id, status, priority, is_gold, "
+            "gold_answer, batch, slots_taken, vote_count, votes_a, votes_b, votes_tie, votes_both_bad, winner, agreement, "
+            "created_at) FROM STDIN"
+        ) as cp:
+            for i in range(pairs):
+                cp.write_row(
+                    (i + 1, 1, i + 1, 2 * i + 1, 2 * i + 2, "complete", 0, False, "", "", 3, 3, votes_a[i], 3 - votes_a[i],
+                     0, 0, "", None, now)
+                )
         with cur.copy(
             "COPY annotate_judgment (comparison_id, annotator_id, choice, strength, rationale, seconds_spent, "
             "shown_flipped, is_imported, created_at) FROM STDIN"
@@ -115,6 +124,17 @@ def _fill(url: str, pairs: int, chars: int) -> None:
         for table in ("auth_user", "annotate_project", "annotate_prompt", "annotate_response", "annotate_comparison"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         cur.execute("ANALYZE")
+
+
+def _filled(url: str, pairs: int) -> bool:
+    """True when the database exists and holds one snapshot taken of exactly ``pairs`` comparisons."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            comparisons = conn.execute("SELECT count(*) FROM annotate_comparison").fetchone()
+            snapshots = conn.execute("SELECT count(*) FROM annotate_snapshot").fetchone()
+    except psycopg.Error:
+        return False
+    return comparisons == (pairs,) and snapshots == (1,)
 
 
 def _child(code: str, env: dict[str, str], *args: str) -> dict[str, float]:
@@ -131,33 +151,47 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--chars", type=int, default=400, help="characters per response")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--keep-db", action="store_true", help=f"leave the database {DB_NAME} behind")
+    parser.add_argument("--reuse", action="store_true", help="export the snapshot a --keep-db run of --pairs left")
+    parser.add_argument("--schema", default="hh", choices=["hh", "trl_standard", "trl_conversational"])
     args = parser.parse_args()
 
     admin_url = f"{args.server}/postgres"
     url = f"{args.server}/{DB_NAME}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
            "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    reused = args.reuse and _filled(url, args.pairs)
+    if args.reuse and not reused:
+        print(f"no snapshot of {args.pairs:,} filled comparisons in {DB_NAME}: filling it", flush=True)
+    keep_db = args.keep_db or args.reuse
+    if not reused:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
     try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        started = time.perf_counter()
-        _fill(url, args.pairs, args.chars)
-        fill_seconds = time.perf_counter() - started
-        snap = _child(_SNAPSHOT_CHILD, env)
+        if reused:
+            fill_seconds = 0.0
+        else:
+            subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+            started = time.perf_counter()
+            _fill(url, args.pairs, args.chars)
+            fill_seconds = time.perf_counter() - started
+            snap = _child(_SNAPSHOT_CHILD, env)
         results = {}
         with tempfile.TemporaryDirectory(prefix="concord-bench-export-") as tmp:
             for fmt in ("jsonl", "parquet"):
-                results[fmt] = _child(_EXPORT_CHILD, env, fmt, "hh", str(Path(tmp) / f"out.{fmt}"))
+                results[fmt] = _child(_EXPORT_CHILD, env, fmt, args.schema, str(Path(tmp) / f"out.{fmt}"))
     finally:
-        if not args.keep_db:
+        if not keep_db:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
-    print(f"filled {args.pairs:,} comparisons (3 votes each) in {fill_seconds:.1f} s; "
-          f"snapshot_create kept {int(snap['pairs']):,} pairs in {snap['seconds']:.1f} s")
+    if reused:
+        print(f"reused {DB_NAME}: {args.pairs:,} comparisons, its snapshot has {int(results['jsonl']['pairs']):,} pairs")
+    else:
+        print(f"filled {args.pairs:,} comparisons (3 votes each) in {fill_seconds:.1f} s; "
+              f"snapshot_create kept {int(snap['pairs']):,} pairs in {snap['seconds']:.1f} s")
+    print(f"schema {args.schema}")
     print(f"{'format':<10}{'pairs':>12}{'seconds':>10}{'pairs/s':>12}{'peak RSS MB':>14}{'file MB':>10}")
     for fmt, r in results.items():
         print(f"{fmt:<10}{int(r['pairs']):>12,}{r['seconds']:>10.2f}{r['pairs'] / r['seconds']:>12,.0f}"

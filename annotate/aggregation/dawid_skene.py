@@ -287,9 +287,9 @@ def dawid_skene(
     when the per-vote log-likelihood gain is below `tol`, or, with
     `crowdkit_compatible=True`, when crowd-kit's evidence lower bound per vote gains
     less than `tol` (so the same `n_iter`/`tol` stop at the same iteration as
-    crowd-kit 1.4.2 and give its posteriors). Large inputs are
-    split by item over `n_threads` threads (default: CPU count, at most 4); the
-    result does not depend on the split.
+    crowd-kit 1.4.2 and give its posteriors). Items go through EM in blocks; for
+    large inputs `n_threads` threads (default: CPU count, at most 4) share the
+    blocks, and the result does not depend on how many there are.
     """
     if model not in ("full", "one_coin"):
         raise ValueError(f"model must be 'full' or 'one_coin', got {model!r}")

@@ -1,8 +1,9 @@
 """Exports of a snapshot as HH-RLHF / TRL preference data, in JSONL, Parquet or a `datasets` folder.
 
-Memory stays flat whatever the snapshot's size: pairs stream from the database
-through a server-side cursor (``.iterator(chunk_size=…)`` on PostgreSQL) in slices,
-JSONL is written slice by slice, Parquet one row group per slice. Files appear
+Memory stays flat whatever the snapshot's size: pairs stream from the database in
+slices (on PostgreSQL one keyset query — for JSONL one ``COPY`` — per slice, elsewhere
+``.iterator(chunk_size=…)``), JSONL is written slice by slice, Parquet one row group
+per slice, and progress is reported after each slice. Files appear
 atomically: everything is written to a temporary name in the destination's folder
 and moved into place with ``os.replace`` only when complete, so a reader never sees a
 partial file at the final path.
@@ -15,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -279,77 +279,96 @@ def _sql_jsonl_line(schema: str) -> str:
     return "'{' || " + " || ', ' || ".join(f"""'"{name}": ' || {expr}""" for name, expr in fields) + " || '}'"
 
 
-def _pg_rows(snapshot: Snapshot, select: str, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+def _slice_query(snapshot: Snapshot, select: str, chunk_size: int) -> str:
+    """SQL for the next ``chunk_size`` pairs of the snapshot after pair id %s: the id, then ``select``."""
     table = SnapshotPair._meta.db_table
-    sql = f"SELECT {select} FROM {table} sp WHERE sp.snapshot_id = %s ORDER BY sp.id"
-    connection.ensure_connection()
-    raw = connection.connection
-    # A named (server-side) cursor inside a transaction: PostgreSQL hands rows over
-    # chunk_size at a time and neither side ever holds the whole snapshot.
-    with transaction.atomic(), raw.cursor(name=f"export_snapshot_{snapshot.pk}_{uuid.uuid4().hex[:8]}") as cursor:
-        cursor.itersize = chunk_size
-        # The (snapshot, id) index yields rows in export order; never sort them instead.
-        raw.execute("SET LOCAL enable_sort = off")
-        cursor.execute(sql, [snapshot.pk])
-        while rows := cursor.fetchmany(chunk_size):
+    # Keyset slices in id order, each read off an index (the (snapshot, id) one, or the
+    # primary key when the snapshot is most of the table). Each slice is its own
+    # statement, so between slices the connection is free and tick() can record progress,
+    # committed — visible to the page — at once; inside one long transaction, cursor or
+    # COPY it could not (a COPY holds the connection until its last row).
+    return (
+        f"SELECT sp.id, {select} FROM {table} sp WHERE sp.snapshot_id = {int(snapshot.pk)} AND sp.id > %s "
+        f"ORDER BY sp.id LIMIT {int(chunk_size)}"
+    )
+
+
+def _pg_rows(snapshot: Snapshot, select: str, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Slices of (id, *select) rows in id order; memory holds one slice."""
+    sql = _slice_query(snapshot, select, chunk_size)
+    after = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [after])
+            rows = cursor.fetchall()
+        if rows:
             yield rows
+        if len(rows) < chunk_size:
+            return
+        after = rows[-1][0]
 
 
 # COPY's binary format (PostgreSQL manual, COPY, "Binary Format"): an 11-byte signature,
 # an int32 of flags and an int32 header-extension length, then per row an int16 field
 # count and, for each field, an int32 length and the bytes; an int16 -1 ends the data.
 _PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_PGCOPY_ROW_PREFIX = 2 + 4  # field count (always 1 here) and the line's length
+# A row here: field count (2), the id's length (8) and value, the line's length, the line.
+_PGCOPY_ID = slice(2 + 4, 2 + 4 + 8)
+_PGCOPY_LINE_START = 2 + 4 + 8 + 4
+
+
+def _copy_slice(cursor: Any, copy: str, after: int) -> tuple[bytearray, int, int]:
+    """Run ``COPY (SELECT id, line … id > after …) TO STDOUT (FORMAT binary)``: the lines, their count, the last id."""
+    lines = bytearray()
+    count, last_row = 0, memoryview(b"")
+    # COPY takes no bind parameters: psycopg merges ``after`` into the statement client-side.
+    with cursor.copy(copy, [after]) as stream:
+        # The backend sends one CopyData message per row (PostgreSQL protocol, "COPY
+        # Operations"); the file header comes ahead of the first row, the trailer alone.
+        messages = iter(stream)
+        first = next(messages, memoryview(b""))
+        if first[: len(_PGCOPY_SIGNATURE)] != _PGCOPY_SIGNATURE:
+            raise RuntimeError("COPY … (FORMAT binary) did not start with the PGCOPY signature")
+        extension = int.from_bytes(first[15:19], "big")
+        # Each line is copied out at once, so that libpq's buffer for it is freed while
+        # still in cache: holding ten thousand of them costs more than the copy.
+        for message in itertools.chain([first[19 + extension :]], messages):
+            # The trailer is skipped, not a reason to stop: the stream is read to its end,
+            # which is what closes the COPY.
+            if len(message) >= _PGCOPY_LINE_START:
+                lines += message[_PGCOPY_LINE_START:]
+                lines += b"\n"
+                count += 1
+                last_row = message
+    return lines, count, int.from_bytes(last_row[_PGCOPY_ID], "big", signed=True) if count else after
 
 
 def _write_jsonl_postgresql(
     snapshot: Snapshot, schema: str, out: Path, tick: Callable[[int], None], chunk_size: int
 ) -> None:
-    table = SnapshotPair._meta.db_table
-    query = f"SELECT {_sql_jsonl_line(schema)} FROM {table} sp WHERE sp.snapshot_id = {int(snapshot.pk)} ORDER BY sp.id"
     # Binary rather than text or CSV: those formats scan every byte for characters to
     # escape or quote, which costs PostgreSQL — the side that limits the speed — about a
     # fifth more; in binary a text value leaves as its UTF-8 bytes behind a length.
-    copy = f"COPY ({query}) TO STDOUT (FORMAT binary)"
-    with (
-        out.open("wb") as handle,
-        # A writer thread overlaps the disk writes (which release the GIL) with receiving the
-        # next slice; at most one slice waits, so memory stays bounded.
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsonl-writer") as writer,
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        # The (snapshot, id) index yields rows in export order; never sort them instead.
-        cursor.execute("SET LOCAL enable_sort = off")
-        # Shortest round-trip float digits, like Python's repr (the default, unless configured lower).
-        cursor.execute("SET LOCAL extra_float_digits = 1")
+    copy = f"COPY ({_slice_query(snapshot, _sql_jsonl_line(schema), chunk_size)}) TO STDOUT (FORMAT binary)"
+    # A writer thread overlaps the disk writes (which release the GIL) with receiving the
+    # next slice; at most one slice waits, so memory stays bounded.
+    with out.open("wb") as handle, ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsonl-writer") as writer:
         pending: Future[int] | None = None
-        lines: list[bytes | memoryview] = []
-        # An exception (e.g. from tick) leaving this block makes psycopg cancel the COPY.
-        with cursor.cursor.copy(copy) as stream:
-            # The backend sends one CopyData message per row (PostgreSQL protocol, "COPY
-            # Operations"): the file header comes ahead of the first row, the trailer alone.
-            messages = iter(stream)
-            first = next(messages, b"")
-            if first[: len(_PGCOPY_SIGNATURE)] != _PGCOPY_SIGNATURE:
-                raise RuntimeError("COPY … (FORMAT binary) did not start with the PGCOPY signature")
-            extension = int.from_bytes(first[15:19], "big")
-            for message in itertools.chain([first[19 + extension :]], messages):
-                if len(message) < _PGCOPY_ROW_PREFIX:
-                    continue  # the trailer; the stream is still read to its end, which closes the COPY
-                lines.append(message[_PGCOPY_ROW_PREFIX:])
-                if len(lines) == chunk_size:
-                    lines.append(b"")  # the last line's "\n"
-                    if pending is not None:
-                        pending.result()
-                    pending = writer.submit(handle.write, b"\n".join(lines))
-                    lines = []
-                    tick(chunk_size)
+        after = 0
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Shortest round-trip float digits, like Python's repr (the default, unless configured lower).
+                cursor.execute("SET LOCAL extra_float_digits = 1")
+                lines, count, after = _copy_slice(cursor.cursor, copy, after)
+            if count:
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(handle.write, lines)
+                tick(count)
+            if count < chunk_size:
+                break
         if pending is not None:
             pending.result()
-        if lines:
-            handle.write(b"\n".join([*lines, b""]))
-            tick(len(lines))
 
 
 def _write_parquet_postgresql(
@@ -359,7 +378,7 @@ def _write_parquet_postgresql(
     select = ", ".join([*(expr for _, expr in _sql_text_columns(schema)), "sp.margin", "sp.agreement", "sp.votes"])
     with pq.ParquetWriter(out, arrow_schema, compression=PARQUET_COMPRESSION) as writer:
         for rows in _pg_rows(snapshot, select, chunk_size):
-            columns = list(zip(*rows, strict=True))
+            columns = list(zip(*rows, strict=True))[1:]  # without the id
             arrays = [pa.array(column, type=f.type) for column, f in zip(columns, arrow_schema, strict=True)]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=arrow_schema))
             tick(len(rows))

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
 from annotate.selectors_quality import SnapshotFilters
 from annotate.services import exports as export_services
 from annotate.services.exports import export_job_create, export_job_run, export_write
 from annotate.services.snapshots import snapshot_create
-from tests.factories import add_member, make_comparison, make_judgment, make_user
+from tests.factories import add_member, make_comparison, make_judgment, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +128,38 @@ class ExportWriteTests:
 
 def _pairs(snapshot: Snapshot) -> list[str]:
     return sorted(json.dumps(row) for row in snapshot.pairs.values_list("prompt", "chosen", "rejected"))
+
+
+def _processed_seen_by_another_connection(job_id: int) -> int:
+    def read() -> int:
+        try:
+            return ExportJob.objects.get(pk=job_id).processed
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()
+
+
+class ExportProgressTests:
+    pytestmark = pytest.mark.django_db(transaction=True)
+
+    @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+    def test_it_commits_progress_between_slices(self, tmp_path: Path, fmt: str) -> None:
+        project = make_project()
+        for _ in range(3):
+            make_judgment(make_comparison(project), None, "a", seconds=None)
+        snapshot = snapshot_create(project=project, filters=LENIENT)
+        job = ExportJob.objects.create(snapshot=snapshot, format=fmt, schema="hh", total=3)
+        seen: list[int] = []
+
+        def report(done: int, total: int) -> None:
+            # What export_job_run's progress does, on the connection the export streams on.
+            ExportJob.objects.filter(pk=job.pk).update(processed=done, total=total)
+            seen.append(_processed_seen_by_another_connection(job.pk))
+
+        export_write(snapshot=snapshot, fmt=fmt, schema="hh", path=tmp_path / f"x.{fmt}", chunk_size=1, progress=report)
+        assert seen == [1, 2, 3]
 
 
 class ExportRoundTripTests:
@@ -303,8 +337,6 @@ class ExportPathsAgreeTests:
         assert "\\u001e\\u001f" in text and '\\"hi\\" \\\\' in text and "😀" in text
 
     def test_it_writes_numbers_as_python_does(self) -> None:
-        from django.db import connection
-
         values = [None, 0.0, -0.0, 1.0, 2.0, 3.0, 2 / 3, 8 / 3, 0.1, 0.30000000000000004, 1e-4, 9.99e-5, 1e-5,
                   5e-324, 1e14, 123456789012345.6, 999999999999999.0, float("inf"), float("-inf"), float("nan")]
         with connection.cursor() as cursor:
