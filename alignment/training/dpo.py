@@ -7,21 +7,16 @@ With LoRA the reference is the base with adapters disabled (TRL does this for a 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignment.training.config import DPOConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import PolicyResult, Progress
 from alignment.training.reward import preference_rows
 from alignment.training.rows import Rows, as_rows, split_rows
 
 
-@dataclass
-class DPOResult(StepResult):
+class DPOResult(PolicyResult):
     """Outcome of DPO: the policy folder and the trainer's log history."""
-
-    policy_path: str = ""
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train_dpo(
@@ -33,15 +28,13 @@ def train_dpo(
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
-    from alignment.training.memory import ensure_fits, estimate_memory
     from alignment.training.models import (
         load_causal_lm,
         load_tokenizer,
         lora_config,
         resolve_model,
-        save_policy,
     )
-    from alignment.training.trainer_args import common_args, progress_callback, train_and_measure
+    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -51,9 +44,7 @@ def train_dpo(
         for row in preference_rows(as_rows(rows, config.dataset))
     ]
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
-    memory = estimate_memory(config)
-    ensure_fits(memory)
-    emit(progress, "start", step="dpo", memory=memory.to_dict(), memory_table=memory.table())
+    memory = step_start(config, "dpo", progress)
 
     torch.manual_seed(config.seed)
     model = load_causal_lm(config, trainable=True)
@@ -75,17 +66,7 @@ def train_dpo(
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
         callbacks=[progress_callback(progress)],
     )
-    metrics, history = train_and_measure(trainer, evaluate=bool(eval_rows))
-    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
-    result = DPOResult(
-        step="dpo",
-        out_dir=str(out),
-        metrics=metrics,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
-        policy_path=str(policy_path),
-        history=history,
+    return policy_step_finish(
+        DPOResult, trainer, tokenizer, out, step="dpo", memory=memory, started=started, progress=progress,
+        evaluate=bool(eval_rows),
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

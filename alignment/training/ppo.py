@@ -678,18 +678,13 @@ def _score(
 
     if not any(by_ids):
         return torch.as_tensor(reward(prompt_texts, texts), dtype=torch.float32).reshape(-1)
-    lengths = torch.tensor([float(len(t)) for t in texts])
     total = torch.zeros(len(texts))
     for scorer, weight, reads_ids in zip(reward.scorers, reward.weights, by_ids, strict=True):
         if reads_ids:
             raw = score_ids(
                 scorer.model, query_response, attention_mask, has_eos, eos_id, scorer.max_length
             ).cpu()
-            # The calibration of RewardModelScorer.__call__ (length in characters of the decoded response).
-            calibration = scorer.calibration
-            part = calibration.get("gain", 1.0) * (
-                raw - calibration.get("length_coef", 0.0) * lengths
-            ) + calibration.get("bias", 0.0)
+            part = scorer.calibrate(raw, texts)
         else:
             part = torch.as_tensor(scorer(prompt_texts, texts), dtype=torch.float32).reshape(-1)
         total = total + weight * part

@@ -36,6 +36,14 @@ class StepResult:
         return path
 
 
+@dataclass
+class PolicyResult(StepResult):
+    """Outcome of a TRL policy step (SFT, DPO, RLOO): the policy folder and the trainer's log history."""
+
+    policy_path: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None

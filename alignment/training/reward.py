@@ -59,7 +59,6 @@ def train_reward(
     from trl import RewardConfig as TRLRewardConfig
     from trl import RewardTrainer
 
-    from alignment.training.memory import ensure_fits, estimate_memory
     from alignment.training.models import (
         CALIBRATION_FILE,
         check_hardware,
@@ -69,24 +68,20 @@ def train_reward(
         quiet_transformers,
         resolve_model,
     )
-    from alignment.training.trainer_args import common_args, log_history, progress_callback, silence
+    from alignment.training.trainer_args import (
+        common_args,
+        log_history,
+        progress_callback,
+        silence,
+        step_start,
+    )
 
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pairs = preference_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
-    memory = estimate_memory(config)
-    ensure_fits(memory)
-    emit(
-        progress,
-        "start",
-        step="reward",
-        memory=memory.to_dict(),
-        memory_table=memory.table(),
-        train_pairs=len(train_rows),
-        eval_pairs=len(eval_rows),
-    )
+    memory = step_start(config, "reward", progress, train_pairs=len(train_rows), eval_pairs=len(eval_rows))
 
     quiet_transformers()
     check_hardware(config)

@@ -7,22 +7,17 @@ weights apply exactly as in PPO, and they may use another tokenizer than the pol
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import RLOOConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import PolicyResult, Progress
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
 
-@dataclass
-class RLOOResult(StepResult):
+class RLOOResult(PolicyResult):
     """Outcome of RLOO: the policy folder and the trainer's log history (with mean reward per step)."""
-
-    policy_path: str = ""
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train_rloo(
@@ -39,24 +34,20 @@ def train_rloo(
     from trl import RLOOConfig as TRLRLOOConfig
     from trl import RLOOTrainer
 
-    from alignment.training.memory import ensure_fits, estimate_memory
     from alignment.training.models import (
         load_causal_lm,
         load_tokenizer,
         lora_config,
         resolve_model,
-        save_policy,
     )
     from alignment.training.scoring import load_reward
-    from alignment.training.trainer_args import common_args, progress_callback, train_and_measure
+    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts_of(as_rows(rows, config.dataset))
-    memory = estimate_memory(config)
-    ensure_fits(memory)
-    emit(progress, "start", step="rloo", memory=memory.to_dict(), memory_table=memory.table())
+    memory = step_start(config, "rloo", progress)
 
     torch.manual_seed(config.seed)
     combined = load_reward(
@@ -89,17 +80,7 @@ def train_rloo(
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
         callbacks=[progress_callback(progress)],
     )
-    metrics, history = train_and_measure(trainer, evaluate=False, series="reward")
-    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
-    result = RLOOResult(
-        step="rloo",
-        out_dir=str(out),
-        metrics=metrics,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
-        policy_path=str(policy_path),
-        history=history,
+    return policy_step_finish(
+        RLOOResult, trainer, tokenizer, out, step="rloo", memory=memory, started=started, progress=progress,
+        evaluate=False, series="reward",
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

@@ -53,10 +53,13 @@ class RewardModelScorer:
         return torch.cat(out) if out else torch.zeros(0)
 
     def __call__(self, prompts: list[str], responses: list[str]) -> Any:
-        """Calibrated scores: gain·(raw − length_coef·len(response)) + bias."""
+        """Calibrated scores of the text."""
+        return self.calibrate(self.raw(prompts, responses), responses)
+
+    def calibrate(self, raw: Any, responses: list[str]) -> Any:
+        """gain·(raw − length_coef·len(response)) + bias, the length in characters of the response text."""
         import torch
 
-        raw = self.raw(prompts, responses)
         lengths = torch.tensor([float(len(r)) for r in responses])
         gain = self.calibration.get("gain", 1.0)
         bias = self.calibration.get("bias", 0.0)

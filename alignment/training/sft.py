@@ -6,21 +6,16 @@ Rows are `{prompt, completion}` (loss on the completion only, by default) or `{t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import SFTConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import PolicyResult, Progress
 from alignment.training.rows import DataError, Rows, as_rows, prompt_text, split_rows
 
 
-@dataclass
-class SFTResult(StepResult):
+class SFTResult(PolicyResult):
     """Outcome of SFT: the policy folder and the trainer's log history."""
-
-    policy_path: str = ""
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def demonstration_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -45,24 +40,20 @@ def train_sft(
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    from alignment.training.memory import ensure_fits, estimate_memory
     from alignment.training.models import (
         load_causal_lm,
         load_tokenizer,
         lora_config,
         resolve_model,
-        save_policy,
     )
-    from alignment.training.trainer_args import common_args, progress_callback, train_and_measure
+    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     demos = demonstration_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(demos, config.eval_split, seed=config.seed)
-    memory = estimate_memory(config)
-    ensure_fits(memory)
-    emit(progress, "start", step="sft", memory=memory.to_dict(), memory_table=memory.table())
+    memory = step_start(config, "sft", progress)
 
     torch.manual_seed(config.seed)
     model = load_causal_lm(config, trainable=True)
@@ -82,17 +73,7 @@ def train_sft(
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
         callbacks=[progress_callback(progress)],
     )
-    metrics, history = train_and_measure(trainer, evaluate=bool(eval_rows))
-    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
-    result = SFTResult(
-        step="sft",
-        out_dir=str(out),
-        metrics=metrics,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
-        policy_path=str(policy_path),
-        history=history,
+    return policy_step_finish(
+        SFTResult, trainer, tokenizer, out, step="sft", memory=memory, started=started, progress=progress,
+        evaluate=bool(eval_rows),
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

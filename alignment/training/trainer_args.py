@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignment.training.config import TrainConfig
-from alignment.training.results import Progress, emit
+from alignment.training.results import PolicyResult, Progress, emit
+
+if TYPE_CHECKING:
+    from alignment.training.memory import MemoryEstimate
+
+_R = TypeVar("_R", bound=PolicyResult)
 
 
 def common_args(config: TrainConfig, out_dir: Path) -> dict[str, Any]:
@@ -89,3 +95,45 @@ def train_and_measure(
     if values:
         metrics[f"{series}_first"], metrics[f"{series}_last"] = values[0], values[-1]
     return metrics, history
+
+
+def step_start(config: TrainConfig, step: str, progress: Progress | None, **figures: Any) -> MemoryEstimate:
+    """The memory estimate, refused before loading anything if it cannot fit, announced as the "start" event."""
+    from alignment.training.memory import ensure_fits, estimate_memory
+
+    memory = estimate_memory(config)
+    ensure_fits(memory)
+    emit(progress, "start", step=step, memory=memory.to_dict(), memory_table=memory.table(), **figures)
+    return memory
+
+
+def policy_step_finish(
+    result_type: type[_R],
+    trainer: Any,
+    tokenizer: Any,
+    out: Path,
+    *,
+    step: str,
+    memory: MemoryEstimate,
+    started: float,
+    progress: Progress | None,
+    evaluate: bool,
+    series: str = "loss",
+) -> _R:
+    """Train a TRL policy trainer, save the policy under ``out/policy``, write and return the result."""
+    from alignment.training.models import save_policy
+
+    metrics, history = train_and_measure(trainer, evaluate=evaluate, series=series)
+    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
+    result = result_type(
+        step=step,
+        out_dir=str(out),
+        metrics=metrics,
+        memory=memory.to_dict(),
+        elapsed_s=time.perf_counter() - started,
+        policy_path=str(policy_path),
+        history=history,
+    )
+    result.write()
+    emit(progress, "end", **metrics)
+    return result
