@@ -424,10 +424,10 @@ def judgment_submit(
         if project is None:
             raise NotYourLease("this lease does not exist or belongs to someone else")
         params = _submit_params(
-            assignment_id=assignment_id, annotator=annotator, project=project, choice=choice, strength=strength,
-            rationale=rationale, seconds_spent=seconds_spent, now=now,
+            assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+            seconds_spent=seconds_spent, now=now,
         )  # fmt: skip
-        rows = rows_prepared(_SUBMIT_POSTGRESQL, params)
+        rows = rows_prepared(_SUBMIT_POSTGRESQL, {**params, "k": project.overlap_target})
         if not rows:
             return _submit_refused(assignment_id=assignment_id, annotator=annotator)
         return _submitted_from_row(rows[0], annotator=annotator, params=params)
@@ -460,8 +460,8 @@ def judgment_submit_and_lease_next(
     if connection.vendor == "postgresql":
         roll = _rng.random()
         verdict = _submit_params(
-            assignment_id=assignment_id, annotator=annotator, project=None, choice=choice, strength=strength,
-            rationale=rationale, seconds_spent=seconds_spent, now=now,
+            assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+            seconds_spent=seconds_spent, now=now,
         )  # fmt: skip
         params = {
             **verdict, "staff": annotator.is_staff, "roll": roll, "flipped": _rng.random() < 0.5,
@@ -471,12 +471,13 @@ def judgment_submit_and_lease_next(
             row = rows[0]
             result = _submitted_from_row(row[:5], annotator=annotator, params=params)
             project_id, gold_rate, lease_row = row[5], row[6], row[7:]
-            _sweep_now_and_then(project=project_id, now=now)
             if lease_row[0] is not None:
+                _sweep_now_and_then(project=project_id, now=now)
                 lease = _lease_from_row(lease_row, project=None, annotator=annotator, params=params)
                 lease.project_id = project_id
                 return result, lease
             project = Project.objects.get(pk=project_id)
+            _sweep_now_and_then(project=project, now=now)
             return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=roll < gold_rate)
     held = Assignment.objects.select_related("project").filter(pk=assignment_id).first()
     if held is None or held.annotator_id != annotator.pk or not access.can_annotate(annotator, held.project):
@@ -496,12 +497,12 @@ def _check_verdict(*, choice: str, strength: str) -> None:
 
 
 def _submit_params(
-    *, assignment_id: int, annotator: User, project: Project | None, choice: str, strength: str, rationale: str,
+    *, assignment_id: int, annotator: User, choice: str, strength: str, rationale: str,
     seconds_spent: float | None, now: datetime,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
-        "rationale": rationale.strip(), "seconds": seconds_spent, "k": project.overlap_target if project else None,
+        "rationale": rationale.strip(), "seconds": seconds_spent,
     }  # fmt: skip
 
 
