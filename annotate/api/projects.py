@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate import access, selectors
-from annotate.api.permissions import project_for_admin, project_for_annotation
+from annotate.access import Need
+from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.models import Choice, Comparison, ComparisonStatus, Project
 from annotate.services.projects import project_create, project_update
 
@@ -61,7 +62,7 @@ class ProjectCreateApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request: Request) -> Response:
         if not access.can_create_projects(request.user):
-            raise PermissionDenied("Only staff may create projects.")
+            raise PermissionDenied("Only superusers and holders of annotate.add_project may create projects.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -76,7 +77,7 @@ class ProjectDetailApi(APIView):
 
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_annotation(request, slug) if not request.user.is_staff else project_for_admin(request, slug)
+        project = access.project_for(user=request.user, slug=slug, need=Need.VIEW)
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -103,9 +104,7 @@ class ProjectDeleteApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff may delete projects.")
+        project = access.project_for(user=request.user, slug=slug, need=Need.DELETE)
         project.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -145,7 +144,7 @@ class ComparisonListApi(APIView):
         responses=OutputSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         comparisons = selectors.comparison_list(project=project, **filters.validated_data)
