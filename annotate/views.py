@@ -38,8 +38,9 @@ def _render_task(
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = access.projects_annotatable_by(request.user)
+    readable = set(access.projects_readable_by(request.user).values_list("pk", flat=True))
     rows = [
-        (project, selectors.annotator_progress(project=project, annotator=request.user))  # type: ignore[arg-type]
+        (project, selectors.annotator_progress(project=project, annotator=request.user), project.pk in readable)  # type: ignore[arg-type]
         for project in projects
     ]
     return render(request, "annotate/home.html", {"rows": rows})

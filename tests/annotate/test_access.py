@@ -453,6 +453,14 @@ class AnnotatorPageAccessTests:
         assert _web(outsider).get(f"/annotate/{project.slug}/").status_code == 404
         assert Assignment.objects.count() == 0
 
+    def test_home_links_the_admin_pages_only_for_those_who_read_them(
+        self, project: Project, annotator: User, project_admin: User
+    ) -> None:
+        imports = f"/annotate/{project.slug}/imports/"
+        assert imports in _web(project_admin).get("/annotate/").content.decode()
+        page = _web(annotator).get("/annotate/").content.decode()
+        assert project.name in page and imports not in page
+
     def test_annotator_gets_a_task_and_submits_it(self, project: Project, annotator: User) -> None:
         make_comparison(project, prompt="Which is kinder?")
         web = _web(annotator)

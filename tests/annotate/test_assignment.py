@@ -42,7 +42,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-
 class NextComparisonTests:
     def test_it_returns_the_live_lease_again(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 3)
@@ -70,11 +69,17 @@ class NextComparisonTests:
         comparison = make_comparison(project)
         users = make_annotators(project, 3)
         leases = [comparison_next_for_annotator(project=project, annotator=u) for u in users]
-        assert [lease.comparison_id if lease else None for lease in leases] == [comparison.pk, comparison.pk, None]
+        assert [lease.comparison_id if lease else None for lease in leases] == [
+            comparison.pk,
+            comparison.pk,
+            None,
+        ]
         comparison.refresh_from_db()
         assert comparison.slots_taken == 2
 
-    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(self, project: Project, annotator: User) -> None:
+    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -180,7 +185,9 @@ class JudgmentSubmitTests:
 class JudgmentSubmitAndLeaseNextTests:
     """The annotator's all-day path: one statement on PostgreSQL, two services elsewhere."""
 
-    def test_it_stores_the_vote_and_leases_the_next_comparison(self, project: Project, annotator: User) -> None:
+    def test_it_stores_the_vote_and_leases_the_next_comparison(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 3)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -193,7 +200,11 @@ class JudgmentSubmitAndLeaseNextTests:
         assert judgment.choice == (Choice.B if lease.flipped else Choice.A)
         assert upcoming is not None and upcoming.comparison_id != lease.comparison_id
         stored = Assignment.objects.get(pk=upcoming.pk)
-        assert (stored.status, stored.flipped, stored.annotator_id) == (AssignmentStatus.LIVE, upcoming.flipped, annotator.pk)
+        assert (stored.status, stored.flipped, stored.annotator_id) == (
+            AssignmentStatus.LIVE,
+            upcoming.flipped,
+            annotator.pk,
+        )
         assert upcoming.comparison.response_a.text == stored.comparison.response_a.text
         assert upcoming.comparison.prompt.turns == stored.comparison.prompt.turns
         voted = Comparison.objects.get(pk=lease.comparison_id)
@@ -214,9 +225,13 @@ class JudgmentSubmitAndLeaseNextTests:
         )
         assert (again.created, again.judgment.pk) == (False, first.judgment.pk)
         assert upcoming is not None and upcoming_again is not None and upcoming_again.pk == upcoming.pk
-        assert Judgment.objects.count() == 1 and Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+        assert (
+            Judgment.objects.count() == 1 and Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+        )
 
-    def test_it_keeps_another_live_lease_instead_of_taking_a_second(self, project: Project, annotator: User) -> None:
+    def test_it_keeps_another_live_lease_instead_of_taking_a_second(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 3)
         older = comparison_next_for_annotator(project=project, annotator=annotator)
         assert older is not None
@@ -224,11 +239,12 @@ class JudgmentSubmitAndLeaseNextTests:
         assert other is not None
         # A second tab: a live lease the annotator got before the one they submit now.
         newer = Assignment.objects.create(
-            project=project, comparison=other, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+            project=project,
+            comparison=other,
+            annotator=annotator,
+            expires_at=timezone.now() + timedelta(minutes=5),
         )
-        _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=newer.pk, annotator=annotator, choice="a"
-        )
+        _, upcoming = judgment_submit_and_lease_next(assignment_id=newer.pk, annotator=annotator, choice="a")
         assert upcoming is not None and upcoming.pk == older.pk
         assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 1
 
@@ -238,9 +254,7 @@ class JudgmentSubmitAndLeaseNextTests:
         make_comparisons(project, 2)
         gold = make_comparison(project, is_gold=True, gold_answer=Choice.A)
         lease = _lease_on(project, annotator, exclude_gold=True)
-        _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, choice="b"
-        )
+        _, upcoming = judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="b")
         assert upcoming is not None and upcoming.comparison_id == gold.pk
 
     def test_it_returns_none_at_the_end_of_the_project(self, project: Project, annotator: User) -> None:
@@ -253,7 +267,9 @@ class JudgmentSubmitAndLeaseNextTests:
         assert upcoming is None and result.judgment.strength == ""
         assert Judgment.objects.get().strength == ""
 
-    def test_it_refuses_someone_elses_lease_and_stores_nothing(self, project: Project, annotator: User) -> None:
+    def test_it_refuses_someone_elses_lease_and_stores_nothing(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 2)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -280,7 +296,10 @@ def _lease_on(project: Project, annotator: User, *, exclude_gold: bool) -> Assig
     assert comparison is not None
     Comparison.objects.filter(pk=comparison.pk).update(slots_taken=1)
     return Assignment.objects.create(
-        project=project, comparison=comparison, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+        project=project,
+        comparison=comparison,
+        annotator=annotator,
+        expires_at=timezone.now() + timedelta(minutes=5),
     )
 
 
@@ -321,13 +340,18 @@ class LeaseAccessRuleTests:
         comparison = make_comparison(project)
         Comparison.objects.filter(pk=comparison.pk).update(slots_taken=1)
         return Assignment.objects.create(
-            project=project, comparison=comparison, annotator=user, expires_at=timezone.now() + timedelta(minutes=5)
+            project=project,
+            comparison=comparison,
+            annotator=user,
+            expires_at=timezone.now() + timedelta(minutes=5),
         )
 
     @pytest.mark.parametrize("active", [True, False])
     @pytest.mark.parametrize("who", WHO)
     @pytest.mark.parametrize("path", ["one_statement", "judgment_submit", "assignment_skip"])
-    def test_every_path_applies_the_same_rule(self, project: Project, who: str, active: bool, path: str) -> None:
+    def test_every_path_applies_the_same_rule(
+        self, project: Project, who: str, active: bool, path: str
+    ) -> None:
         make_comparisons(project, 2)
         user = self._holder(project, who)
         lease = self._live_lease(project, user)
@@ -375,7 +399,10 @@ class AnnotationTextTests:
         ("value", "message"),
         [
             ("a\x00b", "rationale: must not contain NUL characters"),
-            ("x" * (RATIONALE_MAX_LENGTH + 1), f"rationale: at most {RATIONALE_MAX_LENGTH} characters, got 10001"),
+            (
+                "x" * (RATIONALE_MAX_LENGTH + 1),
+                f"rationale: at most {RATIONALE_MAX_LENGTH} characters, got 10001",
+            ),
             ("ok \ud800", "rationale: invalid character at position 3 (a lone surrogate)"),
         ],
     )
@@ -386,10 +413,17 @@ class AnnotationTextTests:
 
     def test_it_strips_blanks_before_counting(self) -> None:
         value = "  " + "y" * SKIP_REASON_MAX_LENGTH + "\n"
-        assert annotation_text_clean(field="reason", value=value, max_length=SKIP_REASON_MAX_LENGTH) == value.strip()
+        assert (
+            annotation_text_clean(field="reason", value=value, max_length=SKIP_REASON_MAX_LENGTH)
+            == value.strip()
+        )
 
-    @pytest.mark.parametrize("service", ["judgment_submit", "judgment_submit_and_lease_next", "assignment_skip"])
-    def test_the_services_refuse_nul_and_store_nothing(self, project: Project, annotator: User, service: str) -> None:
+    @pytest.mark.parametrize(
+        "service", ["judgment_submit", "judgment_submit_and_lease_next", "assignment_skip"]
+    )
+    def test_the_services_refuse_nul_and_store_nothing(
+        self, project: Project, annotator: User, service: str
+    ) -> None:
         make_comparisons(project, 2)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
