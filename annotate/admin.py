@@ -69,6 +69,14 @@ class ProjectScopedAdmin(admin.ModelAdmin):
             obj is None or access.can_administer(request.user, _project_of(obj, self.project_path))
         )
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # "Delete selected" acts on the listed rows, which readers see too: only administered ones go.
+        if not access.administers_every_project(request.user):
+            queryset = queryset.filter(
+                **{f"{self.project_path}__in": access.projects_administered_by(request.user)}
+            )
+        super().delete_queryset(request, queryset)
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "project":
             # New rows go only into projects the user administers.
