@@ -33,6 +33,11 @@ from annotate.models import (
 )
 from annotate.services.imports import ImportRejected, import_job_create
 
+# The filter offers only the projects of the rows one may see, not every project's name.
+_PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
+_PROJECT_FILTER_PROMPT = ("prompt__project", admin.RelatedOnlyFieldListFilter)
+_PROJECT_FILTER_COMPARISON = ("comparison__project", admin.RelatedOnlyFieldListFilter)
+
 
 def _project_of(obj: Model, path: str) -> Project:
     for step in path.split("__"):
@@ -128,7 +133,7 @@ class ProjectAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(ProjectScopedAdmin):
     list_display = ["user", "project", "role", "created_at"]
-    list_filter = ["role", "project"]
+    list_filter = ["role", _PROJECT_FILTER]
     search_fields = ["user__username", "project__name"]
     autocomplete_fields = ["user", "project"]
 
@@ -136,7 +141,7 @@ class MembershipAdmin(ProjectScopedAdmin):
 @admin.register(Prompt)
 class PromptAdmin(ProjectScopedAdmin):
     list_display = ["id", "project", "preview", "created_at"]
-    list_filter = ["project"]
+    list_filter = [_PROJECT_FILTER]
     search_fields = ["content", "content_hash"]
     readonly_fields = ["content_hash"]
 
@@ -145,7 +150,7 @@ class PromptAdmin(ProjectScopedAdmin):
 class ResponseAdmin(ProjectScopedAdmin):
     project_path = "prompt__project"
     list_display = ["id", "prompt", "source", "model_version", "created_at"]
-    list_filter = ["source", "prompt__project"]
+    list_filter = ["source", _PROJECT_FILTER_PROMPT]
     search_fields = ["text", "model_version"]
     raw_id_fields = ["prompt"]
     readonly_fields = ["content_hash"]
@@ -164,7 +169,7 @@ class ComparisonAdmin(ProjectScopedAdmin):
         "winner",
         "agreement",
     ]
-    list_filter = ["project", "status", "is_gold", "winner", "batch"]
+    list_filter = [_PROJECT_FILTER, "status", "is_gold", "winner", "batch"]
     search_fields = ["prompt__content", "response_a__text", "response_b__text"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
 
@@ -172,7 +177,7 @@ class ComparisonAdmin(ProjectScopedAdmin):
 @admin.register(Assignment)
 class AssignmentAdmin(ProjectScopedAdmin):
     list_display = ["id", "annotator", "comparison", "status", "flipped", "created_at", "expires_at"]
-    list_filter = ["status", "project", "flipped"]
+    list_filter = ["status", _PROJECT_FILTER, "flipped"]
     search_fields = ["annotator__username"]
     raw_id_fields = ["comparison", "annotator"]
 
@@ -190,7 +195,7 @@ class JudgmentAdmin(ProjectScopedAdmin):
         "is_imported",
         "created_at",
     ]
-    list_filter = ["choice", "strength", "is_imported", "comparison__project"]
+    list_filter = ["choice", "strength", "is_imported", _PROJECT_FILTER_COMPARISON]
     search_fields = ["annotator__username", "rationale"]
     raw_id_fields = ["comparison", "annotator", "assignment"]
 
@@ -220,7 +225,7 @@ class ImportJobAdmin(ProjectScopedAdmin):
         "created_by",
         "created_at",
     ]
-    list_filter = ["status", "kind", "format", "project"]
+    list_filter = ["status", "kind", "format", _PROJECT_FILTER]
     search_fields = ["original_name"]
     readonly_fields = [
         "status",
@@ -307,7 +312,7 @@ class SnapshotAdmin(ProjectScopedAdmin):
         "created_by",
         "created_at",
     ]
-    list_filter = ["project", "method"]
+    list_filter = [_PROJECT_FILTER, "method"]
     readonly_fields = [
         "project",
         "version",

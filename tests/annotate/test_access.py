@@ -668,12 +668,14 @@ class AdminSiteAccessTests:
 
     def test_model_permissions_show_only_the_projects_one_may_read(self, project: Project) -> None:
         mine = make_comparison(project, prompt="Mine?")
-        theirs = make_comparison(make_project(slug="theirs"), prompt="Theirs?")
+        theirs = make_comparison(make_project(slug="theirs", name="Hidden project"), prompt="Theirs?")
         user = make_user("clerk", staff=True, perms=["view_comparison", "change_comparison"])
         web = _web(user)
         assert _ids(web.get("/admin/annotate/comparison/")) == set()
         add_member(project, user, Role.ADMIN)
-        assert _ids(web.get("/admin/annotate/comparison/")) == {mine.pk}
+        listing = web.get("/admin/annotate/comparison/")
+        assert _ids(listing) == {mine.pk}
+        assert "Hidden project" not in listing.content.decode()  # not even in the project filter
         assert (
             web.get(f"/admin/annotate/comparison/{theirs.pk}/change/").status_code == 302
         )  # "doesn't exist"
