@@ -1,4 +1,4 @@
-"""Staff pages for dataset snapshots and their exports (project admins and staff only).
+"""Pages for dataset snapshots and their exports (project admins and readers; see ``annotate.access``).
 
 The export status has its own small view, polled by htmx while the job runs; the
 download streams the finished file with ``FileResponse``.

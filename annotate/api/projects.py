@@ -44,7 +44,7 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError:
 
 
 class ProjectListApi(APIView):
-    """Projects you may open: all of them for staff, your memberships otherwise."""
+    """Projects you may open: your memberships, or all of them with ``annotate.view_project`` (superusers too)."""
 
     @extend_schema(responses=ProjectOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -53,7 +53,7 @@ class ProjectListApi(APIView):
 
 
 class ProjectCreateApi(APIView):
-    """Create a project (staff only); you become its admin."""
+    """Create a project (superusers and holders of ``annotate.add_project``); you become its admin."""
 
     class InputSerializer(_ProjectFieldsSerializer):
         name = serializers.CharField(max_length=200)
@@ -73,7 +73,7 @@ class ProjectCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
-    """One project, for its members and staff."""
+    """One project, for its members and those who read every project."""
 
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
@@ -100,7 +100,7 @@ class ProjectUpdateApi(APIView):
 
 
 class ProjectDeleteApi(APIView):
-    """Delete a project and everything in it (staff only)."""
+    """Delete a project and everything in it (superusers and holders of ``annotate.delete_project``)."""
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str) -> Response:
@@ -110,7 +110,7 @@ class ProjectDeleteApi(APIView):
 
 
 class ComparisonListApi(APIView):
-    """A project's comparisons with their votes (project admins), filterable."""
+    """A project's comparisons with their votes and gold answers (project admins and readers), filterable."""
 
     class FilterSerializer(serializers.Serializer[dict[str, object]]):
         status = serializers.ChoiceField(choices=ComparisonStatus.values, required=False)
