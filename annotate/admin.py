@@ -1,8 +1,18 @@
+"""The Django admin, under the rules of ``annotate.access``.
+
+Django's model permissions say which screens a staff user gets (view, add, change,
+delete of each model). On top of them, rows of a project are listed only to those who may
+read that project's data (``access.projects_readable_by``), and changed or deleted only
+by those who administer it; a project itself is deleted only with ``delete_project``.
+Superusers see and change everything.
+"""
+
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -23,6 +33,61 @@ from annotate.models import (
 )
 from annotate.services.imports import ImportRejected, import_job_create
 
+# The filter offers only the projects of the rows one may see, not every project's name.
+_PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
+_PROJECT_FILTER_PROMPT = ("prompt__project", admin.RelatedOnlyFieldListFilter)
+_PROJECT_FILTER_COMPARISON = ("comparison__project", admin.RelatedOnlyFieldListFilter)
+
+
+def _project_of(obj: Model, path: str) -> Project:
+    for step in path.split("__"):
+        obj = getattr(obj, step)
+    return obj  # type: ignore[return-value]
+
+
+class ProjectScopedAdmin(admin.ModelAdmin):
+    """Rows of a project: listed to its readers, changed and deleted by its administrators."""
+
+    project_path = "project"  # the lookup from this model to its Project
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        rows = super().get_queryset(request)
+        if access.reads_every_project(request.user):
+            return rows
+        return rows.filter(**{f"{self.project_path}__in": access.projects_readable_by(request.user)})
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (
+            obj is None or access.allows(request.user, _project_of(obj, self.project_path), access.Need.READ)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (
+            obj is None or access.can_administer(request.user, _project_of(obj, self.project_path))
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (
+            obj is None or access.can_administer(request.user, _project_of(obj, self.project_path))
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # "Delete selected" acts on the listed rows, which readers see too: only administered ones go.
+        if not access.administers_every_project(request.user):
+            queryset = queryset.filter(
+                **{f"{self.project_path}__in": access.projects_administered_by(request.user)}
+            )
+        super().delete_queryset(request, queryset)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "project":
+            # New rows go only into projects the user administers.
+            kwargs["queryset"] = access.projects_administered_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class MembershipInline(admin.TabularInline):
     model = Membership
@@ -32,58 +97,105 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "overlap_target", "gold_rate", "lease_ttl_seconds", "is_active", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "overlap_target",
+        "gold_rate",
+        "lease_ttl_seconds",
+        "is_active",
+        "created_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
+        rows = super().get_queryset(request)
+        if access.reads_every_project(request.user):
+            return rows
+        return rows.filter(pk__in=access.projects_readable_by(request.user))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or access.allows(request.user, obj, access.Need.READ))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or access.can_administer(request.user, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Django's own rule: superusers and holders of annotate.delete_project.
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ProjectScopedAdmin):
     list_display = ["user", "project", "role", "created_at"]
-    list_filter = ["role", "project"]
+    list_filter = ["role", _PROJECT_FILTER]
     search_fields = ["user__username", "project__name"]
     autocomplete_fields = ["user", "project"]
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(ProjectScopedAdmin):
     list_display = ["id", "project", "preview", "created_at"]
-    list_filter = ["project"]
+    list_filter = [_PROJECT_FILTER]
     search_fields = ["content", "content_hash"]
     readonly_fields = ["content_hash"]
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(ProjectScopedAdmin):
+    project_path = "prompt__project"
     list_display = ["id", "prompt", "source", "model_version", "created_at"]
-    list_filter = ["source", "prompt__project"]
+    list_filter = ["source", _PROJECT_FILTER_PROMPT]
     search_fields = ["text", "model_version"]
     raw_id_fields = ["prompt"]
     readonly_fields = ["content_hash"]
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "status", "priority", "is_gold", "vote_count", "slots_taken", "winner", "agreement"]
-    list_filter = ["project", "status", "is_gold", "winner", "batch"]
+class ComparisonAdmin(ProjectScopedAdmin):
+    list_display = [
+        "id",
+        "project",
+        "status",
+        "priority",
+        "is_gold",
+        "vote_count",
+        "slots_taken",
+        "winner",
+        "agreement",
+    ]
+    list_filter = [_PROJECT_FILTER, "status", "is_gold", "winner", "batch"]
     search_fields = ["prompt__content", "response_a__text", "response_b__text"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ProjectScopedAdmin):
     list_display = ["id", "annotator", "comparison", "status", "flipped", "created_at", "expires_at"]
-    list_filter = ["status", "project", "flipped"]
+    list_filter = ["status", _PROJECT_FILTER, "flipped"]
     search_fields = ["annotator__username"]
     raw_id_fields = ["comparison", "annotator"]
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "annotator", "comparison", "choice", "strength", "seconds_spent", "is_imported", "created_at"]
-    list_filter = ["choice", "strength", "is_imported", "comparison__project"]
+class JudgmentAdmin(ProjectScopedAdmin):
+    project_path = "comparison__project"
+    list_display = [
+        "id",
+        "annotator",
+        "comparison",
+        "choice",
+        "strength",
+        "seconds_spent",
+        "is_imported",
+        "created_at",
+    ]
+    list_filter = ["choice", "strength", "is_imported", _PROJECT_FILTER_COMPARISON]
     search_fields = ["annotator__username", "rationale"]
     raw_id_fields = ["comparison", "annotator", "assignment"]
 
@@ -97,15 +209,34 @@ class ImportJobUploadForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = access.projects_visible_to(user)  # type: ignore[attr-defined]
+        self.fields["project"].queryset = access.projects_administered_by(user)  # type: ignore[attr-defined]
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "format", "status", "processed", "total", "created_by", "created_at"]
-    list_filter = ["status", "kind", "format", "project"]
+class ImportJobAdmin(ProjectScopedAdmin):
+    list_display = [
+        "id",
+        "project",
+        "kind",
+        "format",
+        "status",
+        "processed",
+        "total",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "kind", "format", _PROJECT_FILTER]
     search_fields = ["original_name"]
-    readonly_fields = ["status", "total", "processed", "counts", "errors", "error_message", "started_at", "finished_at"]
+    readonly_fields = [
+        "status",
+        "total",
+        "processed",
+        "counts",
+        "errors",
+        "error_message",
+        "started_at",
+        "finished_at",
+    ]
     change_list_template = "admin/annotate/importjob/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -120,6 +251,8 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a file for a project the user administers; runs it or queues it (import_job_create)."""
+        if not access.projects_administered_by(request.user).exists():
+            raise PermissionDenied("Only project admins may import.")
         form = ImportJobUploadForm(request.POST or None, request.FILES or None, user=request.user)
         job = None
         problems: list[dict[str, Any]] = []
@@ -168,10 +301,30 @@ from annotate.models import ExportJob, Snapshot  # noqa: E402
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "version", "method", "pair_count", "content_hash", "created_by", "created_at"]
-    list_filter = ["project", "method"]
-    readonly_fields = ["project", "version", "method", "filters", "counts", "pair_count", "content_hash", "decontamination", "created_by", "created_at"]
+class SnapshotAdmin(ProjectScopedAdmin):
+    list_display = [
+        "id",
+        "project",
+        "version",
+        "method",
+        "pair_count",
+        "content_hash",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = [_PROJECT_FILTER, "method"]
+    readonly_fields = [
+        "project",
+        "version",
+        "method",
+        "filters",
+        "counts",
+        "pair_count",
+        "content_hash",
+        "decontamination",
+        "created_by",
+        "created_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -181,10 +334,34 @@ class SnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "snapshot", "format", "schema", "status", "processed", "total", "created_by", "created_at"]
+class ExportJobAdmin(ProjectScopedAdmin):
+    project_path = "snapshot__project"
+    list_display = [
+        "id",
+        "snapshot",
+        "format",
+        "schema",
+        "status",
+        "processed",
+        "total",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "format", "schema"]
-    readonly_fields = ["snapshot", "format", "schema", "status", "total", "processed", "path", "error_message", "created_by", "created_at", "started_at", "finished_at"]
+    readonly_fields = [
+        "snapshot",
+        "format",
+        "schema",
+        "status",
+        "total",
+        "processed",
+        "path",
+        "error_message",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

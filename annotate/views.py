@@ -7,23 +7,15 @@ only the ``task`` partial, which replaces the current item in place.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate import access, selectors
+from annotate.access import Need
 from annotate.models import Assignment, Project, Strength
 from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
 from annotate.services.errors import ServiceError
-
-
-def _project_for_annotation(request: HttpRequest, slug: str) -> Project:
-    project = get_object_or_404(Project, slug=slug)
-    if not access.can_annotate(request.user, project):
-        # Non-members get a 404, not a 403: a project's existence is not theirs to learn.
-        raise Http404("No such project")
-    return project
 
 
 def _render_task(
@@ -45,9 +37,10 @@ def _render_task(
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = access.projects_visible_to(request.user).filter(is_active=True)
+    projects = access.projects_annotatable_by(request.user)
+    readable = set(access.projects_readable_by(request.user).values_list("pk", flat=True))
     rows = [
-        (project, selectors.annotator_progress(project=project, annotator=request.user))  # type: ignore[arg-type]
+        (project, selectors.annotator_progress(project=project, annotator=request.user), project.pk in readable)  # type: ignore[arg-type]
         for project in projects
     ]
     return render(request, "annotate/home.html", {"rows": rows})
@@ -55,7 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def task(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_annotation(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
     lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
     return _render_task(request, project, lease)
 
@@ -69,18 +62,19 @@ def _seconds(raw: str | None) -> float | None:
 
 
 def _lease_id(request: HttpRequest) -> int:
-    try:
-        return int(request.POST.get("assignment", ""))
-    except ValueError as exc:
-        raise PermissionDenied("assignment is missing") from exc
+    raw = request.POST.get("assignment", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ServiceError(f"assignment must be a lease id, got {raw[:40]!r}")
+    return int(raw)
 
 
 @login_required
 @require_POST
 def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_annotation(request, slug)
-    error = ""
+    project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
+    error, status = "", 200
     try:
+        # The same service and rules as the API; ``project`` refuses a lease of another project.
         judgment_submit(
             assignment_id=_lease_id(request),
             annotator=request.user,  # type: ignore[arg-type]
@@ -88,36 +82,38 @@ def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
             strength=request.POST.get("strength", ""),
             rationale=request.POST.get("rationale", ""),
             seconds_spent=_seconds(request.POST.get("seconds")),
+            project=project,
         )
     except ServiceError as exc:
-        error = exc.message
+        error, status = exc.message, exc.status
     if not request.htmx and not error:  # type: ignore[attr-defined]
         return redirect("annotate:task", slug=project.slug)
     lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease, error=error)
+    return _render_task(request, project, lease, error=error, status=status)
 
 
 @login_required
 @require_POST
 def task_skip(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_annotation(request, slug)
-    error = ""
+    project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
+    error, status = "", 200
     try:
         assignment_skip(
             assignment_id=_lease_id(request),
             annotator=request.user,  # type: ignore[arg-type]
             reason=request.POST.get("reason", ""),
+            project=project,
         )
     except ServiceError as exc:
-        error = exc.message
+        error, status = exc.message, exc.status
     if not request.htmx and not error:  # type: ignore[attr-defined]
         return redirect("annotate:task", slug=project.slug)
     lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease, error=error)
+    return _render_task(request, project, lease, error=error, status=status)
 
 
 @login_required
 def my_judgments(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_annotation(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
     judgments = selectors.judgment_list_for_annotator(annotator=request.user, project=project)[:200]  # type: ignore[arg-type]
     return render(request, "annotate/mine.html", {"project": project, "judgments": judgments})

@@ -1,6 +1,6 @@
 """Staff import page: upload a file, list the project's imports, and a small polled status per job.
 
-Only staff and the project's admins get in (404 for non-members, 403 for annotators).
+Only readers and the project's admins get in (``annotate.access``: 404 for non-members, 403 for annotators).
 While a job is queued or running, its status fragment asks htmx to fetch it again every
 second; a finished one stops asking. Without JavaScript the page still lists every job.
 """
@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate import access, selectors
-from annotate.models import ImportFormat, ImportJob, ImportKind, Project
+from annotate.access import Need
+from annotate.models import ImportFormat, ImportJob, ImportKind
 from annotate.services.imports import ImportRejected, import_job_create
-
-
-def _project_for_admin(request: HttpRequest, slug: str) -> Project:
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or not access.projects_visible_to(request.user).filter(pk=project.pk).exists():
-        raise Http404("No such project")
-    if not access.can_administer(request.user, project):
-        raise PermissionDenied("Only project admins may import.")
-    return project
 
 
 class ImportUploadForm(forms.Form):
@@ -41,7 +32,8 @@ class ImportUploadForm(forms.Form):
 
 @login_required
 def imports(request: HttpRequest, slug: str) -> HttpResponse:
-    project = _project_for_admin(request, slug)
+    need = Need.READ if request.method in ("GET", "HEAD") else Need.ADMINISTER
+    project = access.project_for(user=request.user, slug=slug, need=need)
     form = ImportUploadForm()
     problems: list[dict[str, object]] = []
     error = ""
@@ -74,7 +66,7 @@ def imports(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def import_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
-    project = _project_for_admin(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.READ)
     job = get_object_or_404(ImportJob, pk=job_id, project=project)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect(f"{reverse('annotate:imports', kwargs={'slug': project.slug})}#import-{job.pk}")

@@ -10,10 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from annotate import charts
+from annotate import access, charts
+from annotate.access import Need
 from annotate.aggregation.labels import LABEL_NAMES
 from annotate.selectors_quality import annotator_quality, pair_selection, project_agreement, project_votes
-from annotate.views_snapshots import SnapshotFilterForm, project_for_admin
+from annotate.views_snapshots import SnapshotFilterForm
 
 
 def _counts_context(request: HttpRequest, project: object, votes: object = None) -> dict[str, object]:
@@ -24,7 +25,7 @@ def _counts_context(request: HttpRequest, project: object, votes: object = None)
 
 @login_required
 def quality(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_admin(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.READ)
     if request.htmx and request.htmx.target == "counts":  # type: ignore[attr-defined]
         return render(request, "annotate/partials/pair_counts.html", _counts_context(request, project))
     votes = project_votes(project=project)

@@ -1,4 +1,4 @@
-"""Staff pages for dataset snapshots and their exports (project admins and staff only).
+"""Pages for dataset snapshots and their exports (project admins and readers; see ``annotate.access``).
 
 The export status has its own small view, polled by htmx while the job runs; the
 download streams the finished file with ``FileResponse``.
@@ -11,12 +11,12 @@ from pathlib import Path
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate import access
+from annotate.access import Need
 from annotate.models import AggregationMethod, ExportFormat, ExportSchema, Project
 from annotate.selectors_quality import (
     SnapshotFilters,
@@ -29,16 +29,6 @@ from annotate.selectors_quality import (
 from annotate.services.decontamination import DEFAULT_NGRAM
 from annotate.services.exports import export_download_path, export_job_create
 from annotate.services.snapshots import snapshot_create
-
-
-def project_for_admin(request: HttpRequest, slug: str) -> Project:
-    """The project if the user administers it; 404 for non-members (its existence is not theirs to learn), 403 for annotators."""
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or not access.projects_visible_to(request.user).filter(pk=project.pk).exists():
-        raise Http404("No such project")
-    if not access.can_administer(request.user, project):
-        raise PermissionDenied("Only project admins may see this page.")
-    return project
 
 
 class SnapshotFilterForm(forms.Form):
@@ -87,7 +77,8 @@ def _page(request: HttpRequest, project: Project, create_form: SnapshotCreateFor
 
 @login_required
 def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_admin(request, slug)
+    need = Need.READ if request.method in ("GET", "HEAD") else Need.ADMINISTER
+    project = access.project_for(user=request.user, slug=slug, need=need)
     if request.method != "POST":
         return _page(request, project, SnapshotCreateForm(initial={}))
     form = SnapshotCreateForm(request.POST, request.FILES)
@@ -113,7 +104,7 @@ def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpResponse:
-    project = project_for_admin(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.ADMINISTER)
     snapshot = snapshot_get(project=project, version=version)
     if snapshot is None:
         raise Http404("No such snapshot")
@@ -130,7 +121,7 @@ def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpRespon
 
 @login_required
 def export_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
-    project = project_for_admin(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.READ)
     job = export_job_get(project=project, job_id=job_id)
     if job is None:
         raise Http404("No such export")
@@ -139,7 +130,7 @@ def export_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
 
 @login_required
 def export_download(request: HttpRequest, slug: str, job_id: int) -> FileResponse:
-    project = project_for_admin(request, slug)
+    project = access.project_for(user=request.user, slug=slug, need=Need.READ)
     job = export_job_get(project=project, job_id=job_id)
     path = export_download_path(job) if job is not None else None
     if path is None:

@@ -128,9 +128,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- REST framework ---------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF answers an unauthenticated request with the first class's
+    # ``authenticate_header`` (401 + WWW-Authenticate: Token); session auth has none (403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotate.api.authentication.FastTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from annotate.models import Project, Role
-from tests.factories import add_member, make_project, make_user
+from tests.factories import add_member, make_project, make_superuser, make_user
 
 pytest_plugins = ["tests.worker", "tests.browser"]
 
@@ -39,7 +39,25 @@ def outsider(db: None) -> User:
 
 @pytest.fixture
 def staff(db: None) -> User:
+    """A staff account with no permissions: like any user outside the admin (annotate/access.py)."""
     return make_user("staff", staff=True)
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return make_superuser("root")
+
+
+@pytest.fixture
+def staff_reader(db: None) -> User:
+    """Staff with ``annotate.view_project``: reads every project's data, changes nothing."""
+    return make_user("reader", staff=True, perms=["view_project"])
+
+
+@pytest.fixture
+def staff_operator(db: None) -> User:
+    """Staff with add, change and delete ``project``: creates, administers and deletes every project."""
+    return make_user("operator", staff=True, perms=["add_project", "change_project", "delete_project"])
 
 
 @pytest.fixture

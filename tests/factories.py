@@ -17,12 +17,25 @@ _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"
 
 
-def make_user(username: str | None = None, *, staff: bool = False, **fields: Any) -> User:
+def make_user(
+    username: str | None = None, *, staff: bool = False, perms: Sequence[str] = (), **fields: Any
+) -> User:
+    """A user; ``perms`` are ``annotate`` model permission codenames (``view_project``, ...)."""
     User = get_user_model()
     user = User.objects.create_user(
         username=username or f"user{next(_seq)}", password=PASSWORD, is_staff=staff, **fields
     )
+    if perms:
+        from django.contrib.auth.models import Permission
+
+        user.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label="annotate", codename__in=perms)
+        )
     return user
+
+
+def make_superuser(username: str | None = None) -> User:
+    return make_user(username, staff=True, is_superuser=True)
 
 
 def make_project(slug: str | None = None, **fields: Any) -> Project:

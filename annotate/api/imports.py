@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.permissions import project_for_admin
+from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.models import ImportFormat, ImportJob, ImportKind, JobStatus
 from annotate.services.imports import ImportRejected, import_job_create
 
@@ -91,5 +91,5 @@ class ImportJobDetailApi(APIView):
     @extend_schema(responses=ImportJobOutputSerializer)
     def get(self, request: Request, job_id: int) -> Response:
         job = get_object_or_404(ImportJob.objects.select_related("project"), pk=job_id)
-        project_for_admin(request, job.project.slug)
+        project_for_reading(request, job.project.slug)
         return Response(ImportJobOutputSerializer(job).data)

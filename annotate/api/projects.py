@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate import access, selectors
-from annotate.api.permissions import project_for_admin, project_for_annotation
+from annotate.access import Need
+from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.models import Choice, Comparison, ComparisonStatus, Project
 from annotate.services.projects import project_create, project_update
 
@@ -43,7 +44,7 @@ def _django_errors(exc: DjangoValidationError) -> ValidationError:
 
 
 class ProjectListApi(APIView):
-    """Projects you may open: all of them for staff, your memberships otherwise."""
+    """Projects you may open: your memberships, or all of them with ``annotate.view_project`` (superusers too)."""
 
     @extend_schema(responses=ProjectOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -52,7 +53,7 @@ class ProjectListApi(APIView):
 
 
 class ProjectCreateApi(APIView):
-    """Create a project (staff only); you become its admin."""
+    """Create a project (superusers and holders of ``annotate.add_project``); you become its admin."""
 
     class InputSerializer(_ProjectFieldsSerializer):
         name = serializers.CharField(max_length=200)
@@ -61,7 +62,7 @@ class ProjectCreateApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request: Request) -> Response:
         if not access.can_create_projects(request.user):
-            raise PermissionDenied("Only staff may create projects.")
+            raise PermissionDenied("Only superusers and holders of annotate.add_project may create projects.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -72,11 +73,11 @@ class ProjectCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
-    """One project, for its members and staff."""
+    """One project, for its members and those who read every project."""
 
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_annotation(request, slug) if not request.user.is_staff else project_for_admin(request, slug)
+        project = access.project_for(user=request.user, slug=slug, need=Need.VIEW)
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -99,19 +100,17 @@ class ProjectUpdateApi(APIView):
 
 
 class ProjectDeleteApi(APIView):
-    """Delete a project and everything in it (staff only)."""
+    """Delete a project and everything in it (superusers and holders of ``annotate.delete_project``)."""
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
-        if not request.user.is_staff:
-            raise PermissionDenied("Only staff may delete projects.")
+        project = access.project_for(user=request.user, slug=slug, need=Need.DELETE)
         project.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ComparisonListApi(APIView):
-    """A project's comparisons with their votes (project admins), filterable."""
+    """A project's comparisons with their votes and gold answers (project admins and readers), filterable."""
 
     class FilterSerializer(serializers.Serializer[dict[str, object]]):
         status = serializers.ChoiceField(choices=ComparisonStatus.values, required=False)
@@ -145,7 +144,7 @@ class ComparisonListApi(APIView):
         responses=OutputSerializer(many=True),
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         comparisons = selectors.comparison_list(project=project, **filters.validated_data)

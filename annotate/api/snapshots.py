@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.api.permissions import project_for_admin
+from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.models import AggregationMethod, ExportFormat, ExportJob, ExportSchema, Project, Snapshot
 from annotate.selectors_quality import (
     SnapshotFilters,
@@ -69,7 +69,7 @@ class SnapshotListApi(APIView):
 
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         return Response(SnapshotOutputSerializer(snapshot_list(project=project), many=True).data)
 
 
@@ -125,7 +125,7 @@ class SnapshotDetailApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str, version: int) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         return Response(self.OutputSerializer(_snapshot_or_404(project, version)).data)
 
 
@@ -154,7 +154,7 @@ class ExportDetailApi(APIView):
 
     @extend_schema(responses=ExportJobOutputSerializer)
     def get(self, request: Request, slug: str, job_id: int) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         job = export_job_get(project=project, job_id=job_id)
         if job is None:
             raise Http404("No such export")
@@ -166,7 +166,7 @@ class ExportDownloadApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, slug: str, job_id: int) -> FileResponse:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         job = export_job_get(project=project, job_id=job_id)
         path = export_download_path(job) if job is not None else None
         if path is None:
@@ -179,7 +179,7 @@ class AnnotatorQualityApi(APIView):
 
     @extend_schema(responses=dict)
     def get(self, request: Request, slug: str) -> Response:
-        project = project_for_admin(request, slug)
+        project = project_for_reading(request, slug)
         votes = project_votes(project=project)
         agreement = project_agreement(project=project, votes=votes)
         report = annotator_quality(project=project, votes=votes)

@@ -39,13 +39,17 @@ from annotate.models import (
     Response,
     Strength,
 )
-from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
+from annotate.services.errors import InvalidChoice, InvalidText, LeaseClosed, NotYourLease
 
 # What the annotator pressed, in screen terms: "a" is whatever was shown on the left.
 DISPLAY_CHOICES = {"a", "b", "tie", "both_bad"}
 _SWAP = {Choice.A: Choice.B, Choice.B: Choice.A}
 
 _rng = random.SystemRandom()
+
+# The limits of the free-text fields, for pages and the API alike (the API's serializers say the same).
+RATIONALE_MAX_LENGTH = 10_000
+SKIP_REASON_MAX_LENGTH = 500
 
 # Reclaiming on every request would add a transaction to the hot path; expired leases
 # are rare, so each process sweeps a project at most this often (the beat task
@@ -312,7 +316,7 @@ def _compact(sql: str) -> str:
     return " ".join(sql.split())
 
 
-def _submit_ctes(*, guarded: bool = False) -> str:
+def _submit_ctes(*, guarded: bool = False, in_project: bool = False) -> str:
     """PostgreSQL CTEs ``closed``, ``judged``, ``counted``: close the lease, store the judgment, count the vote.
 
     One statement is one round trip and needs no BEGIN/COMMIT. It keeps the lock order
@@ -323,9 +327,10 @@ def _submit_ctes(*, guarded: bool = False) -> str:
     would run on this statement's older snapshot. Winner and agreement follow from the
     new counters, as ``_plurality`` computes them.
 
-    ``guarded`` also checks what ``lease_project_for_annotator`` checks (an active
-    project the annotator still belongs to, or staff) and returns the project's id,
-    overlap target, lease TTL and gold rate from ``closed``.
+    ``guarded`` also checks the rule of ``access.lease_project`` (``access.may_annotate_sql``:
+    an active project the annotator still belongs to, or a superuser) and returns the
+    project's id, overlap target, lease TTL and gold rate from ``closed``; ``in_project``
+    also requires the lease to be of the project ``%(project)s``.
     """
     new = {c: f"c.votes_{c}+j.i_{c}" for c in Choice.values}  # j.i_<choice> is 1 for the vote's choice
     top = f"GREATEST({', '.join(new.values())})"
@@ -334,12 +339,12 @@ def _submit_ctes(*, guarded: bool = False) -> str:
         for c in Choice.values
     )
     if guarded:
-        close = """
+        close = f"""
     UPDATE annotate_assignment a SET status = 'submitted', closed_at = %(now)s
     FROM annotate_project pr
     WHERE a.id = %(lease)s AND a.annotator_id = %(user)s AND a.status = 'live' AND a.expires_at > %(now)s
-      AND pr.id = a.project_id AND pr.is_active
-      AND (%(staff)s OR EXISTS (SELECT 1 FROM annotate_membership m WHERE m.project_id = pr.id AND m.user_id = %(user)s))
+      AND pr.id = a.project_id {"AND pr.id = %(project)s" if in_project else ""}
+      AND {access.may_annotate_sql("pr")}
     RETURNING a.comparison_id, a.flipped, pr.id AS project_id, pr.overlap_target AS k, pr.lease_ttl_seconds AS ttl,
               pr.gold_rate"""
         k = "(SELECT k FROM closed)"
@@ -375,8 +380,12 @@ closed AS ({close}
 
 _JUDGED = "judged j JOIN counted ON counted.id = j.comparison_id"
 _JUDGED_COLUMNS = "j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped"
-_SUBMIT_POSTGRESQL = f"WITH {_submit_ctes()}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}"
-# Submit and the next lease in one statement, guarded like ``lease_project_for_annotator``:
+# The general submit: guarded like ``access.lease_project``, optionally in the page's project.
+_SUBMIT_POSTGRESQL = _compact(f"WITH {_submit_ctes(guarded=True)}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}")
+_SUBMIT_IN_PROJECT_POSTGRESQL = _compact(
+    f"WITH {_submit_ctes(guarded=True, in_project=True)}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}"
+)
+# Submit and the next lease in one statement, guarded like ``access.lease_project``:
 # the pick runs only if the submit went through and this is not a gold turn (``roll``, a
 # uniform draw, against the project's gold rate); the snapshot still sees the lease just
 # closed as live, so it is left out of the "already holds a live lease" test.
@@ -391,11 +400,24 @@ SELECT {_JUDGED_COLUMNS}, closed.project_id, closed.gold_rate, {_LEASE_COLUMNS}
 FROM {_JUDGED} CROSS JOIN closed LEFT JOIN ({_LEASE_JOINS}) ON true""")
 
 
-def _submit_refused(*, assignment_id: int, annotator: User) -> SubmitResult:
+def _check_lease_access(*, assignment_id: int, annotator: User, project: Project | None) -> None:
+    """NotYourLease unless the rule of ``access.lease_project`` lets ``annotator`` use this lease."""
+    if access.lease_project(user=annotator, assignment_id=assignment_id, project=project) is None:
+        raise NotYourLease(
+            "this lease does not exist, belongs to someone else or to another project, "
+            "or you may no longer annotate its project"
+        )
+
+
+def _submit_refused(*, assignment_id: int, annotator: User, project: Project | None) -> SubmitResult:
     """Why a lease could not be closed: a retry of a submit (answered with the first), or an error."""
-    lease = Assignment.objects.filter(pk=assignment_id).first()
-    if lease is None or lease.annotator_id != annotator.pk:
-        raise NotYourLease("this lease does not exist or belongs to someone else")
+    _check_lease_access(assignment_id=assignment_id, annotator=annotator, project=project)
+    return _closed_lease_answer(assignment_id=assignment_id)
+
+
+def _closed_lease_answer(*, assignment_id: int) -> SubmitResult:
+    """The caller's lease is not live: the first judgment of a retried submit, or LeaseClosed."""
+    lease = Assignment.objects.get(pk=assignment_id)
     if lease.status == AssignmentStatus.SUBMITTED:
         return SubmitResult(judgment=Judgment.objects.get(assignment=lease), created=False)
     raise LeaseClosed(f"this lease is {'expired' if lease.status == AssignmentStatus.LIVE else lease.status}")
@@ -414,26 +436,26 @@ def judgment_submit(
 ) -> SubmitResult:
     """Record the annotator's verdict on their live lease exactly once; a retry returns the first.
 
-    ``project`` is the lease's project when the caller has it already (it saves a query).
+    The lease must pass ``access.lease_project`` (the caller's own, in a project they may
+    still annotate, and of ``project`` when given: the page's URL names it), else NotYourLease.
     """
     now = now or timezone.now()
-    _check_verdict(choice=choice, strength=strength)
+    rationale = _check_verdict(choice=choice, strength=strength, rationale=rationale)
     if connection.vendor == "postgresql":
-        if project is None:
-            project = Project.objects.filter(assignments=assignment_id).first()
-        if project is None:
-            raise NotYourLease("this lease does not exist or belongs to someone else")
         params = _submit_params(
             assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
             seconds_spent=seconds_spent, now=now,
         )  # fmt: skip
-        rows = rows_prepared(_SUBMIT_POSTGRESQL, {**params, "k": project.overlap_target})
+        if project is None:
+            rows = rows_prepared(_SUBMIT_POSTGRESQL, params)
+        else:
+            rows = rows_prepared(_SUBMIT_IN_PROJECT_POSTGRESQL, {**params, "project": project.pk})
         if not rows:
-            return _submit_refused(assignment_id=assignment_id, annotator=annotator)
+            return _submit_refused(assignment_id=assignment_id, annotator=annotator, project=project)
         return _submitted_from_row(rows[0], annotator=annotator, params=params)
     return _judgment_submit_portable(
         assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
-        seconds_spent=seconds_spent, now=now,
+        seconds_spent=seconds_spent, project=project, now=now,
     )  # fmt: skip
 
 
@@ -450,22 +472,19 @@ def judgment_submit_and_lease_next(
     """``judgment_submit`` and then ``comparison_next_for_annotator``: one statement on PostgreSQL.
 
     This is what an annotator does all day, so on PostgreSQL the submit, the access check
-    and the pick of the next comparison share one round trip; gold turns, the end of a
-    project and refused submits take the general path. The annotator must still be
-    allowed to annotate the lease's project (``access.can_annotate``); otherwise, as for
-    someone else's lease, it raises ``NotYourLease``.
+    (``access.may_annotate_sql``, the rule of ``access.lease_project``) and the pick of the
+    next comparison share one round trip; gold turns, the end of a project and refused
+    submits take the general path. A lease the annotator may not use raises ``NotYourLease``.
     """
     now = now or timezone.now()
-    _check_verdict(choice=choice, strength=strength)
+    rationale = _check_verdict(choice=choice, strength=strength, rationale=rationale)
     if connection.vendor == "postgresql":
         roll = _rng.random()
         verdict = _submit_params(
             assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
             seconds_spent=seconds_spent, now=now,
         )  # fmt: skip
-        params = {
-            **verdict, "staff": annotator.is_staff, "roll": roll, "flipped": _rng.random() < 0.5,
-        }  # fmt: skip
+        params = {**verdict, "roll": roll, "flipped": _rng.random() < 0.5}
         rows = rows_prepared(_SUBMIT_AND_LEASE_POSTGRESQL, params)
         if rows:
             row = rows[0]
@@ -479,21 +498,44 @@ def judgment_submit_and_lease_next(
             project = Project.objects.get(pk=project_id)
             _sweep_now_and_then(project=project, now=now)
             return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=roll < gold_rate)
-    held = Assignment.objects.select_related("project").filter(pk=assignment_id).first()
-    if held is None or held.annotator_id != annotator.pk or not access.can_annotate(annotator, held.project):
-        raise NotYourLease("this lease does not exist or belongs to someone else")
-    result = judgment_submit(
-        assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
-        seconds_spent=seconds_spent, project=held.project, now=now,
-    )  # fmt: skip
-    return result, comparison_next_for_annotator(project=held.project, annotator=annotator, now=now)
+        # Refused: someone else's lease or a lost right (NotYourLease), or a retry / a closed lease.
+        result = _submit_refused(assignment_id=assignment_id, annotator=annotator, project=None)
+    else:
+        result = judgment_submit(
+            assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
+            seconds_spent=seconds_spent, now=now,
+        )  # fmt: skip
+    project = Project.objects.get(assignments=assignment_id)
+    return result, comparison_next_for_annotator(project=project, annotator=annotator, now=now)
 
 
-def _check_verdict(*, choice: str, strength: str) -> None:
+def annotation_text_clean(*, field: str, value: str, max_length: int) -> str:
+    """``value`` without surrounding blanks, or InvalidText naming ``field``: no NUL, no lone surrogate, not too long.
+
+    PostgreSQL cannot store NUL in text, and UTF-8 cannot encode a lone surrogate; both
+    would fail inside the INSERT as a server error. Pages and the API share these rules.
+    """
+    value = value.strip()
+    if "\x00" in value:
+        raise InvalidText(f"{field}: must not contain NUL characters")
+    if len(value) > max_length:
+        raise InvalidText(f"{field}: at most {max_length} characters, got {len(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidText(f"{field}: invalid character at position {exc.start} (a lone surrogate)") from exc
+    return value
+
+
+def _check_verdict(*, choice: str, strength: str, rationale: str) -> str:
+    """The rationale, cleaned; InvalidChoice or InvalidText for what cannot be stored."""
     if strength and strength not in Strength.values:
         raise InvalidChoice(f"strength must be one of {Strength.values}, got {strength!r}")
     if choice not in DISPLAY_CHOICES:
         raise InvalidChoice(f"choice must be one of {sorted(DISPLAY_CHOICES)}, got {choice!r}")
+    if not rationale:
+        return ""
+    return annotation_text_clean(field="rationale", value=rationale, max_length=RATIONALE_MAX_LENGTH)
 
 
 def _submit_params(
@@ -501,8 +543,8 @@ def _submit_params(
     seconds_spent: float | None, now: datetime,
 ) -> dict[str, Any]:  # fmt: skip
     return {
-        "now": now, "lease": assignment_id, "user": annotator.pk, "choice": choice, "strength": strength,
-        "rationale": rationale.strip(), "seconds": seconds_spent,
+        **access.may_annotate_params(annotator), "now": now, "lease": assignment_id, "choice": choice,
+        "strength": strength, "rationale": rationale, "seconds": seconds_spent,
     }  # fmt: skip
 
 
@@ -518,21 +560,22 @@ def _submitted_from_row(row: Sequence[Any], *, annotator: User, params: dict[str
 
 def _judgment_submit_portable(
     *, assignment_id: int, annotator: User, choice: str, strength: str, rationale: str,
-    seconds_spent: float | None, now: datetime,
+    seconds_spent: float | None, project: Project | None, now: datetime,
 ) -> SubmitResult:  # fmt: skip
     """The same as the PostgreSQL statement, in steps (SQLite serialises the transaction)."""
     with transaction.atomic():
+        _check_lease_access(assignment_id=assignment_id, annotator=annotator, project=project)
         closed = Assignment.objects.filter(
             pk=assignment_id, annotator=annotator, status=AssignmentStatus.LIVE, expires_at__gt=now
         ).update(status=AssignmentStatus.SUBMITTED, closed_at=now)
         if not closed:
-            return _submit_refused(assignment_id=assignment_id, annotator=annotator)
+            return _closed_lease_answer(assignment_id=assignment_id)
         lease = Assignment.objects.select_related("project").get(pk=assignment_id)
         canonical = canonical_choice(display_choice=choice, flipped=lease.flipped)
         comparison = Comparison.objects.select_for_update().get(pk=lease.comparison_id)
         judgment = Judgment.objects.create(
             comparison=comparison, annotator=annotator, assignment=lease, choice=canonical,
-            strength=strength if canonical in (Choice.A, Choice.B) else "", rationale=rationale.strip(),
+            strength=strength if canonical in (Choice.A, Choice.B) else "", rationale=rationale,
             seconds_spent=seconds_spent, shown_flipped=lease.flipped, created_at=now,
         )  # fmt: skip
         field = f"votes_{canonical}"
@@ -547,19 +590,26 @@ def _judgment_submit_portable(
     return SubmitResult(judgment=judgment, created=True)
 
 
-def assignment_skip(*, assignment_id: int, annotator: User, reason: str = "") -> Assignment:
-    """Give a live lease back to the pool; the annotator is not offered that comparison again."""
+def assignment_skip(
+    *, assignment_id: int, annotator: User, reason: str = "", project: Project | None = None
+) -> Assignment:
+    """Give a live lease back to the pool; the annotator is not offered that comparison again.
+
+    The lease must pass ``access.lease_project`` (and be of ``project`` when given), else NotYourLease.
+    """
+    reason = annotation_text_clean(field="reason", value=reason, max_length=SKIP_REASON_MAX_LENGTH) if reason else ""
     now = timezone.now()
     with transaction.atomic():
         lease = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
-        if lease is None or lease.annotator_id != annotator.pk:
+        if lease is None:
             raise NotYourLease("this lease does not exist or belongs to someone else")
+        _check_lease_access(assignment_id=assignment_id, annotator=annotator, project=project)
         if lease.status == AssignmentStatus.SKIPPED:
             return lease
         if lease.status != AssignmentStatus.LIVE:
             raise LeaseClosed(f"this lease is {lease.status}")
         lease.status = AssignmentStatus.SKIPPED
-        lease.skip_reason = reason.strip()[:500]
+        lease.skip_reason = reason
         lease.closed_at = now
         lease.save(update_fields=["status", "skip_reason", "closed_at"])
         Comparison.objects.filter(pk=lease.comparison_id, is_gold=False).update(

@@ -25,3 +25,10 @@ class LeaseClosed(ServiceError):
 class InvalidChoice(ServiceError):
     code = "invalid_choice"
     status = 400
+
+
+class InvalidText(ServiceError):
+    """A free-text field (rationale, skip reason) that cannot be stored: too long, NUL, a lone surrogate."""
+
+    code = "invalid_text"
+    status = 400

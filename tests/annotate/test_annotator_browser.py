@@ -90,3 +90,18 @@ class AnnotatorPageBrowserTests:
         assert page.is_visible("#help")
         page.keyboard.press("s")  # shortcuts are off while help is open
         assert Assignment.objects.filter(status="skipped").count() == 0
+
+    def test_a_refused_submit_shows_its_error_in_place(
+        self, page: Any, live_server: Any, project: Project, annotator: User
+    ) -> None:
+        # A 400 from the htmx submit is swapped in like a 200 (htmx-config in task.html), so the
+        # annotator reads the named error instead of a page that silently does nothing.
+        make_comparison(project)
+        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        lease_id = page.get_attribute("#task", "data-lease")
+        page.evaluate("document.getElementById('rationale').value = 'why\\u0000not'")
+        page.keyboard.press("1")
+        page.wait_for_selector("#task .error")
+        assert "rationale: must not contain NUL characters" in page.inner_text("#task .error")
+        assert page.get_attribute("#task", "data-lease") == lease_id
+        assert Judgment.objects.count() == 0

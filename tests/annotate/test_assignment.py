@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from annotate import access
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -17,6 +18,9 @@ from annotate.models import (
     Project,
 )
 from annotate.services.assignment import (
+    RATIONALE_MAX_LENGTH,
+    SKIP_REASON_MAX_LENGTH,
+    annotation_text_clean,
     assignment_reclaim_expired,
     assignment_skip,
     canonical_choice,
@@ -24,11 +28,18 @@ from annotate.services.assignment import (
     judgment_submit,
     judgment_submit_and_lease_next,
 )
-from annotate.services.errors import InvalidChoice, LeaseClosed, NotYourLease
-from tests.factories import make_annotators, make_comparison, make_comparisons
+from annotate.services.errors import InvalidChoice, InvalidText, LeaseClosed, NotYourLease
+from tests.factories import (
+    add_member,
+    make_annotators,
+    make_comparison,
+    make_comparisons,
+    make_project,
+    make_superuser,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db
-
 
 
 class NextComparisonTests:
@@ -58,11 +69,17 @@ class NextComparisonTests:
         comparison = make_comparison(project)
         users = make_annotators(project, 3)
         leases = [comparison_next_for_annotator(project=project, annotator=u) for u in users]
-        assert [lease.comparison_id if lease else None for lease in leases] == [comparison.pk, comparison.pk, None]
+        assert [lease.comparison_id if lease else None for lease in leases] == [
+            comparison.pk,
+            comparison.pk,
+            None,
+        ]
         comparison.refresh_from_db()
         assert comparison.slots_taken == 2
 
-    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(self, project: Project, annotator: User) -> None:
+    def test_it_does_not_serve_a_comparison_twice_to_one_annotator(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -168,7 +185,9 @@ class JudgmentSubmitTests:
 class JudgmentSubmitAndLeaseNextTests:
     """The annotator's all-day path: one statement on PostgreSQL, two services elsewhere."""
 
-    def test_it_stores_the_vote_and_leases_the_next_comparison(self, project: Project, annotator: User) -> None:
+    def test_it_stores_the_vote_and_leases_the_next_comparison(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 3)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -181,7 +200,11 @@ class JudgmentSubmitAndLeaseNextTests:
         assert judgment.choice == (Choice.B if lease.flipped else Choice.A)
         assert upcoming is not None and upcoming.comparison_id != lease.comparison_id
         stored = Assignment.objects.get(pk=upcoming.pk)
-        assert (stored.status, stored.flipped, stored.annotator_id) == (AssignmentStatus.LIVE, upcoming.flipped, annotator.pk)
+        assert (stored.status, stored.flipped, stored.annotator_id) == (
+            AssignmentStatus.LIVE,
+            upcoming.flipped,
+            annotator.pk,
+        )
         assert upcoming.comparison.response_a.text == stored.comparison.response_a.text
         assert upcoming.comparison.prompt.turns == stored.comparison.prompt.turns
         voted = Comparison.objects.get(pk=lease.comparison_id)
@@ -202,9 +225,13 @@ class JudgmentSubmitAndLeaseNextTests:
         )
         assert (again.created, again.judgment.pk) == (False, first.judgment.pk)
         assert upcoming is not None and upcoming_again is not None and upcoming_again.pk == upcoming.pk
-        assert Judgment.objects.count() == 1 and Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+        assert (
+            Judgment.objects.count() == 1 and Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+        )
 
-    def test_it_keeps_another_live_lease_instead_of_taking_a_second(self, project: Project, annotator: User) -> None:
+    def test_it_keeps_another_live_lease_instead_of_taking_a_second(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 3)
         older = comparison_next_for_annotator(project=project, annotator=annotator)
         assert older is not None
@@ -212,11 +239,12 @@ class JudgmentSubmitAndLeaseNextTests:
         assert other is not None
         # A second tab: a live lease the annotator got before the one they submit now.
         newer = Assignment.objects.create(
-            project=project, comparison=other, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+            project=project,
+            comparison=other,
+            annotator=annotator,
+            expires_at=timezone.now() + timedelta(minutes=5),
         )
-        _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=newer.pk, annotator=annotator, choice="a"
-        )
+        _, upcoming = judgment_submit_and_lease_next(assignment_id=newer.pk, annotator=annotator, choice="a")
         assert upcoming is not None and upcoming.pk == older.pk
         assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 1
 
@@ -226,9 +254,7 @@ class JudgmentSubmitAndLeaseNextTests:
         make_comparisons(project, 2)
         gold = make_comparison(project, is_gold=True, gold_answer=Choice.A)
         lease = _lease_on(project, annotator, exclude_gold=True)
-        _, upcoming = judgment_submit_and_lease_next(
-            assignment_id=lease.pk, annotator=annotator, choice="b"
-        )
+        _, upcoming = judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="b")
         assert upcoming is not None and upcoming.comparison_id == gold.pk
 
     def test_it_returns_none_at_the_end_of_the_project(self, project: Project, annotator: User) -> None:
@@ -241,7 +267,9 @@ class JudgmentSubmitAndLeaseNextTests:
         assert upcoming is None and result.judgment.strength == ""
         assert Judgment.objects.get().strength == ""
 
-    def test_it_refuses_someone_elses_lease_and_stores_nothing(self, project: Project, annotator: User) -> None:
+    def test_it_refuses_someone_elses_lease_and_stores_nothing(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 2)
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
@@ -268,7 +296,10 @@ def _lease_on(project: Project, annotator: User, *, exclude_gold: bool) -> Assig
     assert comparison is not None
     Comparison.objects.filter(pk=comparison.pk).update(slots_taken=1)
     return Assignment.objects.create(
-        project=project, comparison=comparison, annotator=annotator, expires_at=timezone.now() + timedelta(minutes=5)
+        project=project,
+        comparison=comparison,
+        annotator=annotator,
+        expires_at=timezone.now() + timedelta(minutes=5),
     )
 
 
@@ -288,3 +319,122 @@ class AssignmentSkipTests:
         make_comparison(project)
         comparison_next_for_annotator(project=project, annotator=annotator)
         assert assignment_reclaim_expired(project=project) == 0
+
+
+class LeaseAccessRuleTests:
+    """``access.can_annotate``, the SQL of the one-statement submit and the general services agree."""
+
+    WHO = ("annotator", "project_admin", "former_member", "superuser", "staff_operator", "staff")
+
+    def _holder(self, project: Project, who: str) -> User:
+        if who == "superuser":
+            return make_superuser()
+        if who == "staff_operator":
+            return make_user(staff=True, perms=["view_project", "change_project", "delete_project"])
+        user = make_user(staff=who == "staff")
+        if who in ("annotator", "project_admin", "former_member"):
+            add_member(project, user, "admin" if who == "project_admin" else "annotator")
+        return user
+
+    def _live_lease(self, project: Project, user: User) -> Assignment:
+        comparison = make_comparison(project)
+        Comparison.objects.filter(pk=comparison.pk).update(slots_taken=1)
+        return Assignment.objects.create(
+            project=project,
+            comparison=comparison,
+            annotator=user,
+            expires_at=timezone.now() + timedelta(minutes=5),
+        )
+
+    @pytest.mark.parametrize("active", [True, False])
+    @pytest.mark.parametrize("who", WHO)
+    @pytest.mark.parametrize("path", ["one_statement", "judgment_submit", "assignment_skip"])
+    def test_every_path_applies_the_same_rule(
+        self, project: Project, who: str, active: bool, path: str
+    ) -> None:
+        make_comparisons(project, 2)
+        user = self._holder(project, who)
+        lease = self._live_lease(project, user)
+        if who == "former_member":
+            Membership.objects.filter(user=user).delete()
+        Project.objects.filter(pk=project.pk).update(is_active=active)
+        project.refresh_from_db()
+        allowed = access.can_annotate(user, project)
+        assert allowed == (active and who in ("annotator", "project_admin", "superuser"))
+        assert (access.lease_project(user=user, assignment_id=lease.pk) is not None) == allowed
+        try:
+            if path == "one_statement":
+                judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=user, choice="a")
+            elif path == "judgment_submit":
+                judgment_submit(assignment_id=lease.pk, annotator=user, choice="a", project=project)
+            else:
+                assignment_skip(assignment_id=lease.pk, annotator=user, project=project)
+        except NotYourLease:
+            went_through = False
+        else:
+            went_through = True
+        assert went_through == allowed
+        if not allowed:
+            assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.LIVE
+        assert Judgment.objects.count() == (1 if allowed and path != "assignment_skip" else 0)
+
+    @pytest.mark.parametrize("service", ["judgment_submit", "assignment_skip"])
+    def test_the_general_services_refuse_a_lease_of_another_project(
+        self, project: Project, annotator: User, service: str
+    ) -> None:
+        other = make_project(slug="elsewhere")
+        add_member(other, annotator)
+        lease = self._live_lease(project, annotator)
+        with pytest.raises(NotYourLease, match="another project"):
+            if service == "judgment_submit":
+                judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", project=other)
+            else:
+                assignment_skip(assignment_id=lease.pk, annotator=annotator, project=other)
+        assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.LIVE
+        assert Judgment.objects.count() == 0
+
+
+class AnnotationTextTests:
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            ("a\x00b", "rationale: must not contain NUL characters"),
+            (
+                "x" * (RATIONALE_MAX_LENGTH + 1),
+                f"rationale: at most {RATIONALE_MAX_LENGTH} characters, got 10001",
+            ),
+            ("ok \ud800", "rationale: invalid character at position 3 (a lone surrogate)"),
+        ],
+    )
+    def test_it_names_what_cannot_be_stored(self, value: str, message: str) -> None:
+        with pytest.raises(InvalidText) as caught:
+            annotation_text_clean(field="rationale", value=value, max_length=RATIONALE_MAX_LENGTH)
+        assert caught.value.message == message and caught.value.status == 400
+
+    def test_it_strips_blanks_before_counting(self) -> None:
+        value = "  " + "y" * SKIP_REASON_MAX_LENGTH + "\n"
+        assert (
+            annotation_text_clean(field="reason", value=value, max_length=SKIP_REASON_MAX_LENGTH)
+            == value.strip()
+        )
+
+    @pytest.mark.parametrize(
+        "service", ["judgment_submit", "judgment_submit_and_lease_next", "assignment_skip"]
+    )
+    def test_the_services_refuse_nul_and_store_nothing(
+        self, project: Project, annotator: User, service: str
+    ) -> None:
+        make_comparisons(project, 2)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        with pytest.raises(InvalidText, match="NUL"):
+            if service == "assignment_skip":
+                assignment_skip(assignment_id=lease.pk, annotator=annotator, reason="bad\x00")
+            elif service == "judgment_submit":
+                judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", rationale="bad\x00")
+            else:
+                judgment_submit_and_lease_next(
+                    assignment_id=lease.pk, annotator=annotator, choice="a", rationale="bad\x00"
+                )
+        assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.LIVE
+        assert Judgment.objects.count() == 0

@@ -15,7 +15,7 @@ from tests.factories import make_pair_records
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "outsider", "annotator", "project_admin", "staff"]
+ROLES = ["anonymous", "outsider", "annotator", "project_admin", "staff", "superuser"]
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,10 @@ def _upload(records: list[dict[str, Any]] | str, name: str = "pairs.jsonl") -> S
 class ImportCreateApiTests:
     @pytest.mark.parametrize(
         ("role", "expected"),
-        [("anonymous", 403), ("outsider", 404), ("annotator", 403), ("project_admin", 201), ("staff", 201)],
+        [
+            ("anonymous", 401), ("outsider", 404), ("annotator", 403), ("project_admin", 201), ("staff", 404),
+            ("staff_reader", 403), ("superuser", 201),
+        ],
     )
     def test_it_lets_only_admins_import(
         self, request: pytest.FixtureRequest, project: Project, api: APIClient, role: str, expected: int
@@ -125,7 +128,10 @@ class ImportCreateApiTests:
 class ImportJobDetailApiTests:
     @pytest.mark.parametrize(
         ("role", "expected"),
-        [("anonymous", 403), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 200)],
+        [
+            ("anonymous", 401), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
+            ("staff_reader", 200), ("superuser", 200),
+        ],
     )
     def test_it_shows_a_job_only_to_admins(
         self, request: pytest.FixtureRequest, project: Project, api: APIClient, role: str, expected: int
@@ -143,7 +149,10 @@ class ImportJobDetailApiTests:
 class ImportPageTests:
     @pytest.mark.parametrize(
         ("role", "expected"),
-        [("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 200)],
+        [
+            ("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
+            ("staff_reader", 200), ("superuser", 200),
+        ],
     )
     def test_it_lets_only_admins_see_the_page(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
@@ -169,9 +178,9 @@ class ImportPageTests:
         assert "pairs.jsonl" in page and "Succeeded" in page and "4 new comparisons" in page
 
     def test_it_shows_the_problems_of_a_rejected_upload(
-        self, project: Project, staff: User, web: Client
+        self, project: Project, superuser: User, web: Client
     ) -> None:
-        web.force_login(staff)
+        web.force_login(superuser)
         response = web.post(
             f"/annotate/{project.slug}/imports/", {"file": _upload("x", name="x.xlsx"), "kind": "pairs"}
         )
@@ -180,7 +189,10 @@ class ImportPageTests:
 
     @pytest.mark.parametrize(
         ("role", "expected"),
-        [("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 200)],
+        [
+            ("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
+            ("staff_reader", 200), ("superuser", 200),
+        ],
     )
     def test_it_polls_a_running_job_with_a_progress_bar(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
@@ -219,12 +231,16 @@ class ImportPageTests:
 class ImportAdminUploadTests:
     @pytest.mark.parametrize(
         ("role", "expected"),
-        [("anonymous", 302), ("outsider", 302), ("annotator", 302), ("project_admin", 302), ("staff", 200)],
+        [
+            ("anonymous", 302), ("outsider", 302), ("annotator", 302), ("project_admin", 302), ("staff", 403),
+            ("staff_reader", 403), ("superuser", 200),
+        ],
     )
     def test_it_lets_only_staff_use_the_admin_upload(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
     ) -> None:
-        # Django's admin lets in staff only; a project admin who is not staff imports from the staff page or API.
+        # Django's admin lets in staff only, and its upload only those who administer a project (superusers,
+        # change_project); a project admin who is not staff imports from the staff page or API.
         user = _user(request, role)
         if user is not None:
             web.force_login(user)
@@ -233,8 +249,8 @@ class ImportAdminUploadTests:
         if expected == 302:
             assert response["Location"].startswith("/admin/login/")
 
-    def test_it_imports_an_upload_from_the_admin(self, project: Project, staff: User, web: Client) -> None:
-        web.force_login(staff)
+    def test_it_imports_an_upload_from_the_admin(self, project: Project, superuser: User, web: Client) -> None:
+        web.force_login(superuser)
         response = web.post(
             "/admin/annotate/importjob/upload/",
             {
@@ -248,10 +264,10 @@ class ImportAdminUploadTests:
         assert response.status_code == 200
         assert "Import " in response.content.decode() and "Succeeded" in response.content.decode()
         assert Comparison.objects.count() == 3
-        assert ImportJob.objects.get().created_by == staff
+        assert ImportJob.objects.get().created_by == superuser
 
-    def test_it_shows_the_problems_in_the_admin(self, project: Project, staff: User, web: Client) -> None:
-        web.force_login(staff)
+    def test_it_shows_the_problems_in_the_admin(self, project: Project, superuser: User, web: Client) -> None:
+        web.force_login(superuser)
         response = web.post(
             "/admin/annotate/importjob/upload/",
             {"project": project.pk, "file": _upload('{"prompt": "q"}\n'), "kind": "pairs"},

@@ -164,8 +164,8 @@ class StaffPagePermissionTests:
         assert web.get(url).status_code == 403
 
     @pytest.mark.parametrize("url", PAGES)
-    @pytest.mark.parametrize("who", ["project_admin", "staff"])
-    def test_it_serves_admins_and_staff(
+    @pytest.mark.parametrize("who", ["project_admin", "superuser"])
+    def test_it_serves_admins_and_superusers(
         self, web: Client, voted: Project, url: str, who: str, request: pytest.FixtureRequest
     ) -> None:
         _login(web, request.getfixturevalue(who))
@@ -173,6 +173,7 @@ class StaffPagePermissionTests:
 
     def test_export_views_follow_the_same_rules(
         self, web: Client, voted: Project, annotator: User, outsider: User, project_admin: User, staff: User,
+        superuser: User,
         settings: object, tmp_path: Path,
     ) -> None:
         settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
@@ -184,13 +185,13 @@ class StaffPagePermissionTests:
         for url in urls:
             assert web.get(url).status_code == 302
         assert web.post(post, {"format": "jsonl", "schema": "hh"}).status_code == 302
-        for user, code in ((outsider, 404), (annotator, 403)):
+        for user, code in ((outsider, 404), (annotator, 403), (staff, 404)):
             _login(web, user)
             for url in urls:
                 assert web.get(url).status_code == code, (user, url)
             assert web.post(post, {"format": "jsonl", "schema": "hh"}).status_code == code
             web.logout()
-        for user in (project_admin, staff):
+        for user in (project_admin, superuser):
             _login(web, user)
             assert web.get(urls[0]).status_code == 200
             download = web.get(urls[1])

@@ -67,8 +67,8 @@ class SnapshotApiPermissionTests:
         for method, url, data in _urls(snapshot, finished_job):
             assert getattr(api, method)(url, data, format="json").status_code == 403, url
 
-    @pytest.mark.parametrize("who", ["project_admin", "staff"])
-    def test_it_serves_admins_and_staff(
+    @pytest.mark.parametrize("who", ["project_admin", "superuser"])
+    def test_it_serves_admins_and_superusers(
         self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob, who: str, request: pytest.FixtureRequest,
         django_capture_on_commit_callbacks: object,
     ) -> None:
