@@ -19,9 +19,9 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 def shown(text: str, limit: int) -> str:
     """Text from a file made safe to store and print: NUL and lone surrogates escaped, cut to ``limit``."""
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    # Cut before escaping, so that a huge text is not copied whole; cut again after, as escapes grow it.
+    text = UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

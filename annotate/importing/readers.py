@@ -105,7 +105,7 @@ class _JsonLines:
     columns: list[str] | None = None
     text_cells: bool = False
     # A line over the limit is skipped in pieces of this size, never held whole.
-    SKIP_CHUNK = 1 << 20
+    SKIP_CHUNK = 1 << 18
 
     def __init__(self, path: Path, limits: ImportLimits) -> None:
         self.path = path

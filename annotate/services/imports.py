@@ -461,10 +461,11 @@ PAIRS_PROMPTS_AT_ONCE = 100
 def _comparisons_for_pairs(
     project: Project, prompt_ids: set[int], batch: str, tally: _Tally, cap: int
 ) -> None:
-    """Comparisons for the pairs of each prompt's responses (old ones included), at most ``cap`` per prompt.
+    """Comparisons for the pairs of each prompt's responses (old ones included), about ``cap`` per prompt at most.
 
     Below the cap every unordered pair is compared. Above it, ``pairs_chosen`` picks pairs that
-    cover the responses not compared yet first, and the pairs left out are counted.
+    cover the responses not compared yet first (each of them is compared, even past the cap),
+    and the pairs left out are counted.
     """
     ordered = sorted(prompt_ids)
     for start in range(0, len(ordered), PAIRS_PROMPTS_AT_ONCE):
@@ -495,7 +496,10 @@ def _comparisons_for_pairs(
             else:
                 compared = {r for pair in old for r in pair}
                 ids = sorted(ids, key=lambda r: (r in compared, r))
-                pairs = pairs_chosen(ids, old, max(0, cap - len(old)))
+                # A prompt at its cap still compares each new response once (pairs_chosen pairs the
+                # uncompared first), so its comparisons grow with its responses, never with their square.
+                fresh = len(ids) - len(compared)
+                pairs = pairs_chosen(ids, old, max(cap - len(old), (fresh + 1) // 2))
             made = 0
             for first, second in pairs:
                 made += 1
