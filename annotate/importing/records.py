@@ -131,6 +131,13 @@ def json_text_decode(text: str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+def batch_problems(batch: str) -> list[tuple[str | None, str]]:
+    """What is wrong with a batch label given outside a file (an import's own batch), if anything."""
+    problems: list[tuple[str | None, str]] = []
+    _Checker(problems, False, ImportLimits()).optional_text({"batch": batch}, "batch")
+    return problems
+
+
 def record_parse(
     *, kind: str, value: Any, text_cells: bool = False, limits: ImportLimits | None = None
 ) -> Record:

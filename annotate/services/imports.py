@@ -39,7 +39,14 @@ from annotate.importing.files import file_check, file_records
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
 from annotate.importing.readers import format_for, parquet_uncompressed_bytes
-from annotate.importing.records import KINDS, ComparisonRecord, PromptRecord, Record, ResponseRecord
+from annotate.importing.records import (
+    KINDS,
+    ComparisonRecord,
+    PromptRecord,
+    Record,
+    ResponseRecord,
+    batch_problems,
+)
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
 from annotate.services.content import content_hash
 
@@ -123,6 +130,13 @@ def _kind_check(kind: str) -> None:
         raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
 
 
+def _batch_check(batch: str) -> None:
+    """The import's own batch label (API field, --batch) obeys the rules of a record's ``batch``."""
+    problems = [message for field, message in batch_problems(batch)]
+    if problems:
+        raise rejected(f"the import's batch {problems[0]}", field="batch")
+
+
 def import_file(
     *,
     project: Project,
@@ -141,6 +155,7 @@ def import_file(
     started = time.monotonic()
     path = Path(path)
     _kind_check(kind)
+    _batch_check(batch)
     fmt = format_for(name=path.name, fmt=fmt)
     try:
         size = path.stat().st_size

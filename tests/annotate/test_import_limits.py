@@ -450,6 +450,20 @@ class ImportDataHostileTests:
             )
         assert Prompt.objects.count() == 0
 
+    def test_it_refuses_a_batch_label_it_could_not_store(self, project: Project, tmp_path: Path) -> None:
+        path = _write(tmp_path, "ok.jsonl", GOOD)
+        with pytest.raises(
+            CommandError, match='field "batch": the import\'s batch is longer than 100 characters'
+        ):
+            call_command("import_data", project.slug, str(path), "--kind", "pairs", "--batch", "b" * 101)
+        with pytest.raises(ImportRejected) as caught:
+            import_file(project=project, path=path, kind="pairs", batch="r\x00")
+        assert str(caught.value.problems[0]) == (
+            'field "batch": the import\'s batch contains a NUL character (\\u0000) at character 2, '
+            "which cannot be stored"
+        )
+        assert Prompt.objects.count() == 0
+
     def test_it_says_a_directory_is_not_a_file(self, project: Project, tmp_path: Path) -> None:
         folder = tmp_path / "x.jsonl"
         folder.mkdir()
