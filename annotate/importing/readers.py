@@ -72,11 +72,11 @@ def records_open(*, path: str | Path, fmt: str, limits: ImportLimits | None = No
     """A reader for the file; raises ``ImportRejected`` when the file as a whole cannot be read."""
     path = Path(path)
     limits = limits or ImportLimits()
-    readers: dict[str, type[_JsonLines | _JsonArray | _Csv | _Parquet]] = {
+    readers: dict[str, type[_JsonLines | _JsonArray | _Csv | ParquetSource]] = {
         "jsonl": _JsonLines,
         "json": _JsonArray,
         "csv": _Csv,
-        "parquet": _Parquet,
+        "parquet": ParquetSource,
     }
     if fmt not in readers:
         raise rejected(f'unknown format "{fmt}"; use one of: {", ".join(FORMATS)}')
@@ -416,7 +416,7 @@ def _row_bytes(array: Any) -> Any:
     return np.full(len(array), width, dtype=np.int64)
 
 
-class _Parquet:
+class ParquetSource:
     """Parquet, bounded before reading by its uncompressed size and while reading by its decoded size.
 
     A column of repeated values is dictionary-encoded: small on disk and in the metadata, yet
@@ -460,50 +460,61 @@ class _Parquet:
                 "(CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES)"
             )
 
-    def __iter__(self) -> Iterator[tuple[Position, Any]]:
+    def _batches(self) -> Iterator[tuple[Any, list[int]]]:
+        """Record batches (text columns still dictionaries) with each row's decoded size in bytes."""
         import numpy as np
 
+        metadata = self.file.metadata
+        for group in range(metadata.num_row_groups):
+            meta = metadata.row_group(group)
+            # Rows per batch so that a batch holds about BATCH_BYTES, as far as the metadata tells.
+            size = max(1, min(self.BATCH, meta.num_rows * self.BATCH_BYTES // max(1, _group_bytes(meta))))
+            for batch in self.file.iter_batches(batch_size=size, row_groups=[group], use_threads=False):
+                row_bytes = np.zeros(batch.num_rows, dtype=np.int64)
+                for column in batch.columns:
+                    row_bytes += _row_bytes(column)
+                yield batch, row_bytes.tolist()
+
+    def decoded_bytes(self, *, stop_above: int) -> int:
+        """The data's decoded size, or the first running total past ``stop_above``; decodes no text."""
+        total = 0
+        for _, sizes in self._batches():
+            total += sum(sizes)
+            if total > stop_above:
+                break
+        return total
+
+    def __iter__(self) -> Iterator[tuple[Position, Any]]:
         number = 0
         decoded = 0
         limit, record_limit = self.limits.max_uncompressed_bytes, self.limits.max_record_bytes
-        metadata = self.file.metadata
         try:
-            for group in range(metadata.num_row_groups):
-                meta = metadata.row_group(group)
-                # Rows per batch so that a batch holds about BATCH_BYTES, as far as the metadata tells.
-                size = max(1, min(self.BATCH, meta.num_rows * self.BATCH_BYTES // max(1, _group_bytes(meta))))
-                for batch in self.file.iter_batches(batch_size=size, row_groups=[group], use_threads=False):
-                    row_bytes = np.zeros(batch.num_rows, dtype=np.int64)
-                    for column in batch.columns:
-                        row_bytes += _row_bytes(column)
-                    sizes: list[int] = row_bytes.tolist()
-                    decoded += sum(sizes)
-                    if decoded > limit:
-                        message = (
-                            f"the file's data decodes to more than {limit:,} bytes "
-                            "(CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES)"
-                        )
-                        yield Position(record=number + 1), Unreadable(message, fatal=True)
-                        return
-                    start = 0
-                    while start < batch.num_rows:
-                        if sizes[start] > record_limit:
-                            number += 1
-                            message = _too_long("the record", f"{sizes[start]:,} bytes decoded", record_limit)
-                            yield Position(record=number), Unreadable(message)
-                            start += 1
-                            continue
-                        stop, held = start, 0
-                        while (
-                            stop < batch.num_rows
-                            and sizes[stop] <= record_limit
-                            and (stop == start or held + sizes[stop] <= self.BATCH_BYTES)
-                        ):
-                            held += sizes[stop]
-                            stop += 1
-                        for row in batch.slice(start, stop - start).to_pylist():
-                            number += 1
-                            yield Position(record=number), row
-                        start = stop
+            for batch, sizes in self._batches():
+                decoded += sum(sizes)
+                if decoded > limit:
+                    message = f"the file's data decodes to more than {limit:,} bytes (CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES)"
+                    yield Position(record=number + 1), Unreadable(message, fatal=True)
+                    return
+                start = 0
+                while start < batch.num_rows:
+                    if sizes[start] > record_limit:
+                        number += 1
+                        message = _too_long("the record", f"{sizes[start]:,} bytes decoded", record_limit)
+                        yield Position(record=number), Unreadable(message)
+                        start += 1
+                        continue
+                    # Rows become Python values a few megabytes at a time, never a whole big batch.
+                    stop, held = start, 0
+                    while (
+                        stop < batch.num_rows
+                        and sizes[stop] <= record_limit
+                        and (stop == start or held + sizes[stop] <= self.BATCH_BYTES)
+                    ):
+                        held += sizes[stop]
+                        stop += 1
+                    for row in batch.slice(start, stop - start).to_pylist():
+                        number += 1
+                        yield Position(record=number), row
+                    start = stop
         except Exception as exc:  # a corrupt page surfaces only when read
             yield Position(record=number + 1), Unreadable(f"unreadable Parquet data: {exc}", fatal=True)

@@ -38,7 +38,7 @@ from django.utils import timezone
 from annotate.importing.files import file_check, file_records
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
-from annotate.importing.readers import format_for, parquet_uncompressed_bytes
+from annotate.importing.readers import ParquetSource, format_for, records_open
 from annotate.importing.records import (
     KINDS,
     ComparisonRecord,
@@ -602,14 +602,20 @@ def _record_estimate(path: Path, fmt: str) -> int:
     inline_bytes = settings.CONCORD_IMPORT_INLINE_MAX_BYTES
     if fmt == "parquet":
         try:
-            import pyarrow.parquet as pq
-
-            metadata = pq.ParquetFile(path).metadata
-        except Exception:
+            source = records_open(path=path, fmt=fmt, limits=ImportLimits(max_uncompressed_bytes=2**62))
+        except ImportRejected:
             return 0  # unreadable: the checker will say why, quickly
-        if parquet_uncompressed_bytes(metadata) > inline_bytes:
+        assert isinstance(source, ParquetSource)
+        if source.uncompressed > inline_bytes:
             return over
-        return int(metadata.num_rows)
+        try:
+            # Dictionary-encoded columns are small in the metadata and large decoded; measure them
+            # (text stays undecoded, and the count stops once past the inline limit).
+            if source.decoded_bytes(stop_above=inline_bytes) > inline_bytes:
+                return over
+        except Exception:
+            return over  # a corrupt page: the worker reports it
+        return int(source.rows)
     size = path.stat().st_size
     if size > inline_bytes:
         return over

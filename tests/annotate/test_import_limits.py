@@ -224,7 +224,7 @@ class HostileFileTests:
     ) -> None:
         from annotate.importing import readers
 
-        monkeypatch.setattr(readers._Parquet, "BATCH_BYTES", 200)  # a few rows per Python batch
+        monkeypatch.setattr(readers.ParquetSource, "BATCH_BYTES", 200)  # a few rows per Python batch
         rows = [
             {"prompt": [{"role": "user", "content": f"turn {i}"}], "response": f"r{i}", "model_version": "v1"}
             for i in range(30)
@@ -368,6 +368,21 @@ class RecordEstimateTests:
         pq.write_table(table, path, compression="zstd", use_dictionary=False)
         assert path.stat().st_size < 20_000
         assert imports._record_estimate(path, "parquet") == 101
+
+    def test_it_counts_a_dictionary_encoded_parquet_by_its_decoded_bytes(
+        self, tmp_path: Path, settings: Any
+    ) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        settings.CONCORD_IMPORT_INLINE_MAX_RECORDS = 100
+        settings.CONCORD_IMPORT_INLINE_MAX_BYTES = 100_000
+        path = tmp_path / "d.parquet"
+        chosen = pa.DictionaryArray.from_arrays(pa.array([0] * 50, pa.int32()), pa.array(["x" * 10_000]))
+        pq.write_table(pa.table({"prompt": ["q"] * 50, "chosen": chosen, "rejected": ["b"] * 50}), path)
+        assert imports._record_estimate(path, "parquet") == 101, "500 KB decoded: a worker's job"
+        small = make_import_file(tmp_path, make_pair_records(5), fmt="parquet")
+        assert imports._record_estimate(small, "parquet") == 5
 
 
 def _job(
