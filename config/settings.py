@@ -178,8 +178,31 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables when beat starts; admins edit them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "reclaim-expired-leases": {"task": "annotate.reclaim_expired_leases", "schedule": 60.0},
+    "clean-import-files": {"task": "annotate.import_files_clean", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# --- Import limits ----------------------------------------------------------
+# What one record may hold, so that a hostile or broken file is refused while it is read,
+# with the line and field, instead of filling memory or making an unreadable annotator page.
+# A text field (a prompt, a turn's content, a response, metadata as JSON), in characters.
+CONCORD_IMPORT_MAX_FIELD_CHARS = env_int("CONCORD_IMPORT_MAX_FIELD_CHARS", 256 * 1024)
+# A record: a JSONL line (bytes), a JSON array element or CSV row (characters), a Parquet row (bytes).
+# Readers never hold more than about this much of one record.
+CONCORD_IMPORT_MAX_RECORD_BYTES = env_int("CONCORD_IMPORT_MAX_RECORD_BYTES", 1024 * 1024)
+# Nesting of JSON inside a record (metadata objects, turns); deeper is refused, never recursed into.
+CONCORD_IMPORT_MAX_JSON_DEPTH = env_int("CONCORD_IMPORT_MAX_JSON_DEPTH", 32)
+# Parquet is compressed: a small file can expand enormously. The uncompressed size (from the
+# row-group metadata, before reading; then the decoded bytes as they are read) is bounded.
+CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES", 512 * 1024 * 1024)
+# Imports bigger than this (file bytes, or uncompressed bytes for Parquet) run in a worker, as do
+# those with more than CONCORD_IMPORT_INLINE_MAX_RECORDS records.
+CONCORD_IMPORT_INLINE_MAX_BYTES = env_int("CONCORD_IMPORT_INLINE_MAX_BYTES", 4 * 1024 * 1024)
+# A responses import compares pairs of a prompt's responses; n responses have n(n-1)/2 pairs.
+# Past this many comparisons per prompt, pairs are chosen so that every response is compared.
+CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT = env_int("CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT", 1000)
+# Uploaded files of finished (succeeded or failed) imports are deleted after this many hours.
+CONCORD_IMPORT_FILE_RETENTION_HOURS = env_int("CONCORD_IMPORT_FILE_RETENTION_HOURS", 7 * 24)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import MAX_PROBLEMS, ImportProblem, ImportRejected, rejected
 from annotate.importing.readers import Position, RecordSource, Unreadable, records_open
 from annotate.importing.records import KINDS, Record, RecordInvalid, columns_check, record_parse
@@ -17,10 +18,10 @@ def _problem(position: Position, field: str | None, message: str) -> ImportProbl
     return ImportProblem(line=position.line, record=position.record, field=field, message=message)
 
 
-def _source(*, path: Path, fmt: str, kind: str) -> RecordSource:
+def _source(*, path: Path, fmt: str, kind: str, limits: ImportLimits) -> RecordSource:
     if kind not in KINDS:
         raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
-    source = records_open(path=path, fmt=fmt)
+    source = records_open(path=path, fmt=fmt, limits=limits)
     if source.columns is not None:
         # A bad header would fail every row; say it once, about the header.
         header = Position(line=1) if fmt == "csv" else Position()
@@ -31,17 +32,26 @@ def _source(*, path: Path, fmt: str, kind: str) -> RecordSource:
 
 
 def file_check(
-    *, path: str | Path, fmt: str, kind: str, max_records: int, progress: Progress | None = None
+    *, path: str | Path, fmt: str, kind: str, limits: ImportLimits, progress: Progress | None = None
 ) -> int:
     """The number of records in a file in which every record is good; else ``ImportRejected`` with the problems."""
-    path = Path(path)
     try:
-        empty = path.stat().st_size == 0
-    except OSError as exc:
-        raise rejected(f"cannot read the file: {exc.strerror}") from exc
-    if empty:
+        return _file_check(path=Path(path), fmt=fmt, kind=kind, limits=limits, progress=progress)
+    except OSError as exc:  # a directory, no permission, a disk error: about the file, not a crash
+        raise rejected(f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def _file_check(*, path: Path, fmt: str, kind: str, limits: ImportLimits, progress: Progress | None) -> int:
+    if not path.is_file():
+        raise rejected(
+            "cannot read the file: it is not a file"
+            if path.exists()
+            else "cannot read the file: no such file"
+        )
+    if path.stat().st_size == 0:
         raise rejected("the file is empty")
-    source = _source(path=path, fmt=fmt, kind=kind)
+    source = _source(path=path, fmt=fmt, kind=kind, limits=limits)
+    max_records = limits.max_records
     problems: list[ImportProblem] = []
     truncated = False
     count = 0
@@ -60,9 +70,11 @@ def file_check(
             problems.append(_problem(position, None, value.message))
         else:
             try:
-                record_parse(kind=kind, value=value, text_cells=source.text_cells)
+                record_parse(kind=kind, value=value, text_cells=source.text_cells, limits=limits)
             except RecordInvalid as exc:
                 problems.extend(_problem(position, f, m) for f, m in exc.problems)
+        if isinstance(value, Unreadable) and value.fatal:
+            break  # the reader cannot go on; it has said where it stopped
         if len(problems) >= MAX_PROBLEMS:
             truncated = True
             break
@@ -75,15 +87,15 @@ def file_check(
     return count
 
 
-def file_records(*, path: str | Path, fmt: str, kind: str) -> Iterator[Record]:
+def file_records(*, path: str | Path, fmt: str, kind: str, limits: ImportLimits) -> Iterator[Record]:
     """The records of a file that ``file_check`` passed, normalised, in file order."""
-    source = _source(path=Path(path), fmt=fmt, kind=kind)
+    source = _source(path=Path(path), fmt=fmt, kind=kind, limits=limits)
     for position, value in source:
         if isinstance(value, Unreadable):
             raise ImportRejected(
                 [_problem(position, None, f"{value.message} (the file changed after it was checked)")]
             )
         try:
-            yield record_parse(kind=kind, value=value, text_cells=source.text_cells)
+            yield record_parse(kind=kind, value=value, text_cells=source.text_cells, limits=limits)
         except RecordInvalid as exc:
             raise ImportRejected([_problem(position, f, m) for f, m in exc.problems]) from exc

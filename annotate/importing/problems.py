@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -9,6 +10,18 @@ from annotate.services.errors import ServiceError
 
 # Enough to show the pattern of what is wrong without building a second copy of a bad file.
 MAX_PROBLEMS = 100
+# Problems quote what the file holds (a field name, a value); a quote is cut to this.
+MAX_FIELD_SHOWN = 120
+MAX_MESSAGE_SHOWN = 600
+# What PostgreSQL cannot store in text or jsonb: NUL, and surrogates that are not part of a pair.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def shown(text: str, limit: int) -> str:
+    """Text from a file made safe to store and print: NUL and lone surrogates escaped, cut to ``limit``."""
+    # Cut before escaping, so that a huge text is not copied whole; cut again after, as escapes grow it.
+    text = UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +32,13 @@ class ImportProblem:
     record: int | None
     field: str | None
     message: str
+
+    def __post_init__(self) -> None:
+        # A problem is stored (ImportJob.errors) and shown: it must not carry the file's NULs or
+        # megabytes. Frozen, so set through object.
+        if self.field is not None:
+            object.__setattr__(self, "field", shown(self.field, MAX_FIELD_SHOWN))
+        object.__setattr__(self, "message", shown(self.message, MAX_MESSAGE_SHOWN))
 
     def __str__(self) -> str:
         where = []

@@ -9,9 +9,13 @@ chosen response is ``response_a``, and the serving code randomises display order
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from annotate.importing.limits import ImportLimits
+from annotate.importing.problems import UNSTORABLE
 
 PromptContent = str | list[dict[str, str]]
 ROLES = ("user", "assistant", "system")
@@ -108,7 +112,35 @@ def columns_check(*, kind: str, columns: list[str]) -> list[tuple[str | None, st
     return problems
 
 
-def record_parse(*, kind: str, value: Any, text_cells: bool = False) -> Record:
+def _unstorable(text: str) -> str | None:
+    """Why PostgreSQL cannot store this text (a NUL or a lone surrogate, and where), or None."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a NUL character (\\u0000)" if char == "\x00" else f"a lone surrogate (\\u{ord(char):04x})"
+    return f"contains {what} at character {found.start() + 1:,}, which cannot be stored"
+
+
+def json_text_decode(text: str) -> Any:
+    """JSON from a CSV cell; raises ``ValueError`` saying why it is not (too deep included)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        # The C decoder counts its depth against Python's recursion limit and stops cleanly.
+        raise ValueError("JSON nested too deeply") from None
+
+
+def batch_problems(batch: str) -> list[tuple[str | None, str]]:
+    """What is wrong with a batch label given outside a file (an import's own batch), if anything."""
+    problems: list[tuple[str | None, str]] = []
+    _Checker(problems, False, ImportLimits()).optional_text({"batch": batch}, "batch")
+    return problems
+
+
+def record_parse(
+    *, kind: str, value: Any, text_cells: bool = False, limits: ImportLimits | None = None
+) -> Record:
     """The record, checked and normalised; raises ``RecordInvalid`` listing every problem."""
     if not isinstance(value, dict):
         raise RecordInvalid([(None, f"expected a JSON object, got {json_type(value)}")])
@@ -125,7 +157,7 @@ def record_parse(*, kind: str, value: Any, text_cells: bool = False) -> Record:
     for name in required:
         if name not in present:
             problems.append((name, "missing required field"))
-    check = _Checker(problems, text_cells)
+    check = _Checker(problems, text_cells, limits or ImportLimits())
     record = _BUILDERS[kind](check, present)
     if problems:
         raise RecordInvalid(problems)
@@ -134,9 +166,12 @@ def record_parse(*, kind: str, value: Any, text_cells: bool = False) -> Record:
 
 
 class _Checker:
-    def __init__(self, problems: list[tuple[str | None, str]], text_cells: bool) -> None:
+    def __init__(
+        self, problems: list[tuple[str | None, str]], text_cells: bool, limits: ImportLimits
+    ) -> None:
         self.problems = problems
         self.text_cells = text_cells
+        self.limits = limits
 
     def bad(self, field: str, message: str) -> None:
         self.problems.append((field, message))
@@ -150,10 +185,27 @@ class _Checker:
         if not isinstance(value, str):
             self.bad(field, f"expected a string, got {json_type(value)}")
             return None
+        if not self.storable(value, field):
+            return None
         if not value.strip():
             self.bad(field, "must not be empty")
             return None
         return value
+
+    def storable(self, value: str, field: str) -> bool:
+        """Within the field limit and free of what PostgreSQL refuses; else reported."""
+        limit = self.limits.max_field_chars
+        if len(value) > limit:
+            self.bad(
+                field,
+                f"is {len(value):,} characters long; the limit is {limit:,} (CONCORD_IMPORT_MAX_FIELD_CHARS)",
+            )
+            return False
+        reason = _unstorable(value)
+        if reason is not None:
+            self.bad(field, reason)
+            return False
+        return True
 
     def optional_text(self, record: dict[str, Any], field: str) -> str:
         value = record.get(field, "")
@@ -163,6 +215,10 @@ class _Checker:
         limit = MAX_LENGTH[field]
         if len(value) > limit:
             self.bad(field, f"is longer than {limit} characters")
+            return ""
+        reason = _unstorable(value)
+        if reason is not None:
+            self.bad(field, reason)
             return ""
         return value
 
@@ -180,7 +236,10 @@ class _Checker:
             self.bad(field, f"expected a number, got {json_type(value)}")
             return None
         if value < low or (high is not None and value > high):
-            self.bad(field, f"must be between {low:g} and {high:g}" if high is not None else f"must be at least {low:g}")
+            self.bad(
+                field,
+                f"must be between {low:g} and {high:g}" if high is not None else f"must be at least {low:g}",
+            )
             return None
         return float(value)
 
@@ -194,20 +253,63 @@ class _Checker:
     def metadata(self, record: dict[str, Any]) -> dict[str, Any]:
         value = record.get("metadata", {})
         if self.text_cells and isinstance(value, str):
+            if len(value) > self.limits.max_field_chars:
+                self.storable(value, "metadata")
+                return {}
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                self.bad("metadata", "expected a JSON object, got text that is not JSON")
+                value = json_text_decode(value)
+            except ValueError as exc:
+                reason = "JSON nested too deeply" if "deeply" in str(exc) else "text that is not JSON"
+                self.bad("metadata", f"expected a JSON object, got {reason}")
                 return {}
         if not isinstance(value, dict):
             self.bad("metadata", f"expected an object, got {json_type(value)}")
             return {}
+        if not self.json_storable(value, "metadata"):
+            return {}
         try:
-            json.dumps(value)
+            text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             self.bad("metadata", f"cannot be stored as JSON: {exc}")
             return {}
+        limit = self.limits.max_field_chars
+        if len(text) > limit:
+            self.bad(
+                "metadata",
+                f"is {len(text):,} characters as JSON; the limit is {limit:,} (CONCORD_IMPORT_MAX_FIELD_CHARS)",
+            )
+            return {}
         return value
+
+    def json_storable(self, value: Any, field: str) -> bool:
+        """A JSON value PostgreSQL's jsonb takes: bounded depth, no NUL or lone surrogate, finite numbers."""
+        # Walked with an explicit stack: a value nested thousands deep must not recurse here either.
+        stack: list[tuple[Any, str, int]] = [(value, field, 1)]
+        while stack:
+            item, where, depth = stack.pop()
+            if isinstance(item, dict | list | tuple):
+                if depth > self.limits.max_json_depth:
+                    self.bad(
+                        field,
+                        f"is nested more than {self.limits.max_json_depth} levels deep at {where} (CONCORD_IMPORT_MAX_JSON_DEPTH)",
+                    )
+                    return False
+                if isinstance(item, dict):
+                    for key, child in item.items():
+                        if isinstance(key, str) and (reason := _unstorable(key)) is not None:
+                            self.bad(field, f"a key at {where} {reason}")
+                            return False
+                        stack.append((child, f"{where}.{key}", depth + 1))
+                else:
+                    stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+            elif isinstance(item, str):
+                if (reason := _unstorable(item)) is not None:
+                    self.bad(field, f"{where} {reason}")
+                    return False
+            elif isinstance(item, float) and not math.isfinite(item):
+                self.bad(field, f"{where} is {item}, which JSON cannot store")
+                return False
+        return True
 
     def prompt(self, record: dict[str, Any], field: str = "prompt") -> PromptContent | None:
         if field not in record:
@@ -215,9 +317,15 @@ class _Checker:
         value = record[field]
         if self.text_cells and isinstance(value, str) and value.lstrip().startswith("["):
             # CSV carries turns as JSON text in the cell; text that merely starts with "[" stays text.
+            if len(value) > self.limits.max_field_chars:
+                self.storable(value, field)
+                return None
             try:
-                decoded = json.loads(value)
-            except json.JSONDecodeError:
+                decoded = json_text_decode(value)
+            except ValueError as exc:
+                if "deeply" in str(exc):
+                    self.bad(field, "the turns' JSON is nested too deeply")
+                    return None
                 decoded = None
             if isinstance(decoded, list):
                 value = decoded
@@ -302,7 +410,12 @@ def _rating_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord 
     if prompt is None or first is None or second is None or preference not in ("a", "b"):
         return None
     return ComparisonRecord(
-        prompt=prompt, response_a=first, response_b=second, choice=str(preference), batch=batch, strength=strength
+        prompt=prompt,
+        response_a=first,
+        response_b=second,
+        choice=str(preference),
+        batch=batch,
+        strength=strength,
     )
 
 

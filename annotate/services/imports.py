@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,17 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from annotate.importing.files import file_check, file_records
+from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
-from annotate.importing.readers import format_for
-from annotate.importing.records import KINDS, ComparisonRecord, PromptRecord, Record, ResponseRecord
+from annotate.importing.readers import ParquetSource, format_for, records_open
+from annotate.importing.records import (
+    KINDS,
+    ComparisonRecord,
+    PromptRecord,
+    Record,
+    ResponseRecord,
+    batch_problems,
+)
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
 from annotate.services.content import content_hash
 
@@ -47,6 +55,7 @@ __all__ = [
     "ImportRejected",
     "ImportResult",
     "import_file",
+    "import_files_clean",
     "import_job_create",
     "import_job_run",
 ]
@@ -66,7 +75,11 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    """What an import added; ``duplicates`` counts records that added nothing new."""
+    """What an import added; ``duplicates`` counts records that added nothing new.
+
+    ``pairs_not_created`` counts the pairs of a responses import's prompts left without a
+    comparison by CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT; ``warnings`` says so in words.
+    """
 
     records: int
     prompts: int = 0
@@ -74,10 +87,14 @@ class ImportResult:
     comparisons: int = 0
     judgments: int = 0
     duplicates: int = 0
+    pairs_not_created: int = 0
+    warnings: tuple[str, ...] = ()
     seconds: float = 0.0
 
     def as_counts(self) -> dict[str, Any]:
-        return asdict(self)
+        counts = asdict(self)
+        counts["warnings"] = list(self.warnings)
+        return counts
 
 
 @dataclass
@@ -87,6 +104,19 @@ class _Tally:
     comparisons: int = 0
     judgments: int = 0
     duplicates: int = 0
+    pairs_not_created: int = 0
+    capped_prompts: int = 0
+
+
+def import_limits() -> ImportLimits:
+    """The configured limits on one import (config.settings, "Import limits")."""
+    return ImportLimits(
+        max_records=settings.CONCORD_IMPORT_MAX_RECORDS,
+        max_field_chars=settings.CONCORD_IMPORT_MAX_FIELD_CHARS,
+        max_record_bytes=settings.CONCORD_IMPORT_MAX_RECORD_BYTES,
+        max_json_depth=settings.CONCORD_IMPORT_MAX_JSON_DEPTH,
+        max_uncompressed_bytes=settings.CONCORD_IMPORT_MAX_UNCOMPRESSED_BYTES,
+    )
 
 
 def _size_check(size: int) -> None:
@@ -98,6 +128,13 @@ def _size_check(size: int) -> None:
 def _kind_check(kind: str) -> None:
     if kind not in KINDS:
         raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
+
+
+def _batch_check(batch: str) -> None:
+    """The import's own batch label (API field, --batch) obeys the rules of a record's ``batch``."""
+    problems = [message for field, message in batch_problems(batch)]
+    if problems:
+        raise rejected(f"the import's batch {problems[0]}", field="batch")
 
 
 def import_file(
@@ -118,15 +155,15 @@ def import_file(
     started = time.monotonic()
     path = Path(path)
     _kind_check(kind)
+    _batch_check(batch)
     fmt = format_for(name=path.name, fmt=fmt)
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise rejected(f"cannot read the file: {exc.strerror}") from exc
     _size_check(size)
-    total = file_check(
-        path=path, fmt=fmt, kind=kind, max_records=settings.CONCORD_IMPORT_MAX_RECORDS, progress=progress
-    )
+    limits = import_limits()
+    total = file_check(path=path, fmt=fmt, kind=kind, limits=limits, progress=progress)
     if progress is not None:
         progress(0, total)
     tally = _Tally()
@@ -137,7 +174,7 @@ def import_file(
         # judgments take on the project row, so annotators keep working meanwhile.
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         touched: set[int] = set()
-        for chunk in _chunks(file_records(path=path, fmt=fmt, kind=kind), CHUNK):
+        for chunk in _chunks(file_records(path=path, fmt=fmt, kind=kind, limits=limits), CHUNK):
             if kind == "prompts":
                 _write_prompts(project, chunk, tally)  # type: ignore[arg-type]
             elif kind == "responses":
@@ -148,8 +185,22 @@ def import_file(
             if progress is not None:
                 progress(done, total)
         if touched:
-            tally.comparisons += _comparisons_for_all_pairs(project, touched, batch)
-    result = ImportResult(records=total, seconds=round(time.monotonic() - started, 3), **asdict(tally))
+            _comparisons_for_pairs(
+                project, touched, batch, tally, settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT
+            )
+    counts = asdict(tally)
+    capped = counts.pop("capped_prompts")
+    warnings: tuple[str, ...] = ()
+    if capped:
+        warnings = (
+            f"{tally.pairs_not_created:,} pairs of responses were not made into comparisons: "
+            f"{capped:,} prompts have more pairs than the limit of "
+            f"{settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT:,} per prompt (CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT); "
+            "pairs were chosen so that every response is compared",
+        )
+    result = ImportResult(
+        records=total, seconds=round(time.monotonic() - started, 3), warnings=warnings, **counts
+    )
     logger.info("import into %s of %s (%s) by %s: %s", project.slug, path.name, kind, created_by, result)
     return result
 
@@ -379,7 +430,12 @@ def _write_comparisons(
         # The record's "a" is ia; if the stored comparison has the pair the other way round, so is the verdict.
         choice = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
         judgments.append(
-            {"comparison_id": comparison_id, "choice": choice, "strength": record.strength, "is_imported": True}
+            {
+                "comparison_id": comparison_id,
+                "choice": choice,
+                "strength": record.strength,
+                "is_imported": True,
+            }
         )
     _rows_insert(Judgment, judgments)
     tally.prompts += len(new_prompt_hashes)
@@ -388,12 +444,47 @@ def _write_comparisons(
     tally.judgments += len(judgments)
 
 
-def _comparisons_for_all_pairs(project: Project, prompt_ids: set[int], batch: str) -> int:
-    """A comparison for each unordered pair of each prompt's responses (old ones included); how many were new."""
-    created = 0
+def pairs_chosen(
+    responses: list[int], existing: set[frozenset[int]], budget: int
+) -> Iterator[tuple[int, int]]:
+    """Up to ``budget`` new pairs of these responses, chosen so that each response is compared early.
+
+    Pairs go by distance round a ring: first (0,1), (2,3), ... (every response once), then
+    (1,2), (3,4), ... (every response twice), then distance 2, and so on. ``responses`` should
+    list those not yet compared first. Pairs in ``existing`` are skipped, not counted.
+    """
+    n = len(responses)
+    made: set[frozenset[int]] = set()
+    for distance in range(1, n // 2 + 1):
+        for parity in (0, 1):
+            for i in range(parity, n, 2):
+                if budget <= 0:
+                    return
+                first, second = responses[i], responses[(i + distance) % n]
+                key = frozenset((first, second))
+                if first == second or key in existing or key in made:
+                    continue
+                made.add(key)
+                budget -= 1
+                yield first, second
+
+
+# Prompts whose responses and comparisons are read at a time; their pairs are held in memory.
+PAIRS_PROMPTS_AT_ONCE = 100
+
+
+def _comparisons_for_pairs(
+    project: Project, prompt_ids: set[int], batch: str, tally: _Tally, cap: int
+) -> None:
+    """Comparisons for the pairs of each prompt's responses (old ones included), about ``cap`` per prompt at most.
+
+    Below the cap every unordered pair is compared. Above it, ``pairs_chosen`` picks pairs that
+    cover the responses not compared yet first (each of them is compared, even past the cap),
+    and the pairs left out are counted.
+    """
     ordered = sorted(prompt_ids)
-    for start in range(0, len(ordered), 500):
-        group = ordered[start : start + 500]
+    for start in range(0, len(ordered), PAIRS_PROMPTS_AT_ONCE):
+        group = ordered[start : start + PAIRS_PROMPTS_AT_ONCE]
         responses: dict[int, list[int]] = {}
         for prompt_id, response_id in (
             Response.objects.filter(prompt_id__in=group)
@@ -401,41 +492,136 @@ def _comparisons_for_all_pairs(project: Project, prompt_ids: set[int], batch: st
             .values_list("prompt_id", "id")
         ):
             responses.setdefault(prompt_id, []).append(response_id)
-        existing = {
-            frozenset(pair)
-            for pair in Comparison.objects.filter(prompt_id__in=group).values_list(
-                "response_a_id", "response_b_id"
-            )
-        }
-        new = [
-            {"project_id": project.pk, "prompt_id": prompt_id, "response_a_id": first, "response_b_id": second,
-             "batch": batch}
-            for prompt_id, ids in responses.items()
-            for i, first in enumerate(ids)
-            for second in ids[i + 1 :]
-            if frozenset((first, second)) not in existing
-        ]  # fmt: skip
+        existing: dict[int, set[frozenset[int]]] = {}
+        for prompt_id, first, second in Comparison.objects.filter(prompt_id__in=group).values_list(
+            "prompt_id", "response_a_id", "response_b_id"
+        ):
+            existing.setdefault(prompt_id, set()).add(frozenset((first, second)))
+        new: list[dict[str, Any]] = []
+        for prompt_id, ids in responses.items():
+            old = existing.get(prompt_id, set())
+            possible = len(ids) * (len(ids) - 1) // 2
+            if possible <= cap:
+                pairs: Iterable[tuple[int, int]] = (
+                    (first, second)
+                    for i, first in enumerate(ids)
+                    for second in ids[i + 1 :]
+                    if frozenset((first, second)) not in old
+                )
+            else:
+                compared = {r for pair in old for r in pair}
+                ids = sorted(ids, key=lambda r: (r in compared, r))
+                # A prompt at its cap still compares each new response once (pairs_chosen pairs the
+                # uncompared first), so its comparisons grow with its responses, never with their square.
+                fresh = len(ids) - len(compared)
+                pairs = pairs_chosen(ids, old, max(cap - len(old), (fresh + 1) // 2))
+            made = 0
+            for first, second in pairs:
+                made += 1
+                new.append(
+                    {"project_id": project.pk, "prompt_id": prompt_id, "response_a_id": first,
+                     "response_b_id": second, "batch": batch}
+                )  # fmt: skip
+            if possible > cap:
+                tally.capped_prompts += 1
+                tally.pairs_not_created += possible - len(old) - made
         for offset in range(0, len(new), CHUNK):
             _rows_insert(Comparison, new[offset : offset + CHUNK])
-        created += len(new)
-    return created
+        tally.comparisons += len(new)
+
+
+# --- Upload retention -----------------------------------------------------------------------
+
+# Statuses after which nothing reads a job's file again. Whatever else a job may be (queued,
+# running, waiting to be retried) keeps its file.
+_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+IMPORTS_DIR = "imports"
+
+
+def import_files_clean(*, now: datetime | None = None) -> int:
+    """Delete the uploads of imports that finished over CONCORD_IMPORT_FILE_RETENTION_HOURS ago, and
+    files under ``MEDIA_ROOT/imports/`` as old that no job names; never a queued or running job's file.
+
+    Returns how many files were deleted. A job whose file went keeps its row, counts and
+    problems, with an empty ``file``.
+    """
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.CONCORD_IMPORT_FILE_RETENTION_HOURS)
+    storage = ImportJob._meta.get_field("file").storage
+    deleted = 0
+    old = (
+        ImportJob.objects.filter(status__in=_FINISHED)
+        .exclude(file="")
+        .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
+    )
+    for pk, name in old.values_list("pk", "file").iterator():
+        # The row lets go of the file first, and only if it is still finished: a job sent back to
+        # the queue meanwhile keeps it. Names are unique in the storage, so no other job has it.
+        if ImportJob.objects.filter(pk=pk, status__in=_FINISHED, file=name).update(file="") != 1:
+            continue
+        if storage.exists(name):
+            storage.delete(name)
+            deleted += 1
+    return deleted + _orphans_clean(storage, cutoff)
+
+
+def _orphans_clean(storage: Any, cutoff: datetime) -> int:
+    """Files under imports/ older than ``cutoff`` that no job names (an upload whose row was never saved)."""
+    try:
+        root = Path(storage.path(IMPORTS_DIR))
+        base = Path(storage.path(""))
+    except NotImplementedError:
+        return 0  # a remote storage: only the files that rows name are cleaned
+    if not root.is_dir():
+        return 0
+    deleted = 0
+    limit = cutoff.timestamp()
+    for path in sorted(root.rglob("*"), reverse=True):  # files before the folders that hold them
+        if path.is_dir():
+            if path != root and not any(path.iterdir()):
+                path.rmdir()
+            continue
+        if path.stat().st_mtime >= limit:
+            continue
+        name = path.relative_to(base).as_posix()
+        if not ImportJob.objects.filter(file=name).exists():
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
 
 
 # --- Jobs ---------------------------------------------------------------------------------
 
 
-def _record_estimate(path: Path, fmt: str, inline_max: int) -> int:
-    """Roughly how many records a file holds, cheaply: enough to choose between the request and a worker."""
+def _record_estimate(path: Path, fmt: str) -> int:
+    """Roughly how many records a file holds, cheaply, or more than the inline limit when it is big in bytes.
+
+    Enough to choose between the request and a worker: a file over CONCORD_IMPORT_INLINE_MAX_BYTES
+    (for Parquet, its uncompressed size from the metadata) goes to a worker however few records it has.
+    """
+    over = settings.CONCORD_IMPORT_INLINE_MAX_RECORDS + 1
+    inline_bytes = settings.CONCORD_IMPORT_INLINE_MAX_BYTES
     if fmt == "parquet":
         try:
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        except Exception:
+            source = records_open(path=path, fmt=fmt, limits=ImportLimits(max_uncompressed_bytes=2**62))
+        except ImportRejected:
             return 0  # unreadable: the checker will say why, quickly
+        assert isinstance(source, ParquetSource)
+        if source.uncompressed > inline_bytes:
+            return over
+        try:
+            # Dictionary-encoded columns are small in the metadata and large decoded; measure them
+            # (text stays undecoded, and the count stops once past the inline limit).
+            if source.decoded_bytes(stop_above=inline_bytes) > inline_bytes:
+                return over
+        except Exception:
+            return over  # a corrupt page: the worker reports it
+        return int(source.rows)
+    size = path.stat().st_size
+    if size > inline_bytes:
+        return over
     if fmt == "json":
         # Counting a JSON array means decoding it; a few hundred bytes a record is typical of this data.
-        return path.stat().st_size // 200
+        return size // 200
     with path.open("rb") as handle:
         lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
     return lines - 1 if fmt == "csv" else lines
@@ -463,7 +649,7 @@ def import_job_create(
     job.save()
     inline_max = settings.CONCORD_IMPORT_INLINE_MAX_RECORDS
     with _local_path(job) as path:
-        estimate = _record_estimate(path, fmt, inline_max)
+        estimate = _record_estimate(path, fmt)
     if estimate <= inline_max:
         return import_job_run(job_id=job.pk, batch=batch)
     from annotate.tasks.imports import import_job_run_task

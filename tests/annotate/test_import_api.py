@@ -275,3 +275,53 @@ class ImportAdminUploadTests:
         assert response.status_code == 400
         assert "missing required field" in response.content.decode()
         assert Comparison.objects.count() == 0
+
+
+class ImportHostileApiTests:
+    def test_it_answers_400_naming_the_line_and_field_of_a_nul(
+        self, project: Project, project_admin: User, api: APIClient
+    ) -> None:
+        api.force_authenticate(project_admin)
+        bad = '{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q\\u0000", "chosen": "a", "rejected": "b"}\n'
+        response = api.post(
+            f"/api/projects/{project.slug}/imports/",
+            {"file": _upload(bad), "kind": "pairs"},
+            format="multipart",
+        )
+        assert response.status_code == 400
+        assert response.json()["problems"] == [
+            {"line": 2, "record": None, "field": "prompt",
+             "message": "contains a NUL character (\\u0000) at character 2, which cannot be stored"}
+        ]  # fmt: skip
+        assert ImportJob.objects.get().status == JobStatus.FAILED
+        assert Comparison.objects.count() == 0
+
+    def test_it_answers_400_for_json_nested_100k_deep(
+        self, project: Project, project_admin: User, api: APIClient
+    ) -> None:
+        api.force_authenticate(project_admin)
+        response = api.post(
+            f"/api/projects/{project.slug}/imports/", {"file": _upload("[" * 100_000, name="deep.json"), "kind": "pairs"},
+            format="multipart",
+        )  # fmt: skip
+        assert response.status_code == 400
+        assert response.json()["problems"][0]["message"].startswith("invalid JSON: nested too deeply")
+
+    def test_it_queues_a_file_of_few_records_but_many_bytes_for_a_worker(
+        self, project: Project, project_admin: User, api: APIClient, settings: Any,
+        monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any,
+    ) -> None:  # fmt: skip
+        from annotate.tasks import imports as task_module
+
+        settings.CONCORD_IMPORT_INLINE_MAX_BYTES = 1000
+        queued: list[tuple[Any, ...]] = []
+        monkeypatch.setattr(task_module.import_job_run_task, "delay", lambda *a, **k: queued.append((a, k)))
+        api.force_authenticate(project_admin)
+        records = [{"prompt": "q", "chosen": "x" * 2000, "rejected": "b"}]
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                f"/api/projects/{project.slug}/imports/", {"file": _upload(records), "kind": "pairs"},
+                format="multipart",
+            )  # fmt: skip
+        assert response.status_code == 201
+        assert response.json()["status"] == "queued" and len(queued) == 1

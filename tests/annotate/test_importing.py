@@ -68,7 +68,7 @@ class ReadersTests:
         ]
 
     def test_it_reads_parquet_record_by_record(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(readers._Parquet, "BATCH", 2)
+        monkeypatch.setattr(readers.ParquetSource, "BATCH", 2)
         path = make_import_file(tmp_path, make_pair_records(5), fmt="parquet")
         source = records_open(path=path, fmt="parquet")
         got = list(source)

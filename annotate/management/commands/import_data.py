@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from annotate.models import ImportFormat, ImportKind, Project
@@ -60,8 +61,15 @@ class Command(BaseCommand):
                 if len(exc.problems) > SHOWN_PROBLEMS:
                     self.stderr.write(f"and {len(exc.problems) - SHOWN_PROBLEMS} more")
                 raise CommandError(exc.message) from exc
+            except (OSError, DatabaseError) as exc:
+                # The checker names bad input itself; these are what remains (a disk, the database).
+                # Said in one line, as the API would, never as a traceback.
+                bar.close()
+                raise CommandError(f"the import failed and nothing was written: {exc}") from exc
         self.stdout.write(
             f"Imported {result.records} records into {project.slug} in {result.seconds:.1f}s: "
             f"{result.prompts} new prompts, {result.responses} new responses, {result.comparisons} new comparisons, "
             f"{result.judgments} imported verdicts, {result.duplicates} duplicates"
         )
+        for warning in result.warnings:
+            self.stderr.write(f"warning: {warning}")
