@@ -9,11 +9,12 @@ from typing import Any
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from annotate.api.permissions import project_for_admin
 from annotate.models import AggregationMethod, ExportFormat, ExportJob, ExportSchema, Project, Snapshot
 from annotate.selectors_quality import (
@@ -76,19 +77,29 @@ class SnapshotListApi(APIView):
 class SnapshotCreateApi(APIView):
     """Freeze the pairs that pass the filters as the next snapshot; optionally decontaminate against a benchmark file."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, StrictMultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer[dict[str, Any]]):
-        method = serializers.ChoiceField(choices=AggregationMethod.values, default=AggregationMethod.MAJORITY)
+    class FiltersSerializer(serializers.Serializer[dict[str, Any]]):
+        method = serializers.ChoiceField(choices=AggregationMethod.choices, default=AggregationMethod.MAJORITY)
         min_votes = serializers.IntegerField(min_value=1, default=SnapshotFilters.min_votes)
         min_agreement = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_agreement)
         min_posterior = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
         drop_ties = serializers.BooleanField(default=True)
         drop_flagged = serializers.BooleanField(default=True)
-        benchmark = serializers.FileField(required=False)
         ngram = serializers.IntegerField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
 
-    @extend_schema(request=InputSerializer, responses={201: SnapshotOutputSerializer})
+    class InputSerializer(FiltersSerializer):
+        benchmark = serializers.FileField(required=False)
+
+    # Only a multipart body can carry the benchmark file.
+    @extend_schema(
+        request={
+            "application/json": FiltersSerializer,
+            "application/x-www-form-urlencoded": FiltersSerializer,
+            "multipart/form-data": InputSerializer,
+        },
+        responses={201: SnapshotOutputSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_admin(request, slug)
         data = self.InputSerializer(data=request.data)
@@ -133,8 +144,8 @@ class ExportCreateApi(APIView):
     """Queue an export of a snapshot; poll the export's detail for progress, then download it."""
 
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
-        format = serializers.ChoiceField(choices=ExportFormat.values)
-        schema = serializers.ChoiceField(choices=ExportSchema.values)
+        format = serializers.ChoiceField(choices=ExportFormat.choices)
+        schema = serializers.ChoiceField(choices=ExportSchema.choices)
 
     @extend_schema(request=InputSerializer, responses={202: ExportJobOutputSerializer})
     def post(self, request: Request, slug: str, version: int) -> Response:
