@@ -196,7 +196,7 @@ class ProjectApiAccessTests:
         created = client.post("/api/projects/create/", {"name": "New", "slug": "new", "overlap_target": 2})
         assert created.status_code == 201 and created.json()["overlap_target"] == 2
         duplicate = client.post("/api/projects/create/", {"name": "New", "slug": "new"})
-        assert duplicate.status_code == 400 and "slug" in duplicate.json()
+        assert duplicate.status_code == 409 and duplicate.json()["code"] == "slug_taken"
         assert client.delete("/api/projects/new/delete/").status_code == 204
         assert not Project.objects.filter(slug="new").exists()
 
