@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.http import FileResponse, Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.request import Request
@@ -175,20 +175,68 @@ class ExportDetailApi(APIView):
 class ExportDownloadApi(APIView):
     """The finished export file (a zip for a `datasets` folder), streamed."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(bytes, description="A JSONL or Parquet file."),
+            (200, "application/zip"): OpenApiResponse(bytes, description="A zipped `datasets` folder."),
+        }
+    )
     def get(self, request: Request, slug: str, job_id: int) -> FileResponse:
         project = project_for_admin(request, slug)
         job = export_job_get(project=project, job_id=job_id)
         path = export_download_path(job) if job is not None else None
         if path is None:
             raise Http404("This export is not ready")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        # Named, not guessed: the guess from the file name depends on the machine's mime.types.
+        kind = "application/zip" if path.suffix == ".zip" else "application/octet-stream"
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=kind)
+
+
+class AgreementRowOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """Agreement over one set of votes: the project, one batch (``label`` its name) or one day (an ISO date)."""
+
+    label = serializers.CharField()
+    items = serializers.IntegerField(help_text="Items with at least two votes.")
+    votes = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's α (nominal).")
+    kappa = serializers.FloatField(allow_null=True, help_text="Fleiss' κ.")
+    consensus = serializers.FloatField(allow_null=True, help_text="Share of votes agreeing with the item's majority.")
+
+
+class AgreementOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    project = AgreementRowOutputSerializer()
+    batches = AgreementRowOutputSerializer(many=True)
+    daily = AgreementRowOutputSerializer(many=True)
+
+
+class AnnotatorRowOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """One annotator's quality; null where there is nothing to measure yet."""
+
+    annotator_id = serializers.IntegerField(allow_null=True, help_text="Null for imported votes.")
+    name = serializers.CharField()
+    votes = serializers.IntegerField()
+    gold_items = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    consensus_agreement = serializers.FloatField(allow_null=True)
+    decisive_votes = serializers.IntegerField()
+    left_share = serializers.FloatField(allow_null=True)
+    bias_p = serializers.FloatField(allow_null=True, help_text="Binomial test p-value of the left/right split.")
+    median_seconds = serializers.FloatField(allow_null=True)
+    ds_diagonal = serializers.ListField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="Dawid–Skene P(answers k | truth k) for a, b, tie, both_bad; null where never answered.",
+    )
+    flags = serializers.ListField(child=serializers.CharField())
 
 
 class AnnotatorQualityApi(APIView):
     """Per-annotator quality with flags, and agreement for the project and each batch."""
 
-    @extend_schema(responses=dict)
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        annotators = AnnotatorRowOutputSerializer(many=True)
+        agreement = AgreementOutputSerializer()
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_admin(request, slug)
         votes = project_votes(project=project)
