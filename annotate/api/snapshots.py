@@ -195,7 +195,7 @@ class ExportDownloadApi(APIView):
 class AgreementRowOutputSerializer(serializers.Serializer[dict[str, Any]]):
     """Agreement over one set of votes: the project, one batch (``label`` its name) or one day (an ISO date)."""
 
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
     items = serializers.IntegerField(help_text="Items with at least two votes.")
     votes = serializers.IntegerField()
     alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's α (nominal).")
