@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from annotate.api.parsers import StrictMultiPartParser
 from annotate.api.permissions import project_for_admin
+from annotate.api.serializers import TextField
 from annotate.models import ImportFormat, ImportJob, ImportKind, JobStatus
 from annotate.services.imports import ImportRejected, import_job_create
 
@@ -47,7 +48,7 @@ class ImportCreateApi(APIView):
         file = serializers.FileField()
         kind = serializers.ChoiceField(choices=ImportKind.choices)
         format = serializers.ChoiceField(choices=ImportFormat.choices, required=False)
-        batch = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+        batch = TextField(required=False, allow_blank=True, default="", max_length=100)
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},

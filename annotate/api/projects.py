@@ -15,6 +15,7 @@ from annotate import access, selectors
 from annotate.api.pagination import ApiPagination
 from annotate.api.permissions import project_for_admin, project_for_annotation
 from annotate.api.schema import ErrorSerializer
+from annotate.api.serializers import FlagField, IntField, NumberField, SlugTextField, TextField
 from annotate.models import Choice, Comparison, ComparisonStatus, Project
 from annotate.services.projects import project_create, project_update
 
@@ -29,15 +30,15 @@ class ProjectOutputSerializer(serializers.ModelSerializer[Project]):
 
 
 class _ProjectFieldsSerializer(serializers.Serializer[dict[str, object]]):
-    guidelines = serializers.CharField(required=False, allow_blank=True)
-    overlap_target = serializers.IntegerField(required=False, min_value=1, max_value=50)
-    lease_ttl_seconds = serializers.IntegerField(required=False, min_value=10, max_value=86_400)
-    gold_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    min_gold_accuracy = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    min_gold_items = serializers.IntegerField(required=False, min_value=0)
-    position_bias_p = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    min_median_seconds = serializers.FloatField(required=False, min_value=0.0)
-    is_active = serializers.BooleanField(required=False)
+    guidelines = TextField(required=False, allow_blank=True)
+    overlap_target = IntField(required=False, min_value=1, max_value=50)
+    lease_ttl_seconds = IntField(required=False, min_value=10, max_value=86_400)
+    gold_rate = NumberField(required=False, min_value=0.0, max_value=1.0)
+    min_gold_accuracy = NumberField(required=False, min_value=0.0, max_value=1.0)
+    min_gold_items = IntField(required=False, min_value=0)
+    position_bias_p = NumberField(required=False, min_value=0.0, max_value=1.0)
+    min_median_seconds = NumberField(required=False, min_value=0.0)
+    is_active = FlagField(required=False)
 
 
 def _django_errors(exc: DjangoValidationError) -> ValidationError:
@@ -62,8 +63,8 @@ class ProjectCreateApi(APIView):
     """Create a project (staff only); you become its admin."""
 
     class InputSerializer(_ProjectFieldsSerializer):
-        name = serializers.CharField(max_length=200)
-        slug = serializers.SlugField(max_length=80)
+        name = TextField(max_length=200)
+        slug = SlugTextField(max_length=80)
 
     @extend_schema(
         request=InputSerializer,
@@ -105,7 +106,7 @@ class ProjectUpdateApi(APIView):
     """Change a project's settings (project admins)."""
 
     class InputSerializer(_ProjectFieldsSerializer):
-        name = serializers.CharField(max_length=200, required=False)
+        name = TextField(max_length=200, required=False)
 
     @extend_schema(request=InputSerializer, responses=ProjectOutputSerializer)
     def patch(self, request: Request, slug: str) -> Response:
@@ -136,11 +137,11 @@ class ComparisonListApi(APIView):
 
     class FilterSerializer(serializers.Serializer[dict[str, object]]):
         status = serializers.ChoiceField(choices=ComparisonStatus.choices, required=False)
-        is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
-        min_votes = serializers.IntegerField(required=False, min_value=0)
+        is_gold = FlagField(required=False, allow_null=True, default=None)
+        min_votes = IntField(required=False, min_value=0)
         winner = serializers.ChoiceField(choices=Choice.choices, required=False)
-        batch = serializers.CharField(required=False, allow_blank=True, help_text="Blank: any batch.")
-        search = serializers.CharField(required=False, allow_blank=True, help_text="Blank: no search.")
+        batch = TextField(required=False, allow_blank=True, help_text="Blank: any batch.")
+        search = TextField(required=False, allow_blank=True, help_text="Blank: no search.")
 
     class OutputSerializer(serializers.ModelSerializer[Comparison]):
         prompt = serializers.JSONField(source="prompt.content")

@@ -47,7 +47,13 @@ class ErrorSerializer(serializers.Serializer[dict[str, str]]):
 
 class ConcordAutoSchema(AutoSchema):
     """Names a nested ``<Entity><Action>Api.InputSerializer`` ``<Entity><Action>Input`` (STYLE.md rule 2
-    nests them, and drf-spectacular would call every one of them ``Input``)."""
+    nests them, and drf-spectacular would call every one of them ``Input``); documents JSON bodies only."""
+
+    def map_parsers(self) -> list[Any]:
+        # Form encodings are read too (the Django test client and browsers send them), but they cannot
+        # say null, a number or "not given" apart from blank, so JSON is the contract wherever JSON is read.
+        media_types = super().map_parsers()
+        return ["application/json"] if "application/json" in media_types else media_types
 
     def get_serializer_name(self, serializer: serializers.BaseSerializer[Any], direction: Any) -> str:
         cls = type(serializer)

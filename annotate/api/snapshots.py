@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, QueryDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from annotate.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from annotate.api.permissions import project_for_admin
+from annotate.api.serializers import FlagField, IntField, NumberField
 from annotate.models import AggregationMethod, ExportFormat, ExportJob, ExportSchema, Project, Snapshot
 from annotate.selectors_quality import (
     SnapshotFilters,
@@ -81,28 +82,27 @@ class SnapshotCreateApi(APIView):
 
     class FiltersSerializer(serializers.Serializer[dict[str, Any]]):
         method = serializers.ChoiceField(choices=AggregationMethod.choices, default=AggregationMethod.MAJORITY)
-        min_votes = serializers.IntegerField(min_value=1, default=SnapshotFilters.min_votes)
-        min_agreement = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_agreement)
-        min_posterior = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
-        drop_ties = serializers.BooleanField(default=True)
-        drop_flagged = serializers.BooleanField(default=True)
-        ngram = serializers.IntegerField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
+        min_votes = IntField(min_value=1, default=SnapshotFilters.min_votes)
+        min_agreement = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_agreement)
+        min_posterior = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
+        drop_ties = FlagField(default=True)
+        drop_flagged = FlagField(default=True)
+        ngram = IntField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
 
     class InputSerializer(FiltersSerializer):
         benchmark = serializers.FileField(required=False)
 
     # Only a multipart body can carry the benchmark file.
     @extend_schema(
-        request={
-            "application/json": FiltersSerializer,
-            "application/x-www-form-urlencoded": FiltersSerializer,
-            "multipart/form-data": InputSerializer,
-        },
+        request={"application/json": FiltersSerializer, "multipart/form-data": InputSerializer},
         responses={201: SnapshotOutputSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_admin(request, slug)
-        data = self.InputSerializer(data=request.data)
+        # A form's QueryDict would make a boolean left out False (DRF reads forms as checkboxes); as a
+        # plain dict it takes its documented default, as in JSON.
+        body = request.data.dict() if isinstance(request.data, QueryDict) else request.data
+        data = self.InputSerializer(data=body)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         upload = values.pop("benchmark", None)

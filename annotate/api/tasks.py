@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from annotate.api.permissions import lease_project_for_annotator, project_for_annotation
 from annotate.api.schema import ErrorSerializer
-from annotate.api.serializers import TaskOutputSerializer, task_payload
+from annotate.api.serializers import NumberField, TaskOutputSerializer, TextField, task_payload
 from annotate.models import Choice, Strength
 from annotate.services.assignment import (
     assignment_skip,
@@ -42,8 +42,8 @@ class JudgmentSubmitApi(APIView):
     class InputSerializer(serializers.Serializer[dict[str, object]]):
         choice = serializers.ChoiceField(choices=Choice.choices)
         strength = serializers.ChoiceField(choices=Strength.choices, required=False, allow_blank=True, default="")
-        rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
-        seconds_spent = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+        rationale = TextField(required=False, allow_blank=True, default="", max_length=10_000)
+        seconds_spent = NumberField(required=False, allow_null=True, default=None, min_value=0)
 
     class OutputSerializer(serializers.Serializer[dict[str, object]]):
         judgment = serializers.IntegerField()
@@ -79,7 +79,7 @@ class AssignmentSkipApi(APIView):
     """Give your lease back with an optional reason; returns your next task."""
 
     class InputSerializer(serializers.Serializer[dict[str, object]]):
-        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        reason = TextField(required=False, allow_blank=True, default="", max_length=500)
 
     @extend_schema(
         request=InputSerializer,

@@ -319,3 +319,50 @@ class PathAndUrlTests:
         assert Assignment.objects.get(pk=lease.pk).status == lease.status
         empty = annotator_api.post(f"/api/assignments/{lease.pk}/skip/", {}, format="multipart")
         assert empty.status_code == 200
+
+
+class StrictTypeTests:
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"name": 0, "slug": "fresh"}, "name"),
+            ({"name": "Fresh", "slug": 0}, "slug"),
+            ({"name": "Fresh", "slug": "fresh", "is_active": 0}, "is_active"),
+            ({"name": "Fresh", "slug": "fresh", "is_active": "yes"}, "is_active"),
+            ({"name": "Fresh", "slug": "fresh", "gold_rate": False}, "gold_rate"),
+            ({"name": "Fresh", "slug": "fresh", "overlap_target": True}, "overlap_target"),
+        ],
+    )
+    def test_it_refuses_values_of_another_json_type(
+        self, staff_api: APIClient, body: dict[str, Any], field: str
+    ) -> None:
+        response = _json(staff_api, "post", "/api/projects/create/", json.dumps(body))
+        assert response.status_code == 400 and field in response.json(), response.content
+        assert not Project.objects.filter(slug="fresh").exists()
+
+    def test_it_refuses_a_number_as_a_skip_reason(self, annotator_api: APIClient, lease: Assignment) -> None:
+        response = _json(
+            annotator_api, "post", f"/api/assignments/{lease.pk}/skip/", json.dumps({"reason": 0})
+        )
+        assert response.status_code == 400 and "reason" in response.json()
+
+    def test_it_still_reads_forms(self, staff_api: APIClient, project: Project) -> None:
+        created = staff_api.post(
+            "/api/projects/create/",
+            {"name": "Form", "slug": "form", "overlap_target": "2", "is_active": "false"},
+        )
+        assert created.status_code == 201, created.content
+        assert created.json()["overlap_target"] == 2 and created.json()["is_active"] is False
+
+    def test_it_gives_a_multipart_snapshot_the_documented_defaults(
+        self, staff_api: APIClient, project: Project
+    ) -> None:
+        # DRF reads a boolean left out of a form as False; the schema says drop_ties defaults to true.
+        response = staff_api.post(
+            f"/api/projects/{project.slug}/snapshots/create/", {"min_votes": "1"}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        assert (
+            response.json()["filters"]["drop_ties"] is True
+            and response.json()["filters"]["drop_flagged"] is True
+        )

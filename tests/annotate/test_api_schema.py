@@ -20,7 +20,10 @@ from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
+from schemathesis.generation.overrides import with_config_headers
 
 from annotate.api import urls as api_urls
 from annotate.models import ExportJob, ImportJob, Role
@@ -169,10 +172,42 @@ def _existing(path: str, world: dict[str, Any], role: str) -> dict[str, Any]:
     return known
 
 
+def _coverage_test(operation: Any, config: Any, existing: dict[str, Any]) -> Any:
+    """Schemathesis's coverage phase (boundaries, each type's wrong shapes, missing fields), on existing
+    objects; deterministic, about ten cases an operation."""
+
+    def call(case: Any) -> None:
+        # With the path fixed to real objects, an "invalid path parameter" case is sent with a valid one.
+        if existing and case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH):
+            return
+        # The credentials named as such, so that ignored_auth probes without them rather than take them
+        # for generated ones.
+        case.call_and_validate(headers=config.headers_for(operation=operation))
+
+    override = with_config_headers(config, operation=operation)
+    override.path_parameters.update({name: str(value) for name, value in existing.items()})
+    return create_test(
+        operation=operation,
+        test_func=call,
+        config=HypothesisTestConfig(
+            project=config,
+            modes=[HypothesisTestMode.COVERAGE],
+            settings=settings(
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit],
+            ),
+            override=override,
+        ),
+    )
+
+
 class SchemathesisTests:
-    """Every operation, a few derandomised examples each: valid requests, then invalid ones on existing
-    objects, then invalid path parameters too. Every built-in check runs, not_a_server_error and
-    response_schema_conformance among them."""
+    """Every operation: schemathesis's coverage cases, then a few derandomised examples each of valid
+    requests, invalid ones on existing objects, and invalid path parameters too. Every built-in check
+    runs, not_a_server_error and response_schema_conformance among them."""
 
     @pytest.mark.parametrize("role", ["admin", "annotator"])
     def test_it_answers_generated_requests_without_server_errors_and_within_the_schema(
@@ -207,6 +242,10 @@ class SchemathesisTests:
             operation = result.ok()
             operations += 1
             existing = _existing(operation.path, world, role)
+            try:
+                _coverage_test(operation, schema.config, existing)()
+            except (Exception, FailureGroup) as exc:
+                failures.append(f"{operation.label} [coverage, fixed {sorted(existing)}]: {exc}")
             for mode, fixed in [
                 (GenerationMode.POSITIVE, existing),
                 (GenerationMode.NEGATIVE, existing),
