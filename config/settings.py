@@ -135,8 +135,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON nested past 64 levels and a multipart body with no readable part are a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "annotate.api.parsers.StrictMultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "annotate.api.schema.ConcordAutoSchema",
+    # ?limit= defaults to 50 and is clamped at 500; a limit or offset that is not a count is a 400.
+    "DEFAULT_PAGINATION_CLASS": "annotate.api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -148,6 +155,21 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request bodies get their own components (``…Request``), so an upload is ``format: binary``.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One enum component per choice set, named after it (fields named "status" mean two different sets).
+    "ENUM_NAME_OVERRIDES": {
+        f"{name}Enum": f"annotate.models.{name}"
+        for name in (
+            "Choice", "Strength", "ComparisonStatus", "JobStatus", "AggregationMethod",
+            "ExportFormat", "ExportSchema", "ImportKind", "ImportFormat",
+        )
+    },
+    # Every operation documents the errors it can answer (annotate/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "annotate.api.schema.postprocess_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------

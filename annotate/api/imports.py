@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.parsers import StrictMultiPartParser
 from annotate.api.permissions import project_for_admin, project_for_reading
+from annotate.api.serializers import TextField
 from annotate.models import ImportFormat, ImportJob, ImportKind, JobStatus
 from annotate.services.imports import ImportRejected, import_job_create
 
@@ -40,17 +42,13 @@ class ImportCreateApi(APIView):
     problems); large ones come back 201 with a queued job to follow at ``imports/<id>/``.
     """
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [StrictMultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer[dict[str, object]]):
         file = serializers.FileField()
-        kind = serializers.ChoiceField(choices=ImportKind.values)
-        format = serializers.ChoiceField(choices=ImportFormat.values, required=False)
-        batch = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-
-        class Meta:
-            # Every nested InputSerializer would otherwise be the schema component "Input".
-            ref_name = "ImportCreateInput"
+        kind = serializers.ChoiceField(choices=ImportKind.choices)
+        format = serializers.ChoiceField(choices=ImportFormat.choices, required=False)
+        batch = TextField(required=False, allow_blank=True, default="", max_length=100)
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},

@@ -44,3 +44,51 @@ def task_payload(lease: Assignment | None) -> dict[str, Any] | None:
         "response_left": left.text,
         "response_right": right.text,
     }
+
+
+class _StringsOnly:
+    """DRF's text fields turn the number 0 into "0"; the schema says string, so a number is refused."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class TextField(_StringsOnly, serializers.CharField):
+    """An input string (NUL and lone surrogates are refused by CharField itself)."""
+
+
+class SlugTextField(_StringsOnly, serializers.SlugField):
+    """An input slug."""
+
+
+class FlagField(serializers.BooleanField):
+    """A boolean: JSON true/false, or "true"/"false" in a form; DRF would also read 0, 1, "yes" and "on"."""
+
+    TRUE_VALUES = {True, "true", "True", "TRUE"}
+    FALSE_VALUES = {False, "false", "False", "FALSE"}
+    NULL_VALUES = {None, "null"}
+
+    def to_internal_value(self, data: Any) -> bool:
+        # 0 == False and hash(0) == hash(False): the sets above alone would let the numbers through.
+        if not isinstance(data, (bool, str)):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
+
+
+class _NoBooleans:
+    """DRF reads false as 0 and true as 1 in number fields (bool is an int in Python); the schema says number."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class IntField(_NoBooleans, serializers.IntegerField):
+    """An input integer."""
+
+
+class NumberField(_NoBooleans, serializers.FloatField):
+    """An input number (finite: FloatField refuses NaN and infinities)."""

@@ -6,15 +6,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.http import FileResponse, Http404
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse, Http404, QueryDict
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from annotate.api.permissions import project_for_admin, project_for_reading
+from annotate.api.serializers import FlagField, IntField, NumberField
 from annotate.models import AggregationMethod, ExportFormat, ExportJob, ExportSchema, Project, Snapshot
 from annotate.selectors_quality import (
     SnapshotFilters,
@@ -76,22 +78,31 @@ class SnapshotListApi(APIView):
 class SnapshotCreateApi(APIView):
     """Freeze the pairs that pass the filters as the next snapshot; optionally decontaminate against a benchmark file."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, StrictMultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer[dict[str, Any]]):
-        method = serializers.ChoiceField(choices=AggregationMethod.values, default=AggregationMethod.MAJORITY)
-        min_votes = serializers.IntegerField(min_value=1, default=SnapshotFilters.min_votes)
-        min_agreement = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_agreement)
-        min_posterior = serializers.FloatField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
-        drop_ties = serializers.BooleanField(default=True)
-        drop_flagged = serializers.BooleanField(default=True)
+    class FiltersSerializer(serializers.Serializer[dict[str, Any]]):
+        method = serializers.ChoiceField(choices=AggregationMethod.choices, default=AggregationMethod.MAJORITY)
+        min_votes = IntField(min_value=1, default=SnapshotFilters.min_votes)
+        min_agreement = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_agreement)
+        min_posterior = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
+        drop_ties = FlagField(default=True)
+        drop_flagged = FlagField(default=True)
+        ngram = IntField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
+
+    class InputSerializer(FiltersSerializer):
         benchmark = serializers.FileField(required=False)
-        ngram = serializers.IntegerField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
 
-    @extend_schema(request=InputSerializer, responses={201: SnapshotOutputSerializer})
+    # Only a multipart body can carry the benchmark file.
+    @extend_schema(
+        request={"application/json": FiltersSerializer, "multipart/form-data": InputSerializer},
+        responses={201: SnapshotOutputSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_admin(request, slug)
-        data = self.InputSerializer(data=request.data)
+        # A form's QueryDict would make a boolean left out False (DRF reads forms as checkboxes); as a
+        # plain dict it takes its documented default, as in JSON.
+        body = request.data.dict() if isinstance(request.data, QueryDict) else request.data
+        data = self.InputSerializer(data=body)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         upload = values.pop("benchmark", None)
@@ -133,8 +144,8 @@ class ExportCreateApi(APIView):
     """Queue an export of a snapshot; poll the export's detail for progress, then download it."""
 
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
-        format = serializers.ChoiceField(choices=ExportFormat.values)
-        schema = serializers.ChoiceField(choices=ExportSchema.values)
+        format = serializers.ChoiceField(choices=ExportFormat.choices)
+        schema = serializers.ChoiceField(choices=ExportSchema.choices)
 
     @extend_schema(request=InputSerializer, responses={202: ExportJobOutputSerializer})
     def post(self, request: Request, slug: str, version: int) -> Response:
@@ -164,20 +175,68 @@ class ExportDetailApi(APIView):
 class ExportDownloadApi(APIView):
     """The finished export file (a zip for a `datasets` folder), streamed."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(bytes, description="A JSONL or Parquet file."),
+            (200, "application/zip"): OpenApiResponse(bytes, description="A zipped `datasets` folder."),
+        }
+    )
     def get(self, request: Request, slug: str, job_id: int) -> FileResponse:
         project = project_for_reading(request, slug)
         job = export_job_get(project=project, job_id=job_id)
         path = export_download_path(job) if job is not None else None
         if path is None:
             raise Http404("This export is not ready")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        # Named, not guessed: the guess from the file name depends on the machine's mime.types.
+        kind = "application/zip" if path.suffix == ".zip" else "application/octet-stream"
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=kind)
+
+
+class AgreementRowOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """Agreement over one set of votes: the project, one batch (``label`` its name) or one day (an ISO date)."""
+
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.label
+    items = serializers.IntegerField(help_text="Items with at least two votes.")
+    votes = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's α (nominal).")
+    kappa = serializers.FloatField(allow_null=True, help_text="Fleiss' κ.")
+    consensus = serializers.FloatField(allow_null=True, help_text="Share of votes agreeing with the item's majority.")
+
+
+class AgreementOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    project = AgreementRowOutputSerializer()
+    batches = AgreementRowOutputSerializer(many=True)
+    daily = AgreementRowOutputSerializer(many=True)
+
+
+class AnnotatorRowOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """One annotator's quality; null where there is nothing to measure yet."""
+
+    annotator_id = serializers.IntegerField(allow_null=True, help_text="Null for imported votes.")
+    name = serializers.CharField()
+    votes = serializers.IntegerField()
+    gold_items = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    consensus_agreement = serializers.FloatField(allow_null=True)
+    decisive_votes = serializers.IntegerField()
+    left_share = serializers.FloatField(allow_null=True)
+    bias_p = serializers.FloatField(allow_null=True, help_text="Binomial test p-value of the left/right split.")
+    median_seconds = serializers.FloatField(allow_null=True)
+    ds_diagonal = serializers.ListField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="Dawid–Skene P(answers k | truth k) for a, b, tie, both_bad; null where never answered.",
+    )
+    flags = serializers.ListField(child=serializers.CharField())
 
 
 class AnnotatorQualityApi(APIView):
     """Per-annotator quality with flags, and agreement for the project and each batch."""
 
-    @extend_schema(responses=dict)
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        annotators = AnnotatorRowOutputSerializer(many=True)
+        agreement = AgreementOutputSerializer()
+
+    @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_reading(request, slug)
         votes = project_votes(project=project)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.api.permissions import lease_project_for_annotator, project_for_annotation
-from annotate.api.serializers import TaskOutputSerializer, task_payload
+from annotate.api.schema import ErrorSerializer
+from annotate.api.serializers import NumberField, TaskOutputSerializer, TextField, task_payload
 from annotate.models import Choice, Strength
 from annotate.services.assignment import (
     assignment_skip,
@@ -39,17 +40,24 @@ class JudgmentSubmitApi(APIView):
     """Submit a verdict on your live lease (in screen terms: ``a`` is the left response). Retrying is safe."""
 
     class InputSerializer(serializers.Serializer[dict[str, object]]):
-        choice = serializers.ChoiceField(choices=Choice.values)
-        strength = serializers.ChoiceField(choices=Strength.values, required=False, allow_blank=True, default="")
-        rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
-        seconds_spent = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+        choice = serializers.ChoiceField(choices=Choice.choices)
+        strength = serializers.ChoiceField(choices=Strength.choices, required=False, allow_blank=True, default="")
+        rationale = TextField(required=False, allow_blank=True, default="", max_length=10_000)
+        seconds_spent = NumberField(required=False, allow_null=True, default=None, min_value=0)
 
     class OutputSerializer(serializers.Serializer[dict[str, object]]):
         judgment = serializers.IntegerField()
         created = serializers.BooleanField()
         next = TaskOutputSerializer(allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(OutputSerializer, description="Already submitted: the judgment stored the first time."),
+            201: OpenApiResponse(OutputSerializer, description="Stored."),
+            409: OpenApiResponse(ErrorSerializer, description="The lease was already closed (expired, skipped)."),
+        },
+    )
     def post(self, request: Request, assignment_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -71,9 +79,15 @@ class AssignmentSkipApi(APIView):
     """Give your lease back with an optional reason; returns your next task."""
 
     class InputSerializer(serializers.Serializer[dict[str, object]]):
-        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        reason = TextField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(request=InputSerializer, responses=_NEXT_OUTPUT)
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: _NEXT_OUTPUT,
+            409: OpenApiResponse(ErrorSerializer, description="The lease was already closed (expired, submitted)."),
+        },
+    )
     def post(self, request: Request, assignment_id: int) -> Response:
         project = lease_project_for_annotator(request, assignment_id)
         data = self.InputSerializer(data=request.data)

@@ -1,6 +1,15 @@
-from django.urls import path
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from annotate.api import imports, projects, snapshots, tasks
+
+
+@csrf_exempt  # it changes nothing; without this a POST gets the CSRF middleware's HTML 403 instead
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """A URL under the API that names nothing (``/api/assignments/-1/submit/``): a JSON 404 like the views'."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 app_name = "api"
 
@@ -28,4 +37,6 @@ urlpatterns = [
     path("projects/<slug:slug>/quality/", snapshots.AnnotatorQualityApi.as_view(), name="annotator-quality"),
     path("projects/<slug:slug>/imports/", imports.ImportCreateApi.as_view(), name="import-create"),
     path("imports/<int:job_id>/", imports.ImportJobDetailApi.as_view(), name="import-detail"),
+    # Last: what matched nothing above gets the API's JSON 404 rather than Django's HTML page.
+    re_path(r"^(?:projects|assignments|imports)/(?P<rest>(?s:.*/)?)$", api_not_found, name="not-found"),
 ]

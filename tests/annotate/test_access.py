@@ -135,6 +135,8 @@ ENDPOINTS: dict[str, list[Row]] = {
         _row("post", ANON_API, 404, 403, 201, 404, 403, 201, data={"kind": "pairs"}, upload=True)
     ],
     "api:import-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    # What names nothing under the API is a JSON 404 for everyone, signed in or not.
+    "api:not-found": [_row("get", 404, 404, 404, 404, 404, 404, 404), _row("post", 404, 404, 404, 404, 404, 404, 404)],
     # The schema documents the API to anyone; it holds no project data.
     "schema": [_row("get", 200, 200, 200, 200, 200, 200, 200)],
     "api-docs": [_row("get", 200, 200, 200, 200, 200, 200, 200)],
@@ -217,6 +219,8 @@ class _World:
     def url(self, name: str, role: str) -> str:
         if name.startswith("/"):
             return name
+        if name == "api:not-found":  # a regex with alternatives, which reverse() cannot build
+            return f"/api/projects/{self.project.slug}/no-such-thing/"
         kwargs: dict[str, Any] = {}
         pattern = next(route for key, route in _patterns(get_resolver().url_patterns) if key == name)
         if "<slug:slug>" in pattern:
@@ -634,7 +638,7 @@ class ProjectApiAccessTests:
         created = client.post("/api/projects/create/", {"name": "New", "slug": "new", "overlap_target": 2})
         assert created.status_code == 201 and created.json()["overlap_target"] == 2
         duplicate = client.post("/api/projects/create/", {"name": "New", "slug": "new"})
-        assert duplicate.status_code == 400 and "slug" in duplicate.json()
+        assert duplicate.status_code == 409 and duplicate.json()["code"] == "slug_taken"
         assert client.delete("/api/projects/new/delete/").status_code == 204
         assert not Project.objects.filter(slug="new").exists()
 
