@@ -65,6 +65,9 @@ class TemplateInlineCodeTests:
         assert not re.search(r"<style\b", text), "inline <style> block"
         assert not re.search(r"\sstyle\s*=", text), "style attribute"
         assert "javascript:" not in text.lower()
+        # htmx evaluates these with eval(), which the policy (and htmx.config.allowEval) refuses.
+        assert not re.search(r"\s(data-)?hx-on", text), "hx-on handler"
+        assert not re.search(r"hx-vals=['\"]\s*js:", text), "hx-vals js: expression"
 
     def test_it_found_the_templates(self) -> None:
         names = {p.name for p in TEMPLATES}
