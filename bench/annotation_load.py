@@ -264,8 +264,9 @@ def main() -> None:
     )
     tokens = _setup_database(args.comparisons, sum(levels))
     port = _free_port()
+    # Plain HTTP on loopback: production's HTTPS redirect (the DEBUG=0 default) is turned off.
     env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING",
-           "DB_CONN_MAX_AGE": "600"}  # fmt: skip
+           "DB_CONN_MAX_AGE": "600", "SECURE_SSL_REDIRECT": "0"}  # fmt: skip
     # --reuse-port: each worker listens on its own socket and the kernel spreads connections
     # over them; with one shared socket the first worker to wake up takes every keep-alive
     # connection and the others idle (seen here: 32 of 32 on one worker, one core used).

@@ -5,6 +5,7 @@ With nothing set, a bare ``manage.py`` runs on the embedded defaults: SQLite und
 Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "csp",
+    "axes",
     "annotate",
     "alignment",
 ]
@@ -52,6 +55,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during authentication into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,11 +108,94 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes' backend goes first: it refuses a locked-out username+address before the
+# password is checked. It needs the request, so tests log in with force_login().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- HTTPS, cookies and headers ---------------------------------------------
+# Production (DEBUG=0) defaults to everything `manage.py check --deploy` asks for; development
+# (DEBUG=1) serves plain HTTP on localhost. Each can be turned off from the environment, e.g.
+# SECURE_HSTS_SECONDS=0 while trying a new domain (a browser remembers HSTS for that long).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS={SECURE_HSTS_SECONDS} must be 0 (off) or positive")
+# Behind a TLS-terminating proxy Django sees plain HTTP; without this header SECURE_SSL_REDIRECT
+# would redirect for ever. Set it only when the proxy overwrites the header on every request:
+# a client could otherwise claim HTTPS. Given as "HEADER,value", e.g. "X-Forwarded-Proto,https".
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={','.join(_proxy_ssl_header)!r} must be 'HEADER,value', e.g. 'X-Forwarded-Proto,https'"
+        )
+    _header, _value = _proxy_ssl_header
+    if not _header.upper().startswith("HTTP_"):
+        _header = "HTTP_" + _header
+    SECURE_PROXY_SSL_HEADER = (_header.upper().replace("-", "_"), _value)
+# Django's defaults, stated so that they are not lost: no sniffing, no framing, same-origin referrers.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp 4) ---------------------------------
+# Only our own files run: no inline script, style or event handler (templates use data-*
+# attributes and annotate/static/annotate/*.js). htmx is told not to inject its indicator
+# <style> (the meta tag in base.html; the rules live in concord.css). The API docs page
+# relaxes this for Redoc (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Where browsers send violation reports (any endpoint that accepts them); unset: none are sent.
+# (Not kept as a CSP_* setting: django-csp 4 refuses those as leftovers of its 3.x format.)
+_csp_report_uri = env_str("CSP_REPORT_URI", "")
+if _csp_report_uri:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+
+# --- Login throttling (django-axes) -----------------------------------------
+# Both login pages (/accounts/login/ and /admin/login/) go through django.contrib.auth's
+# authenticate(), where axes counts failures per username and client address together: a
+# password guesser is stopped without letting anyone lock a whole office out. Once locked, the
+# right password is refused too until AXES_COOLOFF_MINUTES after the last failure. Behind a
+# proxy the client address is the proxy's, so the lock is in effect per username.
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"AXES_FAILURE_LIMIT={AXES_FAILURE_LIMIT} must be at least 1")
+_axes_cooloff_minutes = env_int("AXES_COOLOFF_MINUTES", 15)
+if _axes_cooloff_minutes < 1:
+    raise ImproperlyConfigured(f"AXES_COOLOFF_MINUTES={_axes_cooloff_minutes} must be at least 1")
+AXES_COOLOFF_TIME = timedelta(minutes=_axes_cooloff_minutes)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A user who mistypes twice and then gets it right starts again from zero.
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -1,8 +1,14 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+# Redoc (the API docs page, not our code) styles itself with injected <style> elements and
+# runs its search in a blob: worker; the rest of the site keeps the strict policy.
+_redoc_csp = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"], "img-src": ["data:"]})
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="annotate:home", permanent=False)),
@@ -12,5 +18,5 @@ urlpatterns = [
     path("annotate/", include("annotate.urls")),
     path("api/", include("annotate.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", _redoc_csp(SpectacularRedocView.as_view(url_name="schema")), name="api-docs"),
 ]

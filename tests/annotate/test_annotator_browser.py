@@ -43,7 +43,8 @@ class AnnotatorPageBrowserTests:
                 page.keyboard.press("Escape")
             page.keyboard.press(choice_key)
             # htmx swaps the next item in without a page load: wait for a different lease.
-            page.wait_for_function(f"document.querySelector('#task').dataset.lease !== '{lease_id}'")
+            # (A selector, not wait_for_function: the page's CSP forbids the eval that polls a string.)
+            page.wait_for_selector(f"#task:not([data-lease='{lease_id}'])")
         judgments = {j.assignment_id: j for j in Judgment.objects.filter(annotator=annotator)}
         assert len(judgments) == 3
         displayed = {"1": "a", "2": "b", "3": "tie"}

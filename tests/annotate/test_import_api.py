@@ -210,7 +210,7 @@ class ImportPageTests:
         assert response.status_code == expected
         if expected == 200:
             html = response.content.decode()
-            assert 'hx-trigger="every 1s"' in html and 'class="bar"' in html and "width: 25%" in html
+            assert 'hx-trigger="every 1s"' in html and 'class="bar"' in html and 'value="25"' in html
             assert "Writing: 250 / 1000 records" in html
 
     def test_it_stops_polling_and_shows_the_problems_when_a_job_failed(

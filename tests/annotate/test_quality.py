@@ -26,7 +26,6 @@ from annotate.selectors_quality import (
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
 from tests.factories import (
-    PASSWORD,
     make_annotators,
     make_comparison,
     make_judgment,
@@ -141,7 +140,7 @@ def voted(project: Project) -> Project:
 
 def _login(web: Client, user: User | None) -> None:
     if user is not None:
-        assert web.login(username=user.username, password=PASSWORD)
+        web.force_login(user)
 
 
 PAGES = ["/annotate/demo/quality/", "/annotate/demo/snapshots/"]
