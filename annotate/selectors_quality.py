@@ -24,18 +24,22 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from annotate.aggregation.agreement import fleiss_kappa_from_counts, krippendorff_alpha, label_counts_by_item
+from annotate.aggregation.bradley_terry import bradley_terry_by_component
 from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
 from annotate.aggregation.flags import AnnotatorFlags, FlagThresholds, annotator_flags
 from annotate.aggregation.labels import (
     LABEL_A,
     LABEL_B,
     LABEL_NAMES,
+    LABEL_TIE,
     N_LABELS,
     NO_WINNER,
     is_decisive,
 )
 from annotate.aggregation.majority import majority_vote
 from annotate.aggregation.treatment import (
+    DEFAULT_FLAGGED_MODE,
+    DEFAULT_POSITION_AWARE,
     AggregationName,
     FlaggedMode,
     VoteTreatment,
@@ -466,6 +470,66 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
     return AnnotatorReport(rows, ds.confusion, pooled, groups, dict(flags.unavailable), flags)
 
 
+# --- Ranking responses ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankedResponse:
+    response_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class ResponseRanking:
+    """Bradley–Terry over the project's responses: one scale per connected group of compared responses."""
+
+    summary: str
+    responses: int
+    groups: int
+    ranked_groups: int
+    lone_pairs: int
+    largest: list[RankedResponse]  # the largest ranked group, best first
+
+
+def response_ranking(*, project: Project, votes: ProjectVotes | None = None) -> ResponseRanking:
+    """Rank the responses the votes compare, per connected component; lone pairs are reported, not failed on."""
+    votes = votes if votes is not None else project_votes(project=project)
+    picks = votes.label <= LABEL_B  # a, b or tie: both_bad says nothing about the order
+    picks |= votes.label == LABEL_TIE
+    item, label, flipped = votes.item[picks], votes.label[picks], votes.flipped[picks]
+    if item.size == 0:
+        return ResponseRanking("No votes compare two responses yet.", 0, 0, 0, 0, [])
+    ids, index = np.unique(np.concatenate([votes.response_a_id, votes.response_b_id]), return_inverse=True)
+    a_index, b_index = index[: votes.n_items], index[votes.n_items :]
+    first, second = a_index[item], b_index[item]
+    winner = np.where(label == LABEL_B, second, first)
+    loser = np.where(label == LABEL_B, first, second)
+    left = np.where(flipped, second, first)
+    fit = bradley_terry_by_component(
+        winner,
+        loser,
+        n_responses=ids.size,
+        tie=label == LABEL_TIE,
+        left=left,
+        annotator=votes.worker[picks],
+        n_annotators=votes.n_workers,
+    )
+    ranked = sorted(fit.ranked, key=lambda c: -c.responses.size)
+    largest: list[RankedResponse] = []
+    if ranked and ranked[0].fit is not None:
+        scores = ranked[0].fit.scores
+        order = np.argsort(-scores)
+        largest = [RankedResponse(int(ids[ranked[0].responses[k]]), float(scores[k])) for k in order]
+    return ResponseRanking(
+        summary=fit.summary(),
+        responses=sum(c.responses.size for c in fit.components),
+        groups=len(fit.components),
+        ranked_groups=len(fit.ranked),
+        lone_pairs=len(fit.unranked),
+        largest=largest,
+    )
+
+
 # --- Pairs that pass a filter set ---------------------------------------------------------------
 
 
@@ -488,9 +552,9 @@ class SnapshotFilters:
     # by a left-pick share) or by "drop"-ping all their votes. Down-weighting measured
     # best in bench/quality.py: it never lowered Dawid–Skene's accuracy against using
     # every vote, where dropping did.
-    flagged_votes: str = "downweight"
+    flagged_votes: str = DEFAULT_FLAGGED_MODE
     # Dawid–Skene fits a left-pick share for position-flagged annotators when down-weighting.
-    position_aware: bool = True
+    position_aware: bool = DEFAULT_POSITION_AWARE
 
     def __post_init__(self) -> None:
         if self.flagged_votes not in ("drop", "downweight"):

@@ -39,6 +39,11 @@ from annotate.aggregation.majority import majority_vote
 FlaggedMode = Literal["keep", "drop", "downweight"]
 FLAGGED_MODES: Final = ("keep", "drop", "downweight")
 AggregationName = Literal["majority", "dawid_skene"]
+# What a snapshot does with flagged annotators unless told otherwise, chosen by
+# bench/quality.py: the mode that never lowered Dawid–Skene's accuracy against using
+# every vote as it is, on any of its crowds, and raised it on some.
+DEFAULT_FLAGGED_MODE: Final = "downweight"
+DEFAULT_POSITION_AWARE: Final = True
 
 # Weight of a flagged annotator's votes in "downweight" mode, per flag (the smallest applies).
 # Collusion: copies of one judgment are one judgment, so a group's votes count as little
