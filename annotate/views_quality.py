@@ -24,9 +24,7 @@ from annotate.views_snapshots import SnapshotFilterForm, project_for_admin
 
 def _counts_context(request: HttpRequest, project: object, votes: object = None) -> dict[str, object]:
     form = SnapshotFilterForm.from_query(request.GET)
-    selection = (
-        pair_selection(project=project, filters=form.filters(), votes=votes) if form.is_valid() else None
-    )  # type: ignore[arg-type]
+    selection = pair_selection(project=project, filters=form.filters(), votes=votes) if form.is_valid() else None  # type: ignore[arg-type]
     return {"project": project, "filter_form": form, "selection": selection}
 
 

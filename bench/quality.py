@@ -42,6 +42,7 @@ from annotate.aggregation.treatment import (
     DEFAULT_FLAGGED_MODE,
     DEFAULT_POSITION_AWARE,
     FLAGGED_MODES,
+    AggregationName,
     aggregate_labels,
     per_class_accuracy,
     vote_treatment,
@@ -53,7 +54,11 @@ DEFAULT_PRIOR = (0.4, 0.4, 0.12, 0.08)
 BAD_KINDS = ("colluding", "drifting", "position_biased")
 # The flag meant to catch each bad kind.
 TARGET_FLAG = {"colluding": "collusion", "drifting": "drift", "position_biased": "position"}
-METHODS = (("majority", False), ("dawid_skene", False), ("dawid_skene", True))
+METHODS: tuple[tuple[AggregationName, bool], ...] = (
+    ("majority", False),
+    ("dawid_skene", False),
+    ("dawid_skene", True),
+)
 
 
 def population(name: str, n_workers: int) -> tuple[dict[str, int], tuple[float, ...]]:
@@ -227,7 +232,7 @@ def main() -> None:
                     + " ".join(f"{recalls[k]:17.3f}" for k in present)
                     + f" {fmt(precision):>21}"
                 )
-            targets = {}
+            targets: dict[str, dict[str, Any]] = {}
             for kind in present:
                 precision, recall = precision_recall(kinds, flagged[TARGET_FLAG[kind]], kind)
                 ok = precision is not None and recall is not None and precision >= 0.9 and recall >= 0.9
