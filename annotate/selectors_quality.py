@@ -548,10 +548,9 @@ class SnapshotFilters:
     # Act on flagged annotators' votes (False: use every vote as it is) ...
     drop_flagged: bool = True
     # ... by "downweight"-ing them (colluders nearly to nothing, a drifting annotator's
-    # votes from the change-point on, and with Dawid–Skene the position-biased corrected
-    # by a left-pick share) or by "drop"-ping all their votes. Down-weighting measured
-    # best in bench/quality.py: it never lowered Dawid–Skene's accuracy against using
-    # every vote, where dropping did.
+    # votes from the change-point on; see aggregation.treatment) or by "drop"-ping all
+    # their votes. Down-weighting measured best in bench/quality.py: it never lowered
+    # Dawid–Skene's accuracy against using every vote, where dropping did.
     flagged_votes: str = DEFAULT_FLAGGED_MODE
     # Dawid–Skene fits a left-pick share for position-flagged annotators when down-weighting.
     position_aware: bool = DEFAULT_POSITION_AWARE

@@ -49,7 +49,7 @@ class SnapshotFilterForm(forms.Form):
     drop_ties = forms.BooleanField(required=False, initial=True, label="Ignore tie and both-bad votes")
     drop_flagged = forms.BooleanField(required=False, initial=True, label="Act on flagged annotators' votes")
     flagged_votes = forms.ChoiceField(
-        choices=[("downweight", "Down-weight them (correct position bias)"), ("drop", "Drop them")],
+        choices=[("downweight", "Down-weight them"), ("drop", "Drop them")],
         initial=SnapshotFilters.flagged_votes,
         required=False,
         label="Flagged annotators' votes",

@@ -67,8 +67,11 @@ class FlagThresholds:
     """Votes needed with the preferred response on each side before the conditioned position test is used."""
     drift_p: float = 0.01
     """Bonferroni-corrected p-value under which a drop in accuracy counts."""
-    drift_min_drop: float = 0.2
-    """Accuracy must fall by at least this much (earlier − recent), however significant."""
+    drift_min_drop: float = 0.3
+    """Accuracy must fall by at least this much (earlier − recent), however significant.
+
+    bench/quality.py: honest annotators' best split reached drops of 0.25–0.29 at p < 0.01
+    (the split is chosen to maximise the drop), careless drifters' 0.39 and more."""
     drift_min_segment: int = 20
     """Votes with a reference needed on each side of a change-point."""
     collusion_p: float = 0.01
@@ -216,7 +219,7 @@ def drift_test(
     on_gold: BoolArray | None = None,
     min_segment: int = 20,
     p_threshold: float = 0.01,
-    min_drop: float = 0.2,
+    min_drop: float = 0.3,
 ) -> DriftResult:
     """Find each annotator's best accuracy change-point over their scored votes in time order (vectorised over all).
 

@@ -132,6 +132,8 @@ def _colluding(project: Project) -> tuple[list[User], list[User]]:
     """Three accounts that take three of five votes on every third pair and all answer b; six honest annotators answer a."""
     colluders = make_annotators(project, 3)
     honest = make_annotators(project, 6)
+    # Display order drawn at random, as the site draws it (a pattern here could fake a position bias).
+    sides = iter(np.random.default_rng(0).random(400) < 0.5)
     for k in range(60):
         comparison = make_comparison(project)
         if k % 3:
@@ -139,7 +141,7 @@ def _colluding(project: Project) -> tuple[list[User], list[User]]:
         else:
             voters = [(c, "b") for c in colluders] + [(honest[k % 6], "a"), (honest[(k + 1) % 6], "a")]
         for user, choice in voters:
-            make_judgment(comparison, user, choice, flipped=(k + honest.index(user) if user in honest else k) % 2 == 1)
+            make_judgment(comparison, user, choice, flipped=bool(next(sides)))
     return colluders, honest
 
 
