@@ -122,37 +122,6 @@ class AggregatedLabels:
     ds: DawidSkeneResult | None
 
 
-def dawid_skene_segmented(
-    item: IntArray,
-    worker: IntArray,
-    label: IntArray,
-    *,
-    segment: IntArray,
-    n_segments: int,
-    n_items: int,
-    n_workers: int,
-    segment_weight: FloatArray | None = None,
-    gold_item: IntArray | None = None,
-    gold_label: IntArray | None = None,
-) -> DawidSkeneResult:
-    """Dawid–Skene with one confusion matrix per (annotator, segment); `confusion` is indexed worker·n_segments + segment.
-
-    `segment_weight` (n_workers·n_segments) tempers each virtual annotator's evidence
-    (see `dawid_skene`'s `worker_weight`).
-    """
-    virtual = worker * n_segments + segment
-    return dawid_skene(
-        item,
-        virtual,
-        label,
-        n_items=n_items,
-        n_workers=n_workers * n_segments,
-        worker_weight=segment_weight,
-        gold_item=gold_item,
-        gold_label=gold_label,
-    )
-
-
 def aggregate_labels(
     item: IntArray,
     worker: IntArray,
