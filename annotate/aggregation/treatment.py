@@ -14,13 +14,13 @@ Biased but informative votes are worth keeping: an annotator who picks the left 
 40% of the time is still right on most of the rest, and dropping them loses those
 votes (on the issue's crowd, Dawid–Skene fell from 0.967 to 0.957 that way).
 
-Position-aware Dawid–Skene: each annotator gets one confusion matrix per display order
-(A on the left, B on the left), so "picks the left one" becomes part of the annotator's
-behaviour — P(a | truth b) is high when A was on the left and low when it was on the
-right — and their votes keep the information they carry. It is plain Dawid–Skene over
-"virtual annotators" (annotator, display order[, phase]), so it runs at the same speed.
-A drifting annotator's votes before and after their change-point likewise get
-separate confusion matrices.
+Position-aware Dawid–Skene (`dawid_skene(model="left_pick")`): each annotator gets a
+share r of "pick whatever is on the left" answers on top of their confusion matrix,
+P(given | truth, order) = (1 − r)·C[given, truth] + r·[given is the left response], so a
+biased annotator's votes are corrected rather than discarded. One matrix per display
+order fits the same thing with twice the parameters and measured worse. A drifting
+annotator's votes before and after their change-point are two annotators to
+Dawid–Skene, so the careless phase gets its own confusion matrix.
 """
 
 from __future__ import annotations
