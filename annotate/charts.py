@@ -60,7 +60,9 @@ def line_chart(
         )
     step = max(1, math.ceil(n / 8))
     for i in range(0, n, step):
-        body.append(f'<text x="{x(i):.1f}" y="{height - 14}" text-anchor="middle" {_FONT}>{escape(x_labels[i])}</text>')
+        body.append(
+            f'<text x="{x(i):.1f}" y="{height - 14}" text-anchor="middle" {_FONT}>{escape(x_labels[i])}</text>'
+        )
     for s, (name, values) in enumerate(series):
         colour = PALETTE[s % len(PALETTE)]
         points = [(x(i), y(v)) for i, v in enumerate(values) if v is not None and _is_number(v)]
@@ -70,7 +72,8 @@ def line_chart(
                 f'<path class="series" data-series="{escape(name)}" d="{d}" fill="none" stroke="{colour}" stroke-width="2"/>'
             )
             body.extend(
-                f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points
+                f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>'
+                for px, py in points
             )
         ly = top + 14 + 18 * s
         body.append(
@@ -78,7 +81,9 @@ def line_chart(
             f'<text x="{width - right + 30}" y="{ly - 3}" {_FONT}>{escape(name)}</text>'
         )
     if n == 0:
-        body.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_FONT}>No votes yet</text>')
+        body.append(
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_FONT}>No votes yet</text>'
+        )
     return _svg(width, height, title, body)
 
 
@@ -111,7 +116,9 @@ def bar_chart(
                 f'<text x="{left + w + 4:.1f}" y="{yy + bar_height * 0.65:.1f}" {_FONT}>{value:.2f}</text>'
             )
         else:
-            body.append(f'<text x="{left + 4}" y="{yy + bar_height * 0.65:.1f}" fill="#5b6475" {_FONT}>no gold yet</text>')
+            body.append(
+                f'<text x="{left + 4}" y="{yy + bar_height * 0.65:.1f}" fill="#5b6475" {_FONT}>no gold yet</text>'
+            )
     if threshold is not None:
         tx = left + plot_w * threshold
         body.append(
@@ -134,9 +141,13 @@ def heatmap(
         f'<text x="10" y="{top - 8}" {_FONT}>true ↓</text>',
     ]
     for j, label in enumerate(labels):
-        body.append(f'<text x="{left + cell * j + cell / 2}" y="{top - 8}" text-anchor="middle" {_FONT}>{escape(label)}</text>')
+        body.append(
+            f'<text x="{left + cell * j + cell / 2}" y="{top - 8}" text-anchor="middle" {_FONT}>{escape(label)}</text>'
+        )
     for i, row in enumerate(matrix):
-        body.append(f'<text x="{left - 8}" y="{top + cell * i + cell / 2 + 4}" text-anchor="end" {_FONT}>{escape(labels[i])}</text>')
+        body.append(
+            f'<text x="{left - 8}" y="{top + cell * i + cell / 2 + 4}" text-anchor="end" {_FONT}>{escape(labels[i])}</text>'
+        )
         for j, value in enumerate(row):
             v = float(value) if _is_number(value) else 0.0
             # White → accent blue as the probability goes 0 → 1; text flips to white on dark cells.
@@ -148,4 +159,44 @@ def heatmap(
                 f"<title>true {escape(labels[i])}, given {escape(labels[j])}: {v:.2f}</title></rect>"
                 f'<text x="{x0 + cell / 2}" y="{y0 + cell / 2 + 4}" text-anchor="middle" fill="{ink}" {_FONT}>{v:.2f}</text>'
             )
+    return _svg(width, height, title, body)
+
+
+def before_after_chart(
+    *,
+    title: str,
+    labels: Sequence[str],
+    before: Sequence[float | None],
+    after: Sequence[float | None],
+    width: int = 640,
+    row_height: int = 22,
+) -> SafeString:
+    """Per label, a dot at the earlier value and one at the recent value in [0, 1], joined by a line."""
+    left, right, top = 140, 60, 24
+    plot_w = width - left - right
+    height = top + row_height * max(len(labels), 1) + 16
+    body = [
+        f'<circle cx="{left}" cy="10" r="4" fill="{PALETTE[0]}"/><text x="{left + 8}" y="14" {_FONT}>earlier</text>',
+        f'<circle cx="{left + 80}" cy="10" r="4" fill="{PALETTE[3]}"/><text x="{left + 88}" y="14" {_FONT}>recent window</text>',
+    ]
+    for i, label in enumerate(labels):
+        yy = top + i * row_height + row_height / 2
+        body.append(f'<text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end" {_FONT}>{escape(label)}</text>')
+        points = []
+        for value, colour, name in ((before[i], PALETTE[0], "earlier"), (after[i], PALETTE[3], "recent")):
+            if value is not None and _is_number(value):
+                px = left + plot_w * min(max(value, 0.0), 1.0)
+                points.append(px)
+                body.append(
+                    f'<circle class="point {name}" cx="{px:.1f}" cy="{yy:.1f}" r="4" fill="{colour}">'
+                    f"<title>{escape(label)} {name}: {value:.2f}</title></circle>"
+                )
+        if len(points) == 2:
+            body.insert(
+                2,
+                f'<line x1="{points[0]:.1f}" x2="{points[1]:.1f}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#9aa3b2"/>',
+            )
+    for tick in (0.0, 0.5, 1.0):
+        tx = left + plot_w * tick
+        body.append(f'<text x="{tx:.1f}" y="{height - 4}" text-anchor="middle" {_FONT}>{tick:.1f}</text>')
     return _svg(width, height, title, body)

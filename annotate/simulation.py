@@ -3,6 +3,18 @@
 Every vote is drawn at once with NumPy (no loop over votes), so a million votes
 take well under a second. The label coding is `annotate.aggregation.labels`.
 `flipped[v]` is True when response B was displayed on the left for vote v.
+
+Besides honest noise and spammers, three adversarial crowd types:
+
+* ``drifting``: accurate for the first part of their own votes (in time order), then
+  careless (near-random) for the rest; `drift_at` holds where each one turns.
+* ``colluding``: accounts in groups that take the majority of an item's slots together
+  and all give the same answer, usually wrong; `group` holds each one's group.
+* ``position_biased``: honest but picks the left side with a per-annotator probability
+  drawn from a wide range, so some are barely biased and some heavily.
+
+The draws for these come from a second generator seeded from `seed`, so a crowd
+without them gets exactly the votes it got before they existed.
 """
 
 from __future__ import annotations
@@ -16,7 +28,17 @@ import numpy.typing as npt
 
 from annotate.aggregation.labels import LABEL_A, LABEL_B, N_LABELS
 
-WORKER_TYPES: Final = ("good", "average", "random", "always_left", "left_biased", "too_fast")
+WORKER_TYPES: Final = (
+    "good",
+    "average",
+    "random",
+    "always_left",
+    "left_biased",
+    "too_fast",
+    "drifting",
+    "colluding",
+    "position_biased",
+)
 SPAMMER_TYPES: Final = ("random", "always_left")
 # Share of each non-spammer type among the non-spammers when only a spammer share is given.
 NON_SPAMMER_MIX: Final = {"good": 0.4, "average": 0.4, "left_biased": 0.1, "too_fast": 0.1}
@@ -56,7 +78,18 @@ BEHAVIOURS: Final[Mapping[str, WorkerBehaviour]] = {
     "always_left": WorkerBehaviour((0.25, 0.25), (1.0, 1.0), 4.0, 0.3),
     "left_biased": WorkerBehaviour((0.65, 0.8), (0.3, 0.5), 25.0, 0.5),
     "too_fast": WorkerBehaviour((0.35, 0.5), (0.0, 0.0), 3.0, 0.3),
+    # Accuracy of the careful first phase; DRIFT_LATE_ACCURACY is the careless one.
+    "drifting": WorkerBehaviour((0.85, 0.95), (0.0, 0.0), 35.0, 0.4),
+    # Colluders answer with their group (see COLLUSION_WRONG_RATE); accuracy is unused.
+    "colluding": WorkerBehaviour((0.25, 0.25), (0.0, 0.0), 25.0, 0.5),
+    "position_biased": WorkerBehaviour((0.7, 0.9), (0.2, 0.6), 30.0, 0.5),
 }
+# Careless phase of a drifting annotator: accuracy drawn from this range (1/4 is random).
+DRIFT_LATE_ACCURACY: Final = (0.25, 0.4)
+# Where a drifting annotator turns careless, as a share of their own votes in time order.
+DRIFT_START: Final = (0.3, 0.7)
+# How often a colluding group's shared answer is wrong (the rest of the time it is the truth).
+COLLUSION_WRONG_RATE: Final = 0.8
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,12 @@ class SimulatedVotes:
     """(n_workers, 4, 4) confusion[w, true, given] of the honest part of each worker's behaviour."""
     left_pick_rate: npt.NDArray[np.float64]
     """(n_workers,) probability that a worker answers "the left one" regardless of content."""
+    time: npt.NDArray[np.float64]
+    """(n_votes,) when each vote was cast, in [0, 1); a worker's votes in this order are their history."""
+    drift_at: npt.NDArray[np.float64]
+    """(n_workers,) share of a drifting worker's votes before they turn careless; NaN for the others."""
+    group: npt.NDArray[np.int64]
+    """(n_workers,) colluding group of each worker, -1 for workers who do not collude."""
 
     @property
     def n_items(self) -> int:
@@ -131,9 +170,15 @@ def simulate_votes(
     n_workers: int = 1000,
     spammer_share: float = 0.2,
     prior: Sequence[float] = DEFAULT_PRIOR,
+    collusion_group_size: int = 4,
     seed: int = 0,
 ) -> SimulatedVotes:
-    """Draw `votes_per_item` votes from distinct simulated annotators for each item; same seed, same votes."""
+    """Draw `votes_per_item` votes from distinct simulated annotators for each item; same seed, same votes.
+
+    Colluders are split into groups of `collusion_group_size` (the last takes the
+    remainder); a group takes the first ⌊k/2⌋+1 slots of the items it attacks, so it
+    outvotes the others there.
+    """
     if worker_counts is None:
         worker_counts = worker_type_counts(n_workers, spammer_share)
     unknown = set(worker_counts) - set(WORKER_TYPES)
@@ -172,7 +217,14 @@ def simulate_votes(
     true_label = rng.choice(N_LABELS, size=n_items, p=prior_array).astype(np.int64)
     # Real pools are uneven: a few people do many items. Log-normal activity gives that tail.
     activity = rng.lognormal(0.0, 0.5, size=total_workers)
-    assignment = _distinct_assignments(rng, n_items, votes_per_item, activity)
+    is_colluder = worker_type == WORKER_TYPES.index("colluding")
+    if is_colluder.any():
+        if is_colluder.all():
+            raise ValueError("a crowd of colluders only has nobody to outvote")
+        if collusion_group_size < 2:
+            raise ValueError("collusion_group_size must be at least 2")
+    # Colluders only vote where their group attacks (placed below), never on their own.
+    assignment = _distinct_assignments(rng, n_items, votes_per_item, np.where(is_colluder, 0.0, activity))
     item = np.repeat(np.arange(n_items, dtype=np.int64), votes_per_item)
     worker = assignment.ravel()
     n_votes = item.size
@@ -185,6 +237,33 @@ def simulate_votes(
     label = np.where(picks_left, np.where(flipped, LABEL_B, LABEL_A), label).astype(np.int64)
     seconds = worker_median_seconds[worker] * np.exp(seconds_sigma[worker] * rng.standard_normal(n_votes))
 
+    # Everything below draws from its own generator, so crowds without the new types are unchanged.
+    extra = np.random.default_rng([seed, 1])
+    time = extra.random(n_votes)
+    drift_at = np.full(total_workers, np.nan)
+    is_drifter = worker_type == WORKER_TYPES.index("drifting")
+    if is_drifter.any():
+        drift_at[is_drifter] = extra.uniform(*DRIFT_START, size=int(is_drifter.sum()))
+        late_accuracy = extra.uniform(*DRIFT_LATE_ACCURACY, size=total_workers)
+        late_confusion = (
+            late_accuracy[:, None, None] * np.eye(N_LABELS)
+            + (1.0 - late_accuracy)[:, None, None] * MISTAKE_DISTRIBUTION
+        )
+        late_cumulative = np.cumsum(late_confusion, axis=2)
+        late_cumulative[:, :, -1] = 1.0
+        share = _history_share(worker, time, total_workers)
+        late = is_drifter[worker] & (share >= drift_at[worker])
+        # Same uniform draw, the careless phase's confusion: a late vote is the early one re-read.
+        late_label = (draw[late, None] >= late_cumulative[worker[late], true_label[item[late]], :-1]).sum(
+            axis=1
+        )
+        label[late] = late_label
+    group = np.full(total_workers, -1, dtype=np.int64)
+    if is_colluder.any():
+        worker, label, group = _collude(
+            extra, worker, label, true_label, activity, is_colluder, votes_per_item, collusion_group_size
+        )
+
     return SimulatedVotes(
         item=item,
         worker=worker,
@@ -195,7 +274,70 @@ def simulate_votes(
         worker_type=worker_type,
         confusion=confusion,
         left_pick_rate=left_pick_rate,
+        time=time,
+        drift_at=drift_at,
+        group=group,
     )
+
+
+def _history_share(
+    worker: npt.NDArray[np.int64], time: npt.NDArray[np.float64], n_workers: int
+) -> npt.NDArray[np.float64]:
+    """Per vote, the share of its worker's votes cast before it (0 for the first, just under 1 for the last)."""
+    order = np.lexsort((time, worker))
+    count = np.bincount(worker, minlength=n_workers)
+    start = np.cumsum(count) - count
+    rank = np.empty(worker.size, dtype=np.int64)
+    rank[order] = np.arange(worker.size) - start[worker[order]]
+    return rank / np.maximum(count[worker], 1)
+
+
+def _wrong_answer(rng: np.random.Generator, truth: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """A confident wrong answer: the other side for a/b, a random side for tie and both_bad."""
+    side = rng.integers(0, 2, size=truth.size)
+    return np.where(truth == LABEL_A, LABEL_B, np.where(truth == LABEL_B, LABEL_A, side)).astype(np.int64)
+
+
+def _collude(
+    rng: np.random.Generator,
+    worker: npt.NDArray[np.int64],
+    label: npt.NDArray[np.int64],
+    true_label: npt.NDArray[np.int64],
+    activity: npt.NDArray[np.float64],
+    is_colluder: npt.NDArray[np.bool_],
+    votes_per_item: int,
+    group_size: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Put colluding groups on items: each takes ⌊k/2⌋+1 slots of the items it attacks, all with one shared answer."""
+    n_items = true_label.size
+    members_all = np.flatnonzero(is_colluder)
+    rng.shuffle(members_all)
+    n_groups = max(1, members_all.size // group_size)
+    groups = np.array_split(members_all, n_groups)
+    group = np.full(activity.size, -1, dtype=np.int64)
+    slots = np.arange(worker.size).reshape(n_items, votes_per_item)
+    worker = worker.copy()
+    label = label.copy()
+    # Each group casts about the votes its members' activity would give them among everyone's.
+    share = activity / activity.sum()
+    n_votes = worker.size
+    order = rng.permutation(n_items)
+    used = 0
+    for g, members in enumerate(groups):
+        group[members] = g
+        take = min(votes_per_item // 2 + 1, members.size)
+        n_attacks = min(round(n_votes * share[members].sum() / take), n_items - used)
+        if n_attacks <= 0:
+            continue
+        items = order[used : used + n_attacks]
+        used += n_attacks
+        picked = members[np.argsort(rng.random((n_attacks, members.size)), axis=1)[:, :take]]
+        truth = true_label[items]
+        answer = np.where(rng.random(n_attacks) < COLLUSION_WRONG_RATE, _wrong_answer(rng, truth), truth)
+        target = slots[items, :take]
+        worker[target] = picked
+        label[target] = answer[:, None]
+    return worker, label, group
 
 
 @dataclass(frozen=True)

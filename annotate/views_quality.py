@@ -13,7 +13,13 @@ from django.shortcuts import render
 from annotate import access, charts
 from annotate.access import Need
 from annotate.aggregation.labels import LABEL_NAMES
-from annotate.selectors_quality import annotator_quality, pair_selection, project_agreement, project_votes
+from annotate.selectors_quality import (
+    annotator_quality,
+    pair_selection,
+    project_agreement,
+    project_votes,
+    response_ranking,
+)
 from annotate.views_snapshots import SnapshotFilterForm
 
 
@@ -44,11 +50,24 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
         matrix = report.pooled_confusion
         heat_title = "Dawid–Skene confusion, pooled over annotators (vote-weighted)"
     days = [row.label for row in agreement.daily]
+    drifting = [a for a in people if "drift" in a.flags and a.drift is not None]
     context = {
         **_counts_context(request, project, votes),
         "agreement": agreement,
         "annotators": people,
         "picked": picked,
+        "unavailable": report.unavailable,
+        "drifting": drifting,
+        "groups": report.groups,
+        "ranking": response_ranking(project=project, votes=votes),
+        "drift_chart": charts.before_after_chart(
+            title="Accuracy before and after each drifting annotator's change-point",
+            labels=[a.name for a in drifting],
+            before=[a.drift.earlier_accuracy for a in drifting if a.drift is not None],
+            after=[a.drift.recent_accuracy for a in drifting if a.drift is not None],
+        )
+        if drifting
+        else None,
         "agreement_chart": charts.line_chart(
             title="Daily agreement with consensus and Krippendorff's α",
             x_labels=days,

@@ -37,10 +37,19 @@ class SnapshotFilterForm(forms.Form):
     min_agreement = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_agreement)
     min_posterior = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_posterior)
     drop_ties = forms.BooleanField(required=False, initial=True, label="Ignore tie and both-bad votes")
-    drop_flagged = forms.BooleanField(required=False, initial=True, label="Drop flagged annotators' votes")
+    drop_flagged = forms.BooleanField(required=False, initial=True, label="Act on flagged annotators' votes")
+    flagged_votes = forms.ChoiceField(
+        choices=[("downweight", "Down-weight them"), ("drop", "Drop them")],
+        initial=SnapshotFilters.flagged_votes,
+        required=False,
+        label="Flagged annotators' votes",
+    )
 
     def filters(self) -> SnapshotFilters:
-        return SnapshotFilters(**self.cleaned_data)
+        data = dict(self.cleaned_data)
+        # A form posted before the mode existed (or without it) gets the default mode.
+        data["flagged_votes"] = data.get("flagged_votes") or SnapshotFilters.flagged_votes
+        return SnapshotFilters(**data)
 
     @classmethod
     def from_query(cls, data: object) -> SnapshotFilterForm:

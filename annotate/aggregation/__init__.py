@@ -13,10 +13,13 @@ from annotate.aggregation.agreement import (
 from annotate.aggregation.annotator_stats import AnnotatorStats, annotator_stats, binomial_two_sided_p_value
 from annotate.aggregation.bradley_terry import (
     BradleyTerryBootstrap,
+    BradleyTerryComponent,
+    BradleyTerryComponents,
     BradleyTerryResult,
     DisconnectedComparisonGraphError,
     bradley_terry,
     bradley_terry_bootstrap,
+    bradley_terry_by_component,
 )
 from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
 from annotate.aggregation.labels import (
@@ -44,6 +47,8 @@ __all__ = [
     "N_LABELS",
     "AnnotatorStats",
     "BradleyTerryBootstrap",
+    "BradleyTerryComponent",
+    "BradleyTerryComponents",
     "BradleyTerryResult",
     "DawidSkeneResult",
     "DisconnectedComparisonGraphError",
@@ -52,6 +57,7 @@ __all__ = [
     "binomial_two_sided_p_value",
     "bradley_terry",
     "bradley_terry_bootstrap",
+    "bradley_terry_by_component",
     "dawid_skene",
     "fleiss_kappa",
     "fleiss_kappa_from_counts",

@@ -337,3 +337,125 @@ def bradley_terry_bootstrap(
         level=level,
         n_dropped=n_boot - sample_array.shape[0],
     )
+
+
+@dataclass(frozen=True)
+class BradleyTerryComponent:
+    """One connected part of the comparison graph: the responses that can be put on one scale."""
+
+    responses: npt.NDArray[np.int64]
+    """Response indices in this component."""
+    n_comparisons: int
+    fit: BradleyTerryResult | None
+    """Scores for `responses` (in that order, centred within the component); None for a lone pair."""
+
+    @property
+    def ranked(self) -> bool:
+        return self.fit is not None
+
+
+@dataclass(frozen=True)
+class BradleyTerryComponents:
+    """Bradley–Terry per connected component: what can be ranked, and what cannot.
+
+    Scores of different components share no scale, so each component is fitted on its
+    own. A component of two responses (one pair, however many votes) is a single
+    comparison: its order is just the vote on that pair, and a Bradley–Terry score adds
+    nothing, so it is reported as not ranked. With `min_responses` ≤ 2 it is fitted too.
+    """
+
+    components: list[BradleyTerryComponent]
+    n_responses: int
+
+    @property
+    def connected(self) -> bool:
+        return len(self.components) == 1
+
+    @property
+    def ranked(self) -> list[BradleyTerryComponent]:
+        return [c for c in self.components if c.ranked]
+
+    @property
+    def unranked(self) -> list[BradleyTerryComponent]:
+        return [c for c in self.components if not c.ranked]
+
+    def summary(self) -> str:
+        """One sentence saying what could and could not be ranked."""
+        if not self.components:
+            return "No comparisons to rank."
+        if self.connected and self.components[0].ranked:
+            return f"All {self.n_responses} responses are compared, directly or through others: one ranking."
+        ranked = self.ranked
+        lone = self.unranked
+        parts = [
+            f"The {self.n_responses} responses fall into {len(self.components)} groups never compared with each other."
+        ]
+        if ranked:
+            sizes = sorted((c.responses.size for c in ranked), reverse=True)
+            parts.append(
+                f"{len(ranked)} group{'s' if len(ranked) != 1 else ''} of 3 or more responses "
+                f"(largest {sizes[0]}) {'are' if len(ranked) != 1 else 'is'} ranked on its own scale;"
+            )
+        if lone:
+            parts.append(
+                f"{len(lone)} {'are' if len(lone) != 1 else 'is a'} lone pair{'s' if len(lone) != 1 else ''}: "
+                "only the vote on the pair orders them, and no score across groups can be given."
+            )
+        return " ".join(parts)
+
+
+def bradley_terry_by_component(
+    winner: npt.ArrayLike,
+    loser: npt.ArrayLike,
+    *,
+    n_responses: int | None = None,
+    tie: npt.ArrayLike | None = None,
+    left: npt.ArrayLike | None = None,
+    annotator: npt.ArrayLike | None = None,
+    n_annotators: int | None = None,
+    weight: npt.ArrayLike | None = None,
+    l2_penalty: float = DEFAULT_L2_PENALTY,
+    bias_penalty: float = DEFAULT_BIAS_PENALTY,
+    min_responses: int = 3,
+) -> BradleyTerryComponents:
+    """Fit Bradley–Terry on each connected component with at least `min_responses` responses; never raises for disconnection.
+
+    Same arguments as `bradley_terry`. Left biases, when given, are fitted per
+    component from that component's comparisons.
+    """
+    design = _design(winner, loser, n_responses, tie, left, annotator, n_annotators, weight)
+    components = _components(design.first, design.second, design.weight, design.n_responses)
+    used = design.weight > 0
+    involved = np.zeros(design.n_responses, dtype=bool)
+    involved[design.first[used]] = True
+    involved[design.second[used]] = True
+    membership = np.full(design.n_responses, -1, dtype=np.int64)
+    for c, members in enumerate(components):
+        membership[members] = c
+    result: list[BradleyTerryComponent] = []
+    for c, members in enumerate(components):
+        if not involved[members].any():
+            continue  # a response nobody compared: not part of any comparison
+        rows = used & (membership[design.first] == c)
+        n_rows = int(rows.sum())
+        fit = None
+        if members.size >= min_responses:
+            local = np.full(design.n_responses, -1, dtype=np.int64)
+            local[members] = np.arange(members.size)
+            sub = _Design(
+                local[design.first[rows]],
+                local[design.second[rows]],
+                None if design.annotator is None else design.annotator[rows],
+                design.target[rows],
+                design.weight[rows],
+                int(members.size),
+                design.n_annotators,
+            )
+            theta, log_likelihood, n_iter, converged = _fit(
+                sub, sub.weight, l2_penalty, bias_penalty, None, 100, 1e-9
+            )
+            fit = BradleyTerryResult(
+                theta[: members.size], theta[members.size :], log_likelihood, n_iter, converged
+            )
+        result.append(BradleyTerryComponent(members, n_rows, fit))
+    return BradleyTerryComponents(result, design.n_responses)

@@ -49,13 +49,16 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from annotate.aggregation.labels import N_LABELS
+from annotate.aggregation.labels import LABEL_A, LABEL_B, N_LABELS
 from annotate.aggregation.votes import validated_votes, validated_weights
 
 # crowd-kit's `_EPS = np.float_power(10, -10)`: the floor for confusion entries and priors.
 CROWDKIT_EPS: Final = 1e-10
 
-DawidSkeneModel = Literal["full", "one_coin"]
+DawidSkeneModel = Literal["full", "one_coin", "left_pick"]
+# Starting share of "picks whatever is on the left" in the left_pick model: EM cannot
+# move a mixture weight away from exactly 0.
+LEFT_PICK_START: Final = 0.05
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class DawidSkeneResult:
     """Number of EM iterations run (E-steps)."""
     converged: bool
     """True when the per-vote log-likelihood gain fell below `tol` before `max_iter`."""
+    left_pick_rate: npt.NDArray[np.float64] | None = None
+    """(n_workers,) with model="left_pick": each annotator's estimated share of "pick the left one" answers."""
 
 
 # Votes beyond this rank within an item go through one sparse matrix instead of a slot:
@@ -136,7 +141,9 @@ class _VoteBlock:
         self.gold_item = gold_item[in_block] - lo
         self.gold_label = gold_label[in_block]
 
-    def log_joint(self, log_error: npt.NDArray[np.float64], log_prior: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def log_joint(
+        self, log_error: npt.NDArray[np.float64], log_prior: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
         """(4, hi-lo): log p(z) + Σ over each item's votes of log_error[z, key], for a (4, n_keys) table."""
         total = np.empty((N_LABELS, self.hi - self.lo))
         total[:] = log_prior[:, None]
@@ -271,9 +278,12 @@ def dawid_skene(
     n_items: int | None = None,
     n_workers: int | None = None,
     model: DawidSkeneModel = "full",
+    flipped: npt.ArrayLike | None = None,
+    left_pick_workers: npt.ArrayLike | None = None,
     gold_item: npt.ArrayLike | None = None,
     gold_label: npt.ArrayLike | None = None,
     init_weight: npt.ArrayLike | None = None,
+    worker_weight: npt.ArrayLike | None = None,
     max_iter: int = 100,
     tol: float | None = 1e-5,
     crowdkit_compatible: bool = False,
@@ -283,7 +293,16 @@ def dawid_skene(
 
     `gold_item`/`gold_label` clamp those items' posteriors to one-hot throughout.
     `init_weight` (per vote, e.g. preference strength) only weights the initial
-    majority vote. `tol=None` runs exactly `max_iter` iterations; otherwise EM stops
+    majority vote. `model="left_pick"` needs `flipped` (B shown on the left, per vote)
+    and adds a per-annotator share of "pick the left one" answers to the full model
+    (`_LeftPickModel`); `left_pick_workers` (per worker) limits that share to some
+    annotators (the others keep 0), and `confusion` then has rows 2w (A on the left)
+    and 2w+1 (B on the left). `worker_weight` (per worker, in [0, 1]) tempers each worker's
+    evidence: their log-likelihood terms are multiplied by it in every E-step and their
+    votes by it in the initial majority vote, so 0 ignores a worker and 1 is plain
+    Dawid–Skene; their confusion is still estimated (the M-step's argmax does not
+    depend on the factor). The recorded log-likelihood is then the tempered one, which
+    EM still never decreases. `tol=None` runs exactly `max_iter` iterations; otherwise EM stops
     when the per-vote log-likelihood gain is below `tol`, or, with
     `crowdkit_compatible=True`, when crowd-kit's evidence lower bound per vote gains
     less than `tol` (so the same `n_iter`/`tol` stop at the same iteration as
@@ -291,13 +310,46 @@ def dawid_skene(
     large inputs `n_threads` threads (default: CPU count, at most 4) share the
     blocks, and the result does not depend on how many there are.
     """
-    if model not in ("full", "one_coin"):
-        raise ValueError(f"model must be 'full' or 'one_coin', got {model!r}")
+    if model not in ("full", "one_coin", "left_pick"):
+        raise ValueError(f"model must be 'full', 'one_coin' or 'left_pick', got {model!r}")
     if max_iter < 1:
         raise ValueError("max_iter must be at least 1")
     votes = validated_votes(item, worker, label, n_items=n_items, n_workers=n_workers)
     n_items, n_workers, n_votes = votes.n_items, votes.n_workers, votes.item.size
     weights = validated_weights("init_weight", init_weight, n_votes)
+    tempering = None
+    if worker_weight is not None:
+        tempering = validated_weights("worker_weight", worker_weight, n_workers)
+        if tempering.size and float(tempering.max()) > 1.0:
+            raise ValueError("worker_weight must lie in [0, 1]")
+        weights = weights * tempering[votes.worker]
+    real_workers = n_workers
+    left_pick: _LeftPickModel | None = None
+    if model == "left_pick":
+        if flipped is None:
+            raise ValueError("model='left_pick' needs flipped (the display order of each vote)")
+        flipped_array = np.asarray(flipped, dtype=bool)
+        if flipped_array.shape != votes.item.shape:
+            raise ValueError("flipped needs one entry per vote")
+        # Each annotator becomes two rows, one per display order; the M-step ties them together.
+        votes = validated_votes(
+            votes.item,
+            2 * votes.worker + flipped_array,
+            votes.label,
+            n_items=n_items,
+            n_workers=2 * n_workers,
+        )
+        n_workers = 2 * n_workers
+        if tempering is not None:
+            tempering = np.repeat(tempering, 2)
+        free = np.ones(real_workers, dtype=bool)
+        if left_pick_workers is not None:
+            free = np.asarray(left_pick_workers, dtype=bool)
+            if free.shape != (real_workers,):
+                raise ValueError(f"left_pick_workers needs one entry per worker ({real_workers})")
+        left_pick = _LeftPickModel(free)
+    elif flipped is not None:
+        raise ValueError("flipped is only used with model='left_pick'")
 
     gold_items, gold_labels = _validated_gold(gold_item, gold_label, n_items)
     key = votes.worker * N_LABELS + votes.label
@@ -333,6 +385,8 @@ def dawid_skene(
         priors = np.sum([s.prior_sums for s in sums], axis=0) / n_voted
         # key_sums[true, worker·4 + given] → counts[worker, given, true].
         counts = np.sum([s.key_sums for s in sums], axis=0).T.reshape(n_workers, N_LABELS, N_LABELS)
+        if left_pick is not None:
+            return priors, left_pick.m_step(counts)
         return priors, _confusion_from_counts(counts, observed, vote_total, model)
 
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
@@ -340,7 +394,9 @@ def dawid_skene(
         run = pool.map if n_threads > 1 else map
         priors, error = m_step(
             [
-                _BlockSums(b.key_sums(posteriors[:, b.lo : b.hi]), b.voted_sum(posteriors[:, b.lo : b.hi]), 0.0)
+                _BlockSums(
+                    b.key_sums(posteriors[:, b.lo : b.hi]), b.voted_sum(posteriors[:, b.lo : b.hi]), 0.0
+                )
                 for b in blocks
             ]
         )
@@ -351,9 +407,13 @@ def dawid_skene(
             # E-step in log space (crowd-kit uses log2; same posteriors). Unobserved
             # (worker, label) rows are zero and never used, so log(0) is masked to 0.
             log_error = np.log(error, out=np.zeros_like(error), where=error > 0).reshape(n_keys, N_LABELS)
+            if tempering is not None:
+                log_error *= np.repeat(tempering, N_LABELS)[:, None]
             log_error_by_class = np.ascontiguousarray(log_error.T)
             log_prior = np.log(np.maximum(priors, CROWDKIT_EPS))
-            em_step = partial(_em_block, log_error=log_error_by_class, log_prior=log_prior, posteriors=posteriors)
+            em_step = partial(
+                _em_block, log_error=log_error_by_class, log_prior=log_prior, posteriors=posteriors
+            )
             sums = list(run(em_step, blocks))
             history.append(math.fsum(s.log_likelihood for s in sums))
             # Like crowd-kit, the M-step runs before the convergence check, so the
@@ -384,7 +444,63 @@ def dawid_skene(
         log_likelihood=np.asarray(history),
         n_iter=len(history),
         converged=converged,
+        left_pick_rate=None if left_pick is None else left_pick.rate.copy(),
     )
+
+
+class _LeftPickModel:
+    """M-step of Dawid–Skene with a per-annotator "pick the left one" mixture.
+
+    P(given | true, order) = (1 − r_w)·C_w[given, true] + r_w·[given is the left response],
+    where the left response is a when A was shown on the left and b when B was. Rows
+    2w and 2w+1 of the counts are annotator w with A / B on the left. One EM step for
+    the mixture inside each M-step (generalised EM): the share of each left-side answer
+    that came from the left-pick coin is r/q, the rest is honest. Two matrices per
+    annotator would fit the same thing with twice the parameters, and measured worse.
+    """
+
+    def __init__(self, free: npt.NDArray[np.bool_]) -> None:
+        self.n_workers = free.size
+        # Annotators outside `free` keep r = 0: plain Dawid–Skene for them.
+        self.free = free
+        self.rate = np.where(free, LEFT_PICK_START, 0.0)
+        self.honest: npt.NDArray[np.float64] | None = None  # (n, given, true)
+
+    def m_step(self, counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """counts[2w + order, given, true] → error[2w + order, given, true]."""
+        n = self.n_workers
+        by_order = counts.reshape(n, 2, N_LABELS, N_LABELS)
+        if self.honest is None:
+            pooled = by_order.sum(axis=1)
+            total = pooled.sum(axis=1, keepdims=True)
+            self.honest = np.divide(pooled, total, out=np.full_like(pooled, 1.0 / N_LABELS), where=total > 0)
+        left_label = (LABEL_A, LABEL_B)
+        honest_counts = by_order.sum(axis=1)
+        picked = np.zeros(n)
+        r = self.rate
+        for order, left in enumerate(left_label):
+            left_counts = by_order[:, order, left, :]  # (n, true)
+            mixture = (1.0 - r)[:, None] * self.honest[:, left, :] + r[:, None]
+            share = np.divide(r[:, None], mixture, out=np.zeros_like(mixture), where=mixture > 0)
+            from_coin = left_counts * share
+            picked += from_coin.sum(axis=1)
+            honest_counts[:, left, :] -= from_coin
+        total_votes = by_order.sum(axis=(1, 2, 3))
+        self.rate = np.where(
+            self.free,
+            np.clip(
+                np.divide(picked, total_votes, out=np.zeros(n), where=total_votes > 0),
+                CROWDKIT_EPS,
+                1.0 - 1e-6,
+            ),
+            0.0,
+        )
+        honest = np.maximum(honest_counts, CROWDKIT_EPS)
+        self.honest = honest / honest.sum(axis=1, keepdims=True)
+        error = np.repeat(((1.0 - self.rate)[:, None, None] * self.honest)[:, None], 2, axis=1)
+        for order, left in enumerate(left_label):
+            error[:, order, left, :] += self.rate[:, None]
+        return error.reshape(2 * n, N_LABELS, N_LABELS)
 
 
 def _crowdkit_evidence_lower_bound(

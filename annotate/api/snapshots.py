@@ -254,6 +254,8 @@ class AnnotatorQualityApi(APIView):
         return Response(
             {
                 "annotators": [{k: _clean(v) for k, v in a.as_dict().items()} for a in report.annotators],
+                "collusion_groups": [vars(group) for group in report.groups],
+                "unavailable_flags": report.unavailable,
                 "agreement": {
                     "project": vars(agreement.project),
                     "batches": [vars(row) for row in agreement.batches],

@@ -20,8 +20,10 @@ from annotate.models import ExportJob, JobStatus, Judgment, Project, Snapshot
 from annotate.selectors_quality import (
     SnapshotFilters,
     annotator_quality,
+    pair_selection,
     project_agreement,
     project_votes,
+    response_ranking,
 )
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
@@ -111,6 +113,87 @@ class AnnotatorQualityTests:
         assert contrarian.consensus_agreement == pytest.approx(1 / 3)
         assert report[users[0].username].consensus_agreement == 1.0
         assert len(contrarian.ds_diagonal) == 4 and np.isnan(contrarian.ds_diagonal[2])
+
+
+def _drifting(project: Project) -> list[User]:
+    """A drifter who agrees with two steady annotators on 30 pairs, then contradicts them on 30 more."""
+    drifter, steady, other = make_annotators(project, 3)
+    start = timezone.now() - timedelta(days=2)
+    for i in range(60):
+        comparison = make_comparison(project)
+        for user, choice in ((steady, "a"), (other, "a"), (drifter, "a" if i < 30 else "b")):
+            judgment = make_judgment(comparison, user, choice, flipped=i % 2 == 1)
+            Judgment.objects.filter(pk=judgment.pk).update(created_at=start + timedelta(minutes=10 * i))
+    return [drifter, steady, other]
+
+
+def _colluding(project: Project) -> tuple[list[User], list[User]]:
+    """Three accounts that take three of five votes on every third pair and all answer b; six honest annotators answer a."""
+    colluders = make_annotators(project, 3)
+    honest = make_annotators(project, 6)
+    # Display order drawn at random, as the site draws it (a pattern here could fake a position bias).
+    sides = iter(np.random.default_rng(0).random(400) < 0.5)
+    for k in range(60):
+        comparison = make_comparison(project)
+        if k % 3:
+            voters = [(h, "a") for j, h in enumerate(honest) if j != k % 6]
+        else:
+            voters = [(c, "b") for c in colluders] + [(honest[k % 6], "a"), (honest[(k + 1) % 6], "a")]
+        for user, choice in voters:
+            make_judgment(comparison, user, choice, flipped=bool(next(sides)))
+    return colluders, honest
+
+
+class AdversarialFlagTests:
+    def test_it_flags_a_drifting_annotator_with_the_recent_window(self, project: Project) -> None:
+        drifter, steady, _ = _drifting(project)
+        report = {a.name: a for a in annotator_quality(project=project).annotators}
+        flagged = report[drifter.username]
+        assert flagged.flags == ["drift"]
+        assert flagged.drift is not None
+        assert (flagged.drift.earlier_votes, flagged.drift.recent_votes) == (30, 30)
+        assert flagged.drift.earlier_accuracy == 1.0 and flagged.drift.recent_accuracy == 0.0
+        assert flagged.drift.p_value < 0.01
+        first_late = Judgment.objects.filter(annotator=drifter, choice="b").order_by("created_at").first()
+        assert first_late is not None and flagged.drift.change_at == first_late.created_at
+        assert "drift" not in report[steady.username].flags
+
+    def test_it_finds_colluders_without_gold(self, project: Project) -> None:
+        colluders, honest = _colluding(project)
+        report = annotator_quality(project=project)
+        assert "gold" in report.unavailable and "collusion" not in report.unavailable
+        (group,) = report.groups
+        assert group.members == sorted(c.username for c in colluders)
+        # Each of the three pairs agreed against the rest on all 20 attacked pairs.
+        assert group.agree_against == 60 and group.shared_items == 60 and group.rate == 1.0
+        assert group.expected < group.agree_against / 3
+        by_name = {a.name: a for a in report.annotators}
+        assert all(by_name[c.username].collusion_group == 1 for c in colluders)
+        assert not any("collusion" in by_name[h.username].flags for h in honest)
+
+    def test_down_weighting_colluders_keeps_the_honest_answer(self, project: Project) -> None:
+        _colluding(project)
+        unfiltered = pair_selection(
+            project=project, filters=SnapshotFilters(drop_flagged=False, min_agreement=0.0, drop_ties=False)
+        )
+        weighted = pair_selection(project=project, filters=SnapshotFilters(min_agreement=0.0, drop_ties=False))
+        assert unfiltered.chosen_is_a.sum() == 40  # the 20 attacked pairs went to b
+        assert weighted.chosen_is_a.all() and weighted.pair_count == 60
+        assert weighted.counts["votes_downweighted"] == 60
+
+    def test_it_says_the_fast_flag_cannot_be_computed_without_timings(self, project: Project) -> None:
+        (user,) = make_annotators(project, 1)
+        for _ in range(3):
+            make_judgment(make_comparison(project), user, "a", seconds=None)
+        report = annotator_quality(project=project)
+        assert "how long it took" in report.unavailable["fast"]
+        assert report.annotators[0].median_seconds is None and report.annotators[0].flags == []
+
+    def test_it_ranks_responses_per_connected_group_instead_of_failing(self, voted: Project) -> None:
+        ranking = response_ranking(project=voted)
+        # Every comparison of the fixture is its own pair of responses.
+        assert ranking.groups == 3 and ranking.lone_pairs == 3 and ranking.ranked_groups == 0
+        assert "lone pairs" in ranking.summary and ranking.largest == []
 
 
 class ChartTests:
@@ -222,6 +305,35 @@ class QualityPageTests:
         query["min_agreement"] = "0.6"
         body = web.get("/annotate/demo/quality/", query, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts").content.decode()
         assert re.search(r'class="pairs-passing">2<', body)
+
+    def test_it_says_which_flags_cannot_be_computed(self, web: Client, voted: Project, project_admin: User) -> None:
+        Judgment.objects.filter(comparison__project=voted).update(seconds_spent=None)
+        _login(web, project_admin)
+        html = web.get("/annotate/demo/quality/").content.decode()
+        assert 'data-flag="gold"' in html and "No gold items have votes" in html
+        assert 'data-flag="fast"' in html and "too-fast flag cannot be computed" in html
+        assert "lone pairs" in html
+
+    def test_it_shows_the_drift_window_behind_a_flag(self, web: Client, project: Project, project_admin: User) -> None:
+        drifter, _, _ = _drifting(project)
+        _login(web, project_admin)
+        html = web.get("/annotate/demo/quality/").content.decode()
+        row = re.search(r'<tr class="drifting">(.*?)</tr>', html, re.S)
+        assert row is not None and drifter.username in row.group(1)
+        assert "30, 1.00" in row.group(1) and "30, 0.00" in row.group(1)
+        assert html.count('class="point earlier"') == 1 and html.count('class="point recent"') == 1
+
+    def test_it_shows_the_colluding_group_and_how_often_it_agrees_against_the_rest(
+        self, web: Client, project: Project, project_admin: User
+    ) -> None:
+        colluders, _ = _colluding(project)
+        _login(web, project_admin)
+        html = web.get("/annotate/demo/quality/").content.decode()
+        row = re.search(r'<tr class="group" id="group-1">(.*?)</tr>', html, re.S)
+        assert row is not None
+        assert ", ".join(sorted(c.username for c in colluders)) in row.group(1)
+        assert "60 (1.00)" in row.group(1)
+        assert html.count('href="#group-1"') == 3
 
     def test_it_shows_one_annotator_confusion_when_picked(self, web: Client, voted: Project, project_admin: User) -> None:
         _login(web, project_admin)

@@ -119,11 +119,27 @@ class SnapshotCreateTests:
         comparison = make_comparison(project)
         make_judgment(comparison, careful, "a", seconds=30.0)
         make_judgment(comparison, hasty, "b", seconds=1.0)
-        snapshot = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.6))
+        snapshot = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.6, flagged_votes="drop"))
         assert snapshot.counts["flagged_annotators"] == [hasty.username]
         assert snapshot.counts["votes_dropped_flagged"] == 1
         pair = snapshot.pairs.get()
         assert pair.chosen_is_a and pair.votes == 1
+
+    def test_it_down_weights_flagged_annotators_by_default_instead_of_dropping_them(self, project: Project) -> None:
+        project.min_median_seconds = 5.0
+        project.save()
+        careful, hasty = make_annotators(project, 2)
+        comparison = make_comparison(project)
+        make_judgment(comparison, careful, "a", seconds=30.0)
+        make_judgment(comparison, hasty, "b", seconds=1.0)
+        snapshot = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.6))
+        assert snapshot.filters["flagged_votes"] == "downweight"
+        assert snapshot.counts["flagged_annotators"] == [hasty.username]
+        assert snapshot.counts["votes_dropped_flagged"] == 0 and snapshot.counts["votes_downweighted"] == 1
+        pair = snapshot.pairs.get()
+        # Both votes count, the hasty one at half weight: "a" wins with 1 / 1.5 of the weight.
+        assert pair.chosen_is_a and pair.votes == 2
+        assert pair.agreement == pytest.approx(2 / 3)
 
     def test_it_can_aggregate_with_dawid_skene(self, project: Project) -> None:
         users = make_annotators(project, 3)

@@ -6,6 +6,7 @@ from annotate.aggregation.bradley_terry import (
     DisconnectedComparisonGraphError,
     bradley_terry,
     bradley_terry_bootstrap,
+    bradley_terry_by_component,
 )
 from annotate.simulation import simulate_comparisons
 
@@ -90,3 +91,26 @@ class BradleyTerryTests:
             match=r"3 components; responses \{0, 1\} never compared with \{2\}; \{3\}",
         ):
             bradley_terry([0], [1], n_responses=4)
+
+
+class BradleyTerryByComponentTests:
+    def test_it_reports_lone_pairs_instead_of_raising_on_a_disconnected_graph(self):
+        # Every comparison its own pair of responses, plus one group of three compared in a cycle.
+        winner = [0, 2, 4, 5, 6, 4, 5]
+        loser = [1, 3, 5, 6, 4, 6, 6]
+        result = bradley_terry_by_component(winner, loser)
+        assert not result.connected and len(result.components) == 3
+        assert [c.responses.tolist() for c in result.unranked] == [[0, 1], [2, 3]]
+        (group,) = result.ranked
+        assert group.responses.tolist() == [4, 5, 6] and group.n_comparisons == 5
+        assert group.fit is not None and group.fit.scores[0] > group.fit.scores[2]
+        assert group.fit.scores.mean() == pytest.approx(0.0, abs=1e-9)
+        assert "2 are lone pairs" in result.summary() and "1 group of 3 or more" in result.summary()
+
+    def test_it_matches_the_plain_fit_on_a_connected_graph(self):
+        comparisons = simulate_comparisons(true_scores=[1.0, 0.0, -1.0, 0.5], n_comparisons=400, left_bias=[0.0])
+        whole = bradley_terry(comparisons.winner, comparisons.loser)
+        split = bradley_terry_by_component(comparisons.winner, comparisons.loser)
+        assert split.connected and split.components[0].fit is not None
+        np.testing.assert_allclose(split.components[0].fit.scores, whole.scores, atol=1e-8)
+        assert split.summary().startswith("All 4 responses")
