@@ -117,8 +117,9 @@ class ContentSecurityPolicyBrowserTests:
         assert [v for v in violations.all() if not any(host in v for host in third_party)] == []
 
     def test_the_admin_works_with_no_violation(
-        self, page: Any, violations: Violations, live_server: Any, staff: User
+        self, page: Any, violations: Violations, live_server: Any, staff: User, project: Any
     ) -> None:
+        # ``project``: the import upload opens only for someone who administers a project.
         staff.is_superuser = True
         staff.save(update_fields=["is_superuser"])
         page.goto(f"{live_server.url}/admin/login/?next=/admin/")
