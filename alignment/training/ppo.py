@@ -368,10 +368,11 @@ def train_ppo(
     import torch
 
     from alignment.training.memory import ensure_fits, estimate_memory
-    from alignment.training.models import load_policy, save_policy
+    from alignment.training.models import load_policy, preflight, save_policy, seq_length
     from alignment.training.scoring import load_reward
 
     started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts_of(as_rows(rows, config.dataset))
@@ -398,13 +399,13 @@ def train_ppo(
         config.reward_weights,
         reward_fn=reward_fn,
         bf16=config.bf16,
-        max_length=config.max_seq_length,
+        max_length=seq_length(config),
     )
 
     by_ids = [reads_policy_ids(scorer, tokenizer) for scorer in reward.scorers]
     eos_id = int(tokenizer.eos_token_id)
     pad_id = int(tokenizer.pad_token_id)
-    max_prompt = max(1, config.max_seq_length - config.response_length)
+    max_prompt = max(1, seq_length(config) - config.response_length)
     # Truncate from the left: the end of a conversation is what the response answers.
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt:] for p in prompts]
 

@@ -35,22 +35,32 @@ class RewardModelScorer:
         # RewardTrainer scores prompt + response + EOS; scoring the same string keeps train and use aligned.
         texts = [p + r if r.endswith(eos) else p + r + eos for p, r in zip(prompts, responses, strict=True)]
         out = []
-        with torch.no_grad():
-            for start in range(0, len(texts), self.batch_size):
-                enc = self.tokenizer(
-                    texts[start : start + self.batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                    add_special_tokens=False,
-                )
-                device = next(self.model.parameters()).device
-                logits = self.model(
-                    input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
-                ).logits
-                out.append(logits[:, 0].float().cpu())
+        # A sequence longer than max_length loses its start (the prompt's beginning), as the reward step
+        # trains it and as PPO scores its ids: the response and the EOS the score is read at stay.
+        side = self.tokenizer.truncation_side
+        self.tokenizer.truncation_side = "left"
+        try:
+            with torch.no_grad():
+                for start in range(0, len(texts), self.batch_size):
+                    out.append(self._logits(texts[start : start + self.batch_size]))
+        finally:
+            self.tokenizer.truncation_side = side
         return torch.cat(out) if out else torch.zeros(0)
+
+    def _logits(self, texts: list[str]) -> Any:
+        enc = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            add_special_tokens=False,
+        )
+        device = next(self.model.parameters()).device
+        logits = self.model(
+            input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
+        ).logits
+        return logits[:, 0].float().cpu()
 
     def __call__(self, prompts: list[str], responses: list[str]) -> Any:
         """Calibrated scores of the text."""
@@ -115,11 +125,17 @@ def load_reward(
         return CombinedReward([reward_fn], [1.0])
     paths = as_list(names)
     if not paths:
-        raise ValueError("no reward: set 'reward_model' in the config or pass reward_fn")
+        from alignment.training.config import ConfigError
+
+        raise ConfigError("reward_model", "no reward: set 'reward_model' in the config or pass reward_fn")
     scorers: list[Callable[[list[str], list[str]], Any]] = []
     for path in paths:
         model, tokenizer, calibration = load_reward_model(path, bf16=bf16)
         if torch.cuda.is_available():
             model.to("cuda")
-        scorers.append(RewardModelScorer(model, tokenizer, calibration, max_length=max_length))
+        # A reward model with fewer positions than the policy's budget reads the end of each sequence.
+        positions = getattr(model.config.get_text_config(), "max_position_embeddings", None) or max_length
+        scorers.append(
+            RewardModelScorer(model, tokenizer, calibration, max_length=min(max_length, positions))
+        )
     return CombinedReward(scorers, list(weights) if weights is not None else [1.0] * len(paths))
