@@ -201,6 +201,13 @@ class PPOConfig(TrainConfig):
     """PPO against one or several reward models, with a KL leash to the reference (the adapter-free base)."""
 
     STEP: ClassVar[str] = "ppo"
+    learning_rate: float = _field(
+        3e-4,
+        "Peak learning rate (linearly annealed to 0). The default suits the default LoRA adapters (1.41e-5, "
+        "TRL's full-weight value, hardly moves adapters in a few dozen steps); with lora_r 0 use about 1e-5.",
+        gt=0,
+        lt=1,
+    )
     kl_coef: float = _field(0.05, "Initial β of the per-token KL penalty against the reference.", ge=0)
     target_kl: float | None = _field(
         None, "Target per-sequence KL for the adaptive KL controller; null keeps kl_coef fixed.", gt=0
@@ -236,6 +243,12 @@ class PPOConfig(TrainConfig):
     )
     reward_weights: list[float] | None = _field(  # noqa: RUF009
         None, "One weight per reward model (e.g. [0.7, 0.3]); null gives every model weight 1."
+    )
+    reward_baseline: str | None = _field(
+        "empty_response",
+        "Subtracted from each score before PPO sees it: 'empty_response', the score of the prompt with an "
+        "empty response (one reward forward per prompt; it removes what the prompt alone decides), or null.",
+        choices=(None, "empty_response"),
     )
     value_model: str | None = _field(
         None,

@@ -28,9 +28,9 @@ def truncated_pair(tokenizer: Any, row: Mapping[str, Any], max_length: int) -> d
     fills max_length; cutting long prompts from the left first keeps every pair, with the end of the
     conversation and the first half of the budget for the responses (the old TRL max_prompt_length split).
     """
-    from alignment.training.models import truncate_left
+    from alignment.training.models import prompt_budget, truncate_left
 
-    return {**row, "prompt": truncate_left(tokenizer, row["prompt"], max_length // 2)}
+    return {**row, "prompt": truncate_left(tokenizer, row["prompt"], prompt_budget(max_length))}
 
 
 def train_dpo(

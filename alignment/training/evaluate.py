@@ -55,7 +55,14 @@ def evaluate(
     import torch
 
     from alignment.training.generate import sample_texts
-    from alignment.training.models import load_causal_lm, load_tokenizer, preflight, resolve_model, seq_length
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        preflight,
+        prompt_budget,
+        resolve_model,
+        seq_length,
+    )
     from alignment.training.reward import pair_accuracy
     from alignment.training.scoring import load_reward
 
@@ -90,7 +97,7 @@ def evaluate(
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
     eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
-    max_prompt = max(1, seq_length(config) - config.response_length)
+    max_prompt = prompt_budget(seq_length(config), config.response_length)
     generator = torch.Generator().manual_seed(config.seed)
     policy_scores: list[float] = []
     reference_scores: list[float] = []

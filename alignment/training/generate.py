@@ -82,7 +82,14 @@ def generate(
     """Write `responses.jsonl`: n samples per prompt with scores; best_of_n keeps the highest-scoring one."""
     import torch
 
-    from alignment.training.models import load_causal_lm, load_tokenizer, preflight, resolve_model, seq_length
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        preflight,
+        prompt_budget,
+        resolve_model,
+        seq_length,
+    )
     from alignment.training.scoring import load_reward
 
     started = time.perf_counter()
@@ -106,7 +113,7 @@ def generate(
             max_length=seq_length(config),
         )
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
-    max_prompt = max(1, seq_length(config) - config.response_length)
+    max_prompt = prompt_budget(seq_length(config), config.response_length)
     path = out / "responses.jsonl"
     total = 0
     score_sum = best_sum = 0.0

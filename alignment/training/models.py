@@ -222,6 +222,15 @@ def seq_length(config: StepConfig) -> int:
     return config.max_seq_length
 
 
+def prompt_budget(max_length: int, response_length: int | None = None) -> int:
+    """Tokens a prompt keeps: what leaves room for `response_length` sampled tokens (PPO, RLOO, generate,
+    evaluate), or, for steps that train on given responses (DPO, SFT), half of `max_length` (TRL's former
+    max_prompt_length split), so a long conversation never crowds the response out."""
+    if response_length is not None:
+        return max(1, max_length - response_length)
+    return max(1, max_length // 2)
+
+
 def truncate_left(tokenizer: Any, text: str, max_tokens: int) -> str:
     """The longest end of `text` that tokenizes to at most `max_tokens` tokens (text as is if it fits).
 

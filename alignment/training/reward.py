@@ -58,23 +58,19 @@ def preference_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def tokenized_pairs(tokenizer: Any, rows: Sequence[Row], max_length: int) -> list[dict[str, Any]]:
-    """Each pair as the ids of prompt + response + EOS, keeping the last `max_length` tokens.
+    """Each pair as the ids `scoring.reward_ids` gives (prompt end, response start, EOS).
 
     TRL's RewardTrainer drops every pair longer than its max_length, which on long conversations can be
-    all of them; cutting the start of the prompt instead keeps each pair, with its responses and the EOS
-    the score is read at, exactly as `RewardModelScorer` and PPO's id scoring truncate at scoring time.
+    all of them; cutting the prompt's start and the response's end instead keeps each pair, shaped as
+    `RewardModelScorer` and PPO's id scoring present sequences at scoring time.
     """
-    eos = tokenizer.eos_token or ""
-
-    def ids(prompt: str, response: str) -> list[int]:
-        text = prompt + response if response.endswith(eos) else prompt + response + eos
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"][-max_length:])
+    from alignment.training.scoring import reward_ids
 
     out = []
     for row in rows:
         item = {
-            "chosen_ids": ids(row["prompt"], row["chosen"]),
-            "rejected_ids": ids(row["prompt"], row["rejected"]),
+            "chosen_ids": reward_ids(tokenizer, row["prompt"], row["chosen"], max_length),
+            "rejected_ids": reward_ids(tokenizer, row["prompt"], row["rejected"], max_length),
         }
         if "margin" in row:
             item["margin"] = row["margin"]

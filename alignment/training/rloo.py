@@ -39,6 +39,7 @@ def train_rloo(
         load_tokenizer,
         lora_config,
         preflight,
+        prompt_budget,
         resolve_model,
         seq_length,
         truncate_left,
@@ -68,7 +69,7 @@ def train_rloo(
     model = load_causal_lm(config, trainable=True)
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
     # TRL's RLOO does not truncate prompts: keep the end of each conversation within the budget.
-    budget = seq_length(config) - config.response_length
+    budget = prompt_budget(seq_length(config), config.response_length)
     prompts = [truncate_left(tokenizer, p, budget) for p in prompts]
     args = TRLRLOOConfig(
         **common_args(config, out),

@@ -45,6 +45,7 @@ def train_sft(
         load_tokenizer,
         lora_config,
         preflight,
+        prompt_budget,
         resolve_model,
         seq_length,
         truncate_left,
@@ -65,7 +66,7 @@ def train_sft(
     if "prompt" in train_rows[0]:
         # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so
         # the completion the loss is on keeps at least half of the budget.
-        half = seq_length(config) // 2
+        half = prompt_budget(seq_length(config))
         train_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in train_rows]
         eval_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in eval_rows]
     args = TRLSFTConfig(

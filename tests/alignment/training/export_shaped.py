@@ -67,7 +67,7 @@ def export_shaped_pairs(n: int, *, seed: int = 0, conversational: bool = False) 
     model can learn the preference and a policy can learn to raise it.
     """
     rng = random.Random(seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for _ in range(n):
         turns = rng.choice((2, 4, 6)) - 1
         prompt = [

@@ -110,22 +110,6 @@ def model_folder(folder: Path, **config: object) -> str:
     return str(folder)
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No hub (as on this machine, whatever machine the test runs on) and an empty hub cache of our own."""
-    from huggingface_hub import constants
-
-    from alignment.training.models import hub_reachable
-
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    hub_reachable.cache_clear()
-    yield cache
-    hub_reachable.cache_clear()
-
-
 class PreflightTests:
     def test_it_fills_max_seq_length_from_the_models_positions(self, tmp_path: Path) -> None:
         from alignment.training.models import preflight
