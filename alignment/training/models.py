@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import warnings
@@ -43,24 +42,39 @@ def resolve_model(name: str) -> str:
     return name
 
 
-@functools.cache
+_HUB_PROBE_TTL_S = 60.0
+_hub_probe: dict[str, float] = {}
+
+
 def hub_reachable() -> bool:
-    """Whether the Hugging Face hub can be reached: False under HF_HUB_OFFLINE, else one TCP connect (2 s)."""
+    """Whether the Hugging Face hub can be reached: False under HF_HUB_OFFLINE, else one TCP connect (2 s
+    at most), remembered for a minute so a worker does not probe per model yet notices the network return."""
     import socket
+    import time
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         return False
+    now = time.monotonic()
+    if now - _hub_probe.get("at", -_HUB_PROBE_TTL_S) < _HUB_PROBE_TTL_S:
+        return bool(_hub_probe["reachable"])
     endpoint = urlparse(constants.ENDPOINT)
     try:
         socket.create_connection(
             (endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=2
         ).close()
+        reachable = True
     except OSError:
-        return False
-    return True
+        reachable = False
+    _hub_probe.update(at=now, reachable=float(reachable))
+    return reachable
+
+
+def forget_hub_probe() -> None:
+    """Drop the remembered hub probe (tests, or after the network changed)."""
+    _hub_probe.clear()
 
 
 def _looks_like_path(name: str) -> bool:

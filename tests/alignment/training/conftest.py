@@ -46,12 +46,12 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No hub (as on this machine, whatever machine the test runs on) and an empty hub cache of our own."""
     from huggingface_hub import constants
 
-    from alignment.training.models import hub_reachable
+    from alignment.training.models import forget_hub_probe
 
     cache = tmp_path / "hf-cache"
     cache.mkdir()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    hub_reachable.cache_clear()
+    forget_hub_probe()
     yield cache
-    hub_reachable.cache_clear()
+    forget_hub_probe()

@@ -73,13 +73,14 @@ class MemoryTests:
     def test_it_refuses_a_config_that_cannot_fit_the_gpu(self) -> None:
         from alignment.training.memory import ensure_fits, estimate_memory
 
-        estimate = estimate_memory(ppo())
+        estimate = estimate_memory(ppo())  # max_seq_length null: the tiny model's 256 positions
         with pytest.raises(ConfigError) as error:
             ensure_fits(estimate, free_bytes=1024**2)
         assert error.value.key == "memory"
         assert str(error.value).startswith(
-            "this config needs about 0.2 GiB but only 0.0 GiB of GPU memory is free"
+            "this config needs about 0.1 GiB but only 0.0 GiB of GPU memory is free"
         )
+        assert estimate_memory(ppo(max_seq_length=512)).total_bytes > estimate.total_bytes
         ensure_fits(estimate, free_bytes=80 * 1024**3)
 
     def test_it_refuses_before_loading_anything(
@@ -98,7 +99,7 @@ class MemoryTests:
 
         monkeypatch.setattr(models, "load_policy", must_not_load)
         with pytest.raises(ConfigError, match="GPU memory is free"):
-            train_ppo(ppo(), [{"prompt": "hi"}], tmp_path)
+            train_ppo(ppo(reward_model="concord/tiny-reward"), [{"prompt": "hi"}], tmp_path)
 
 
 def model_folder(folder: Path, **config: object) -> str:

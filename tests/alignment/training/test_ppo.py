@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from alignment.training.config import PPOConfig, load_config
+from alignment.training.config import PPOConfig, RewardConfig, SFTConfig, config_from_dict, load_config
 from tests.alignment.training.export_shaped import export_shaped_pairs
 
 
@@ -410,7 +410,13 @@ class PPOCriticTests:
         with pytest.raises(
             ConfigError, match=r"^'value_model' '.*char-reward' uses another tokenizer than the policy"
         ):
+            train_ppo_quiet(ppo_config(max_steps=1, value_model=char_reward, max_seq_length=128), tmp_path)
+        # With the policy's 256 positions the critic's 128 are refused first, before anything loads.
+        with pytest.raises(
+            ConfigError, match=r"^'max_seq_length' = 256 is longer than value_model"
+        ) as caught:
             train_ppo_quiet(ppo_config(max_steps=1, value_model=char_reward), tmp_path)
+        assert caught.value.key == "max_seq_length"
 
 
 def mean_reward(policy: str, reward_model: str, prompts: list[str]) -> tuple[float, float]:
@@ -454,15 +460,16 @@ class PPOOnExportTests:
         # The untrained tiny model samples random bytes, which no reward model trained on text tells apart;
         # PPO starts from a policy warm-started on demonstrations (both responses: it writes either case).
         demos = [{"prompt": r["prompt"], "completion": r[k]} for r in rows for k in ("chosen", "rejected")]
-        sft = load_config({"strategy": "sft", "learning_rate": 1e-3, "lora_r": 0, "num_train_epochs": 2})
+        sft = config_from_dict(SFTConfig, {"learning_rate": 1e-3, "lora_r": 0, "num_train_epochs": 2})
         policy = train_sft(sft, demos, tmp_path / "sft").policy_path
-        reward = train_reward(load_config({"strategy": "reward"}), rows, tmp_path / "rm")
+        reward = train_reward(config_from_dict(RewardConfig, {}), rows, tmp_path / "rm")
         assert reward.metrics["eval_accuracy"] >= 0.9
         held_out = [prompt_text(r["prompt"]) for r in export_shaped_pairs(48, seed=99)]
         before, lowercase_before = mean_reward(policy, reward.model_path, held_out)
 
-        config = load_config(
-            {"strategy": "rlhf", "model_name": policy, "reward_model": reward.model_path, "max_steps": 30}
+        config = config_from_dict(
+            PPOConfig,
+            {"strategy": "rlhf", "model_name": policy, "reward_model": reward.model_path, "max_steps": 30},
         )
         result = train_ppo(config, rows, tmp_path / "ppo")
         after, lowercase_after = mean_reward(result.policy_path, reward.model_path, held_out)
