@@ -202,6 +202,8 @@ def run_ours(policy: str, reward: str, prompts: list[str], out: Path, seed: int)
             # so the comparison is of implementations, not of optimiser settings.
             "adam_eps": 1e-8,
             "max_grad_norm": 1e6,
+            # TRL's PPOTrainer subtracts no per-prompt baseline from the score; our default does.
+            "reward_baseline": None,
         }
     )
     assert isinstance(config, PPOConfig)

@@ -7,7 +7,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from alignment.training.config import (
     CONFIG_CLASSES,
@@ -86,14 +86,19 @@ def read_config(step: str, path: str | None, overrides: Sequence[str], data: str
 class ProgressPrinter:
     """Turns progress events into the memory table, a tqdm bar and nothing else."""
 
+    LABELS: ClassVar[dict[str, str]] = {"generate": "generating", "evaluate": "evaluating"}
+    """Progress bar label per step (every other step trains)."""
+
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar: Any = None
+        self.label = "training"
 
     def __call__(self, event: dict[str, Any]) -> None:
         """Handle one event."""
         kind = event.get("event")
         if kind == "start":
+            self.label = self.LABELS.get(str(event.get("step")), "training")
             if event.get("memory_table"):
                 print(event["memory_table"], file=sys.stderr)
             if event.get("resumed_from_step"):
@@ -103,7 +108,8 @@ class ProgressPrinter:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc="training", unit="step", file=sys.stderr)
+                unit = str(event.get("unit", "step"))
+                self.bar = tqdm(total=total, desc=self.label, unit=unit, file=sys.stderr)
                 self.bar.n = int(event.get("step", 1)) - 1
             self.bar.n = int(event.get("step", self.bar.n + 1))
             shown = {k: f"{event[k]:.3g}" for k in ("reward_mean", "kl", "loss", "reward") if k in event}

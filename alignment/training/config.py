@@ -24,6 +24,12 @@ from typing import Any, ClassVar, TypeVar
 TINY_MODEL = "concord/tiny"
 TINY_REWARD_MODEL = "concord/tiny-reward"
 
+DEFAULT_MAX_SEQ_LENGTH = 1024
+"""`max_seq_length` when a config leaves it null and the model takes more (TRL's default `max_length`)."""
+
+MIN_PROMPT_TOKENS = 8
+"""Prompt tokens a sampling step keeps at least: `max_seq_length` must leave them after `response_length`."""
+
 STRATEGIES: dict[str, str] = {
     "sft": "sft",
     "reward": "reward",
@@ -62,6 +68,11 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+class ModelNotFoundError(ConfigError):
+    """A model named by `key` that is not built in, not a local folder and not in the local hub cache, on a
+    machine that cannot reach the hub (or a local path that does not exist)."""
 
 
 def _field(
@@ -103,7 +114,13 @@ class StepConfig:
     provider: str = _field("huggingface", "Model/training backend.", choices=("huggingface",))
     use_4bit: bool = _field(False, "Load the base weights in 4-bit NF4 (bitsandbytes, QLoRA).")
     bf16: bool = _field(False, "Compute in bfloat16 instead of float32.")
-    max_seq_length: int = _field(512, "Longest prompt+response in tokens; longer inputs are truncated.", ge=8)
+    max_seq_length: int | None = _field(
+        None,
+        "Longest prompt+response in tokens; null: the model's own limit (n_positions or "
+        f"max_position_embeddings in its config.json), at most {DEFAULT_MAX_SEQ_LENGTH}. Longer inputs lose "
+        "the start of the prompt (the end of a conversation is kept); a value over the model's limit is refused.",
+        ge=8,
+    )
     seed: int = _field(0, "Random seed for sampling, data order and initialisation.", ge=0)
 
     @property
@@ -184,6 +201,13 @@ class PPOConfig(TrainConfig):
     """PPO against one or several reward models, with a KL leash to the reference (the adapter-free base)."""
 
     STEP: ClassVar[str] = "ppo"
+    learning_rate: float = _field(
+        3e-4,
+        "Peak learning rate (linearly annealed to 0). The default suits the default LoRA adapters (1.41e-5, "
+        "TRL's full-weight value, hardly moves adapters in a few dozen steps); with lora_r 0 use about 1e-5.",
+        gt=0,
+        lt=1,
+    )
     kl_coef: float = _field(0.05, "Initial β of the per-token KL penalty against the reference.", ge=0)
     target_kl: float | None = _field(
         None, "Target per-sequence KL for the adaptive KL controller; null keeps kl_coef fixed.", gt=0
@@ -211,11 +235,20 @@ class PPOConfig(TrainConfig):
     missing_eos_penalty: float | None = _field(
         None, "Subtracted from the score of a response that ends without EOS.", ge=0
     )
-    reward_model: str | list[str] = _field(  # noqa: RUF009
-        TINY_REWARD_MODEL, "Reward model path(s) or hub id(s); several are summed with reward_weights."
+    reward_model: str | list[str] | None = _field(  # noqa: RUF009
+        None,
+        "Reward model path(s) or hub id(s), e.g. the reward step's <out>/reward_model; several are summed "
+        "with reward_weights. Required: there is no default, so nothing is optimised against an untrained "
+        f"model ('{TINY_REWARD_MODEL}' names the untrained built-in one, for demos).",
     )
     reward_weights: list[float] | None = _field(  # noqa: RUF009
         None, "One weight per reward model (e.g. [0.7, 0.3]); null gives every model weight 1."
+    )
+    reward_baseline: str | None = _field(
+        "empty_response",
+        "Subtracted from each score before PPO sees it: 'empty_response', the score of the prompt with an "
+        "empty response (one reward forward per prompt; it removes what the prompt alone decides), or null.",
+        choices=(None, "empty_response"),
     )
     value_model: str | None = _field(
         None,
@@ -252,8 +285,11 @@ class RLOOConfig(TrainConfig):
     kl_coef: float = _field(0.05, "β of the KL penalty against the reference.", ge=0)
     response_length: int = _field(53, "Tokens sampled per response.", ge=1)
     temperature: float = _field(0.7, "Sampling temperature.", gt=0)
-    reward_model: str | list[str] = _field(  # noqa: RUF009
-        TINY_REWARD_MODEL, "Reward model path(s) or hub id(s); several are summed with reward_weights."
+    reward_model: str | list[str] | None = _field(  # noqa: RUF009
+        None,
+        "Reward model path(s) or hub id(s), e.g. the reward step's <out>/reward_model; several are summed "
+        "with reward_weights. Required: there is no default, so nothing is optimised against an untrained "
+        f"model ('{TINY_REWARD_MODEL}' names the untrained built-in one, for demos).",
     )
     reward_weights: list[float] | None = _field(None, "One weight per reward model; null gives weight 1.")  # noqa: RUF009
 
@@ -495,5 +531,16 @@ def _check_cross_fields(config: StepConfig) -> None:
                 f"'num_generations' = {config.num_generations} must divide "
                 f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
             )
+    response_length = getattr(config, "response_length", None)
+    if (
+        response_length is not None
+        and config.max_seq_length is not None
+        and config.max_seq_length < response_length + MIN_PROMPT_TOKENS
+    ):
+        raise ConfigError(
+            "max_seq_length",
+            f"'max_seq_length' = {config.max_seq_length} leaves no room for the prompt: it must be at least "
+            f"response_length ({response_length}) + {MIN_PROMPT_TOKENS} = {response_length + MIN_PROMPT_TOKENS}",
+        )
     if isinstance(config, GenerateConfig) and config.best_of_n and config.reward_model is None:
         raise ConfigError("best_of_n", "'best_of_n' needs a 'reward_model' to rank the responses")

@@ -7,7 +7,9 @@ With LoRA the reference is the base with adapters disabled (TRL does this for a 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alignment.training.config import DPOConfig
 from alignment.training.results import PolicyResult, Progress
@@ -17,6 +19,18 @@ from alignment.training.rows import Rows, as_rows, split_rows
 
 class DPOResult(PolicyResult):
     """Outcome of DPO: the policy folder and the trainer's log history."""
+
+
+def truncated_pair(tokenizer: Any, row: Mapping[str, Any], max_length: int) -> dict[str, Any]:
+    """A pair whose prompt keeps at most half of `max_length` tokens, losing its start.
+
+    TRL's DPOTrainer keeps the start of prompt + response (`keep_start`) and drops a pair whose prompt alone
+    fills max_length; cutting long prompts from the left first keeps every pair, with the end of the
+    conversation and the first half of the budget for the responses (the old TRL max_prompt_length split).
+    """
+    from alignment.training.models import prompt_budget, truncate_left
+
+    return {**row, "prompt": truncate_left(tokenizer, row["prompt"], prompt_budget(max_length))}
 
 
 def train_dpo(
@@ -32,11 +46,14 @@ def train_dpo(
         load_causal_lm,
         load_tokenizer,
         lora_config,
+        preflight,
         resolve_model,
+        seq_length,
     )
     from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
+    config = preflight(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pairs = [
@@ -49,12 +66,14 @@ def train_dpo(
     torch.manual_seed(config.seed)
     model = load_causal_lm(config, trainable=True)
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    train_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in train_rows]
+    eval_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in eval_rows]
     args = TRLDPOConfig(
         **common_args(config, out),
         beta=config.beta,
         loss_type=[config.loss_type],
         label_smoothing=config.label_smoothing,
-        max_length=config.max_seq_length,
+        max_length=seq_length(config),
         remove_unused_columns=False,
     )
     trainer = DPOTrainer(
@@ -67,6 +86,13 @@ def train_dpo(
         callbacks=[progress_callback(progress)],
     )
     return policy_step_finish(
-        DPOResult, trainer, tokenizer, out, step="dpo", memory=memory, started=started, progress=progress,
+        DPOResult,
+        trainer,
+        tokenizer,
+        out,
+        step="dpo",
+        memory=memory,
+        started=started,
+        progress=progress,
         evaluate=bool(eval_rows),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from alignment.training.config import EvaluateConfig
 from alignment.training.results import Progress, StepResult, emit
-from alignment.training.rows import Rows, as_rows, prompt_text
+from alignment.training.rows import Rows, as_rows, prompt_text, response_text
 from alignment.training.scoring import RewardFn
 
 
@@ -55,22 +55,34 @@ def evaluate(
     import torch
 
     from alignment.training.generate import sample_texts
-    from alignment.training.models import load_causal_lm, load_tokenizer, resolve_model
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        preflight,
+        prompt_budget,
+        resolve_model,
+        seq_length,
+    )
     from alignment.training.reward import pair_accuracy
     from alignment.training.scoring import load_reward
 
     started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = as_rows(rows, config.dataset)
     prompts = [prompt_text(r.get("prompt", r.get("query"))) for r in data if r.get("prompt", r.get("query"))]
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
     pairs = [
-        {"prompt": prompt_text(r["prompt"]), "chosen": str(r["chosen"]), "rejected": str(r["rejected"])}
+        {
+            "prompt": prompt_text(r["prompt"]),
+            "chosen": response_text(r["chosen"]),
+            "rejected": response_text(r["rejected"]),
+        }
         for r in data
         if r.get("chosen") and r.get("rejected") and r.get("prompt")
     ]
-    emit(progress, "start", step="evaluate", total_steps=len(prompts))
+    emit(progress, "start", step="evaluate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
     reward = None
     if config.reward_model is not None or reward_fn is not None:
@@ -79,13 +91,13 @@ def evaluate(
             config.reward_weights,
             reward_fn=reward_fn,
             bf16=config.bf16,
-            max_length=config.max_seq_length,
+            max_length=seq_length(config),
         )
     policy = load_causal_lm(config).eval()
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
     eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
-    max_prompt = max(1, config.max_seq_length - config.response_length)
+    max_prompt = prompt_budget(seq_length(config), config.response_length)
     generator = torch.Generator().manual_seed(config.seed)
     policy_scores: list[float] = []
     reference_scores: list[float] = []
@@ -112,7 +124,13 @@ def evaluate(
             if reference is not None:
                 ref_texts, _, _ = sample_texts(reference, tokenizer, chunk, **common)
                 reference_scores.extend(float(s) for s in reward(chunk, [t[0] for t in ref_texts]))
-        emit(progress, "step", step=min(start + config.batch_size, len(prompts)), total_steps=len(prompts))
+        emit(
+            progress,
+            "step",
+            step=min(start + config.batch_size, len(prompts)),
+            total_steps=len(prompts),
+            unit="prompt",
+        )
 
     metrics: dict[str, float] = {}
     if policy_scores:

@@ -82,14 +82,22 @@ def generate(
     """Write `responses.jsonl`: n samples per prompt with scores; best_of_n keeps the highest-scoring one."""
     import torch
 
-    from alignment.training.models import load_causal_lm, load_tokenizer, resolve_model
+    from alignment.training.models import (
+        load_causal_lm,
+        load_tokenizer,
+        preflight,
+        prompt_budget,
+        resolve_model,
+        seq_length,
+    )
     from alignment.training.scoring import load_reward
 
     started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts_of(as_rows(rows, config.dataset))
-    emit(progress, "start", step="generate", total_steps=len(prompts))
+    emit(progress, "start", step="generate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
     model = load_causal_lm(config).eval()
     if torch.cuda.is_available():
@@ -102,10 +110,10 @@ def generate(
             config.reward_weights,
             reward_fn=reward_fn,
             bf16=config.bf16,
-            max_length=config.max_seq_length,
+            max_length=seq_length(config),
         )
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
-    max_prompt = max(1, config.max_seq_length - config.response_length)
+    max_prompt = prompt_budget(seq_length(config), config.response_length)
     path = out / "responses.jsonl"
     total = 0
     score_sum = best_sum = 0.0
@@ -136,7 +144,11 @@ def generate(
                 handle.write(json.dumps(line) + "\n")
                 total += len(line["responses"])
             emit(
-                progress, "step", step=min(start + config.batch_size, len(prompts)), total_steps=len(prompts)
+                progress,
+                "step",
+                step=min(start + config.batch_size, len(prompts)),
+                total_steps=len(prompts),
+                unit="prompt",
             )
     metrics: dict[str, float] = {}
     if reward is not None and prompts:

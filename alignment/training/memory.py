@@ -12,7 +12,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignment.training.config import ConfigError, PPOConfig, RLOOConfig, StepConfig, TrainConfig
+from alignment.training.config import (
+    DEFAULT_MAX_SEQ_LENGTH,
+    ConfigError,
+    PPOConfig,
+    RLOOConfig,
+    StepConfig,
+    TrainConfig,
+)
 
 GIB = 1024**3
 
@@ -127,7 +134,7 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
         estimate.parts["gradients"] = trainable * 4
         estimate.parts["optimizer (Adam)"] = trainable * 8
         micro = config.per_device_train_batch_size
-        seq = config.max_seq_length
+        seq = sequence_length(config)
         per_layer = seq * micro * shape.hidden * (34 + 5 * shape.heads * seq / shape.hidden)
         activations = int(per_layer * shape.layers * dtype_bytes / 2)
         logits = micro * seq * shape.vocab * 4 * 3  # logits, log-softmax and their gradient in fp32
@@ -141,6 +148,16 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
     return estimate
 
 
+def sequence_length(config: StepConfig) -> int:
+    """`max_seq_length`, or what preflight will make of null: the model's positions, at most the default."""
+    if config.max_seq_length is not None:
+        return config.max_seq_length
+    from alignment.training.models import model_positions
+
+    positions = model_positions(config.model_name)
+    return min(positions[0], DEFAULT_MAX_SEQ_LENGTH) if positions else DEFAULT_MAX_SEQ_LENGTH
+
+
 def _add_rl_parts(
     estimate: MemoryEstimate,
     config: PPOConfig | RLOOConfig,
@@ -152,10 +169,11 @@ def _add_rl_parts(
         estimate.parts["reference model"] = weights
     else:
         estimate.notes.append("reference = base with adapters disabled: no second copy")
+    seq = sequence_length(config)
     batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
     if isinstance(config, RLOOConfig):
         batch *= config.num_generations
-    kv = 2 * shape.layers * batch * config.max_seq_length * shape.hidden * dtype_bytes
+    kv = 2 * shape.layers * batch * seq * shape.hidden * dtype_bytes
     estimate.parts["generation KV cache"] = kv
     rewards = 0
     from alignment.training.scoring import as_list
@@ -175,7 +193,7 @@ def _add_rl_parts(
             # A separate critic trains all its weights: fp32 weights, gradients and two Adam moments.
             estimate.parts["value model (critic)"] = critic.params * 16
             estimate.trainable_params += critic.params
-    estimate.parts["rollout buffers"] = batch * config.max_seq_length * 4 * 8
+    estimate.parts["rollout buffers"] = batch * seq * 4 * 8
 
 
 def ensure_fits(estimate: MemoryEstimate, *, free_bytes: int | None = None) -> None:

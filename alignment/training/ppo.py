@@ -368,10 +368,11 @@ def train_ppo(
     import torch
 
     from alignment.training.memory import ensure_fits, estimate_memory
-    from alignment.training.models import load_policy, save_policy
+    from alignment.training.models import load_policy, preflight, prompt_budget, save_policy, seq_length
     from alignment.training.scoring import load_reward
 
     started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts_of(as_rows(rows, config.dataset))
@@ -398,13 +399,13 @@ def train_ppo(
         config.reward_weights,
         reward_fn=reward_fn,
         bf16=config.bf16,
-        max_length=config.max_seq_length,
+        max_length=seq_length(config),
     )
 
     by_ids = [reads_policy_ids(scorer, tokenizer) for scorer in reward.scorers]
     eos_id = int(tokenizer.eos_token_id)
     pad_id = int(tokenizer.pad_token_id)
-    max_prompt = max(1, config.max_seq_length - config.response_length)
+    max_prompt = prompt_budget(seq_length(config), config.response_length)
     # Truncate from the left: the end of a conversation is what the response answers.
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt:] for p in prompts]
 
@@ -500,10 +501,13 @@ def train_ppo(
         value_head.save_pretrained(value_head_path)
     (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in state.history))
     last = state.history[-1] if state.history else {}
-    first = state.history[0] if state.history else {}
+    # One batch's mean reward mostly tells which prompts it drew (on long conversations the prompt decides
+    # most of a score): first and last are means over up to 5 steps (a quarter of the run at most).
+    window = max(1, min(5, len(state.history) // 4))
+    rewards = [h["reward_mean"] for h in state.history if "reward_mean" in h]
     summary = {
-        "reward_mean_first": float(first.get("reward_mean", float("nan"))),
-        "reward_mean_last": float(last.get("reward_mean", float("nan"))),
+        "reward_mean_first": sum(rewards[:window]) / len(rewards[:window]) if rewards else float("nan"),
+        "reward_mean_last": sum(rewards[-window:]) / len(rewards[-window:]) if rewards else float("nan"),
         "kl_last": float(last.get("kl", float("nan"))),
         "kl_max": max((h["kl"] for h in state.history), default=float("nan")),
     }
@@ -630,6 +634,16 @@ def _rollout(
         scores = _score(reward, by_ids, prompt_texts, texts, query_response, attention, has_eos, eos_id)
         scores = scores.to(device)
         raw_scores = scores.clone()
+        baseline = torch.zeros_like(scores)
+        if config.reward_baseline == "empty_response":
+            # The score the reward model gives the prompt with an empty response: a per-prompt constant,
+            # so subtracting it leaves the policy gradient's expectation as it is, while it removes the
+            # part of the score that only the prompt decides (on long conversations most of it).
+            empty = torch.zeros_like(has_eos)
+            baseline = _score(
+                reward, by_ids, prompt_texts, [""] * len(texts), query_ids, query_mask, empty, eos_id
+            ).to(device)
+            scores = scores - baseline
         if config.missing_eos_penalty is not None:
             # Huang §policy, "reward -1 for responses that are truncated": a response that never
             # ends is penalised, so the policy learns to finish its answers.
@@ -653,6 +667,7 @@ def _rollout(
         "reward_mean": float(raw_scores.mean()),
         "reward_std": float(raw_scores.std()) if raw_scores.numel() > 1 else 0.0,
         "score_mean": float(scores.mean()),
+        "baseline_mean": float(baseline.mean()),
         "kl": float(kl.sum(1).mean()),
         "non_score_reward": float((-kl_coef * kl).sum(1).mean()),
         "eos_fraction": float(has_eos.float().mean()),

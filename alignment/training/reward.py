@@ -18,7 +18,15 @@ from typing import Any
 
 from alignment.training.config import RewardConfig
 from alignment.training.results import Progress, StepResult, emit
-from alignment.training.rows import Row, Rows, as_rows, prompt_text, require_fields, split_rows
+from alignment.training.rows import (
+    Row,
+    Rows,
+    as_rows,
+    prompt_text,
+    require_fields,
+    response_text,
+    split_rows,
+)
 
 
 @dataclass
@@ -40,11 +48,32 @@ def preference_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         item: dict[str, Any] = {
             "prompt": prompt_text(row["prompt"]),
-            "chosen": str(row["chosen"]),
-            "rejected": str(row["rejected"]),
+            "chosen": response_text(row["chosen"]),
+            "rejected": response_text(row["rejected"]),
         }
         if with_margin:
             item["margin"] = float(row["margin"])
+        out.append(item)
+    return out
+
+
+def tokenized_pairs(tokenizer: Any, rows: Sequence[Row], max_length: int) -> list[dict[str, Any]]:
+    """Each pair as the ids `scoring.reward_ids` gives (prompt end, response start, EOS).
+
+    TRL's RewardTrainer drops every pair longer than its max_length, which on long conversations can be
+    all of them; cutting the prompt's start and the response's end instead keeps each pair, shaped as
+    `RewardModelScorer` and PPO's id scoring present sequences at scoring time.
+    """
+    from alignment.training.scoring import reward_ids
+
+    out = []
+    for row in rows:
+        item = {
+            "chosen_ids": reward_ids(tokenizer, row["prompt"], row["chosen"], max_length),
+            "rejected_ids": reward_ids(tokenizer, row["prompt"], row["rejected"], max_length),
+        }
+        if "margin" in row:
+            item["margin"] = row["margin"]
         out.append(item)
     return out
 
@@ -65,18 +94,23 @@ def train_reward(
         load_tokenizer,
         lora_config,
         model_dtype,
+        preflight,
         quiet_transformers,
         resolve_model,
+        seq_length,
     )
     from alignment.training.trainer_args import (
         common_args,
         log_history,
         progress_callback,
+        remove_empty_dirs,
         silence,
         step_start,
     )
 
     started = time.perf_counter()
+    config = preflight(config)
+    max_length = seq_length(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pairs = preference_rows(as_rows(rows, config.dataset))
@@ -94,19 +128,20 @@ def train_reward(
     model.config.pad_token_id = tokenizer.pad_token_id
     args = TRLRewardConfig(
         **common_args(config, out),
-        max_length=config.max_seq_length,
+        max_length=max_length,
         center_rewards_coefficient=config.center_rewards_coefficient,
         remove_unused_columns=False,
     )
     trainer = RewardTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(train_rows),
+        train_dataset=Dataset.from_list(tokenized_pairs(tokenizer, train_rows, max_length)),
         processing_class=tokenizer,
         peft_config=lora_config(config, task_type="SEQ_CLS"),
         callbacks=[progress_callback(progress)],
     )
     silence(trainer).train()
+    remove_empty_dirs(out / "trainer")
     trained: Any = trainer.model
     if hasattr(trained, "merge_and_unload"):
         trained = trained.merge_and_unload()
@@ -114,7 +149,7 @@ def train_reward(
 
     from alignment.training.scoring import RewardModelScorer
 
-    scorer = RewardModelScorer(trained, tokenizer, {}, max_length=config.max_seq_length)
+    scorer = RewardModelScorer(trained, tokenizer, {}, max_length=max_length)
     calibration = fit_calibration(
         scorer, train_rows, normalize=config.normalize, length_normalization=config.length_normalization
     )

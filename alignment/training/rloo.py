@@ -38,12 +38,17 @@ def train_rloo(
         load_causal_lm,
         load_tokenizer,
         lora_config,
+        preflight,
+        prompt_budget,
         resolve_model,
+        seq_length,
+        truncate_left,
     )
     from alignment.training.scoring import load_reward
     from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = prompts_of(as_rows(rows, config.dataset))
@@ -55,7 +60,7 @@ def train_rloo(
         config.reward_weights,
         reward_fn=reward_fn,
         bf16=config.bf16,
-        max_length=config.max_seq_length,
+        max_length=seq_length(config),
     )
 
     def concord_reward(prompts: list[str], completions: list[str], **_: Any) -> list[float | None]:
@@ -63,6 +68,9 @@ def train_rloo(
 
     model = load_causal_lm(config, trainable=True)
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    # TRL's RLOO does not truncate prompts: keep the end of each conversation within the budget.
+    budget = prompt_budget(seq_length(config), config.response_length)
+    prompts = [truncate_left(tokenizer, p, budget) for p in prompts]
     args = TRLRLOOConfig(
         **common_args(config, out),
         num_generations=config.num_generations,
@@ -81,6 +89,14 @@ def train_rloo(
         callbacks=[progress_callback(progress)],
     )
     return policy_step_finish(
-        RLOOResult, trainer, tokenizer, out, step="rloo", memory=memory, started=started, progress=progress,
-        evaluate=False, series="reward",
+        RLOOResult,
+        trainer,
+        tokenizer,
+        out,
+        step="rloo",
+        memory=memory,
+        started=started,
+        progress=progress,
+        evaluate=False,
+        series="reward",
     )

@@ -77,6 +77,15 @@ def prompt_text(prompt: Any) -> str:
     )
 
 
+def response_text(response: Any) -> str:
+    """A response as text: strings as they are, assistant turns (conversational exports) as their content."""
+    if isinstance(response, list):
+        return "\n".join(str(turn.get("content", "")) for turn in response if isinstance(turn, Mapping))
+    if isinstance(response, Mapping):
+        return str(response.get("content", ""))
+    return str(response)
+
+
 def prompts_of(rows: Iterable[Row]) -> list[str]:
     """The prompt text of each row (`prompt`, or `query` as TRL's PPO examples name it)."""
     out = []

@@ -17,6 +17,18 @@ RewardFn = Callable[[list[str], list[str]], Sequence[float]]
 """A reward as a plain function: (prompts, responses) -> one score per pair."""
 
 
+def reward_ids(tokenizer: Any, prompt: str, response: str, max_length: int) -> list[int]:
+    """The ids a reward model reads for (prompt, response): the last `max_length` tokens of
+    prompt + response + EOS, so the response and the EOS the score is read at stay.
+
+    The reward step trains on exactly these ids and every scorer scores them (PPO's id scoring cuts its
+    sampled ids the same way), so a model is used on sequences cut as it was trained on.
+    """
+    eos = tokenizer.eos_token or ""
+    text = prompt + response if response.endswith(eos) else prompt + response + eos
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"][-max_length:])
+
+
 @dataclass
 class RewardModelScorer:
     """One frozen reward model with its tokenizer and calibration."""
@@ -31,26 +43,29 @@ class RewardModelScorer:
         """Uncalibrated scores as a float tensor, computed exactly as TRL's RewardTrainer trains them."""
         import torch
 
-        eos = self.tokenizer.eos_token or ""
-        # RewardTrainer scores prompt + response + EOS; scoring the same string keeps train and use aligned.
-        texts = [p + r if r.endswith(eos) else p + r + eos for p, r in zip(prompts, responses, strict=True)]
+        # The reward step trains on these very ids (`reward_ids`): train and use stay aligned.
+        sequences = [
+            reward_ids(self.tokenizer, p, r, self.max_length) for p, r in zip(prompts, responses, strict=True)
+        ]
         out = []
         with torch.no_grad():
-            for start in range(0, len(texts), self.batch_size):
-                enc = self.tokenizer(
-                    texts[start : start + self.batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                    add_special_tokens=False,
-                )
-                device = next(self.model.parameters()).device
-                logits = self.model(
-                    input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
-                ).logits
-                out.append(logits[:, 0].float().cpu())
+            for start in range(0, len(sequences), self.batch_size):
+                out.append(self._logits(sequences[start : start + self.batch_size]))
         return torch.cat(out) if out else torch.zeros(0)
+
+    def _logits(self, sequences: list[list[int]]) -> Any:
+        import torch
+
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):  # right padding, as the tokenizer pads for the trainer
+            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        device = next(self.model.parameters()).device
+        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        return logits[:, 0].float().cpu()
 
     def __call__(self, prompts: list[str], responses: list[str]) -> Any:
         """Calibrated scores of the text."""
@@ -115,11 +130,17 @@ def load_reward(
         return CombinedReward([reward_fn], [1.0])
     paths = as_list(names)
     if not paths:
-        raise ValueError("no reward: set 'reward_model' in the config or pass reward_fn")
+        from alignment.training.config import ConfigError
+
+        raise ConfigError("reward_model", "no reward: set 'reward_model' in the config or pass reward_fn")
     scorers: list[Callable[[list[str], list[str]], Any]] = []
     for path in paths:
         model, tokenizer, calibration = load_reward_model(path, bf16=bf16)
         if torch.cuda.is_available():
             model.to("cuda")
-        scorers.append(RewardModelScorer(model, tokenizer, calibration, max_length=max_length))
+        # A reward model with fewer positions than the policy's budget reads the end of each sequence.
+        positions = getattr(model.config.get_text_config(), "max_position_embeddings", None) or max_length
+        scorers.append(
+            RewardModelScorer(model, tokenizer, calibration, max_length=min(max_length, positions))
+        )
     return CombinedReward(scorers, list(weights) if weights is not None else [1.0] * len(paths))

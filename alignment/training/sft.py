@@ -11,7 +11,7 @@ from typing import Any
 
 from alignment.training.config import SFTConfig
 from alignment.training.results import PolicyResult, Progress
-from alignment.training.rows import DataError, Rows, as_rows, prompt_text, split_rows
+from alignment.training.rows import DataError, Rows, as_rows, prompt_text, response_text, split_rows
 
 
 class SFTResult(PolicyResult):
@@ -27,7 +27,7 @@ def demonstration_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         completion = row.get("completion", row.get("response", row.get("chosen")))
         if row.get("prompt") in (None, "") or completion in (None, ""):
             raise DataError(f"sft: row {number} needs 'text', or 'prompt' and 'completion'")
-        out.append({"prompt": prompt_text(row["prompt"]), "completion": str(completion)})
+        out.append({"prompt": prompt_text(row["prompt"]), "completion": response_text(completion)})
     return out
 
 
@@ -44,11 +44,16 @@ def train_sft(
         load_causal_lm,
         load_tokenizer,
         lora_config,
+        preflight,
+        prompt_budget,
         resolve_model,
+        seq_length,
+        truncate_left,
     )
     from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
+    config = preflight(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     demos = demonstration_rows(as_rows(rows, config.dataset))
@@ -58,9 +63,15 @@ def train_sft(
     torch.manual_seed(config.seed)
     model = load_causal_lm(config, trainable=True)
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    if "prompt" in train_rows[0]:
+        # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so
+        # the completion the loss is on keeps at least half of the budget.
+        half = prompt_budget(seq_length(config))
+        train_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in train_rows]
+        eval_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in eval_rows]
     args = TRLSFTConfig(
         **common_args(config, out),
-        max_length=config.max_seq_length,
+        max_length=seq_length(config),
         completion_only_loss=config.completion_only_loss if "prompt" in train_rows[0] else None,
         remove_unused_columns=True,
     )
@@ -74,6 +85,13 @@ def train_sft(
         callbacks=[progress_callback(progress)],
     )
     return policy_step_finish(
-        SFTResult, trainer, tokenizer, out, step="sft", memory=memory, started=started, progress=progress,
+        SFTResult,
+        trainer,
+        tokenizer,
+        out,
+        step="sft",
+        memory=memory,
+        started=started,
+        progress=progress,
         evaluate=bool(eval_rows),
     )

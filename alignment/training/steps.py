@@ -27,7 +27,14 @@ def run_step(
     progress: Progress | None = None,
     reward_fn: RewardFn | None = None,
 ) -> StepResult:
-    """Run the step `config` is for and return its result (see each step's result dataclass)."""
+    """Run the step `config` is for and return its result (see each step's result dataclass).
+
+    The config is checked against its models first (`models.preflight`: every model can be found, the
+    lengths fit, PPO and RLOO have a reward), before torch or any weights load.
+    """
+    from alignment.training.models import preflight
+
+    config = preflight(config, reward_fn=reward_fn is not None)
     if isinstance(config, SFTConfig):
         from alignment.training.sft import train_sft
 

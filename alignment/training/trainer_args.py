@@ -65,6 +65,18 @@ def progress_callback(progress: Progress | None, total_steps_hint: int | None = 
     return _Forward()
 
 
+def remove_empty_dirs(folder: Path) -> None:
+    """Remove `folder` and the folders under it if they hold no file (the trainers' output_dir when
+    nothing was checkpointed), so a run leaves only what it wrote."""
+    if not folder.is_dir():
+        return
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(sub.iterdir()):
+            sub.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def log_history(trainer: Any) -> list[dict[str, float]]:
     """The trainer's numeric log history."""
     return [
@@ -90,6 +102,7 @@ def train_and_measure(
     metrics: dict[str, float] = {}
     if evaluate:
         metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+    remove_empty_dirs(Path(trainer.args.output_dir))
     history = log_history(trainer)
     values = [h[series] for h in history if series in h]
     if values:

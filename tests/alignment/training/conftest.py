@@ -39,3 +39,19 @@ def tiny_reward(model_cache: Path) -> str:
     from alignment.training.tiny import tiny_path
 
     return str(tiny_path("concord/tiny-reward"))
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No hub (as on this machine, whatever machine the test runs on) and an empty hub cache of our own."""
+    from huggingface_hub import constants
+
+    from alignment.training.models import forget_hub_probe
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    forget_hub_probe()
+    yield cache
+    forget_hub_probe()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.alignment.training.export_shaped import export_shaped_pairs
 from tests.alignment.training.test_reward import preference_set
 
 REPO = Path(__file__).resolve().parents[3]
@@ -116,3 +117,99 @@ print("ok", result.to_dict()["steps"])
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().endswith("ok 2")
+
+
+SEED_RLHF_CONFIG = {  # the fine-tuning tool's RLHF page example, only "dataset" edited
+    "strategy": "rlhf",
+    "task": "text-generation",
+    "model_name": "meta-llama/Llama-3.1-8B-Instruct",
+    "provider": "huggingface",
+    "num_train_epochs": 1,
+    "per_device_train_batch_size": 1,
+    "gradient_accumulation_steps": 8,
+    "learning_rate": 1.41e-5,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "use_4bit": True,
+    "bf16": True,
+}
+
+
+def errors_of(err: str) -> list[str]:
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+class CommandLineErrorTests:
+    def test_it_refuses_the_seed_config_with_an_uncached_hub_model_at_once(
+        self, tmp_path: Path, offline: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        import time
+
+        from alignment.training.cli import main
+
+        data = tmp_path / "pairs.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        config = tmp_path / "rlhf.json"
+        config.write_text(json.dumps({**SEED_RLHF_CONFIG, "dataset": str(data)}))
+        started = time.perf_counter()
+        assert main(["rlhf", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+        assert time.perf_counter() - started < 5
+        (error,) = errors_of(capsys.readouterr().err)
+        assert error.startswith(
+            "error: 'model_name' = \"meta-llama/Llama-3.1-8B-Instruct\" is not a local folder"
+        )
+        assert 'set "model_name": "DIR"' in error
+        assert not (tmp_path / "out").exists()
+
+    def test_it_refuses_a_length_over_the_tiny_models_positions(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from alignment.training.cli import main
+
+        data = tmp_path / "pairs.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        args = ["--data", str(data), "--out", str(tmp_path / "out"), "--set", "max_seq_length=512"]
+        assert main(["reward", *args]) == 2
+        (error,) = errors_of(capsys.readouterr().err)
+        assert error.startswith("error: 'max_seq_length' = 512 is longer than model_name \"concord/tiny\"")
+        assert not (tmp_path / "out").exists()
+
+    def test_it_refuses_ppo_without_a_reward_model(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from alignment.training.cli import main
+
+        data = tmp_path / "pairs.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        for step in ("rlhf", "rloo"):
+            assert main([step, "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+            (error,) = errors_of(capsys.readouterr().err)
+            assert error.startswith("error: 'reward_model' is required")
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+class ExportedFileTests:
+    def test_it_runs_reward_rlhf_dpo_and_generate_on_an_export_with_defaults(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from alignment.training.cli import main
+
+        data = tmp_path / "trl_standard.jsonl"
+        # Multi-turn prompts and responses of hundreds of bytes: longer than the tiny model's 256 positions.
+        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(32)))
+        assert main(["reward", "--data", str(data), "--out", str(tmp_path / "rm"), "--quiet"]) == 0
+        reward_model = json.loads((tmp_path / "rm" / "result.json").read_text())["model_path"]
+        short = ["--set", "max_steps=2", "--quiet"]
+        rlhf = ["--set", f"reward_model={json.dumps(reward_model)}", *short]
+        assert main(["rlhf", "--data", str(data), "--out", str(tmp_path / "ppo"), *rlhf]) == 0
+        assert main(["dpo", "--data", str(data), "--out", str(tmp_path / "dpo"), *short]) == 0
+        capsys.readouterr()
+        assert main(["generate", "--data", str(data), "--out", str(tmp_path / "gen")]) == 0
+        err = capsys.readouterr().err
+        assert "generating:" in err and "training:" not in err
+        for run in ("rm", "ppo", "dpo", "gen"):
+            folders = [p for p in (tmp_path / run).rglob("*") if p.is_dir()]
+            assert [p for p in folders if not any(p.iterdir())] == [], run  # no empty trainer/ folders
+        assert not (tmp_path / "rm" / "trainer").exists() and not (tmp_path / "dpo" / "trainer").exists()

@@ -94,6 +94,12 @@ class ConfigTests:
         generate = load_config({"strategy": "generate", "reward_model": "rm", "best_of_n": True})
         assert load_config(config_to_dict(generate)) == generate
 
+    def test_it_has_no_default_reward_model_and_leaves_the_length_to_the_model(self) -> None:
+        for strategy in ("ppo", "rloo", "generate", "evaluate"):
+            config = load_config({"strategy": strategy})
+            assert config.max_seq_length is None
+            assert getattr(config, "reward_model") is None  # noqa: B009 - every one of these has the key
+
     def test_it_fills_defaults_from_a_hardware_preset(self) -> None:
         mid = load_config({"strategy": "rlhf", "preset": "mid_range"})
         assert isinstance(mid, PPOConfig)
@@ -151,7 +157,9 @@ class ConfigTests:
 
     def test_it_checks_keys_that_depend_on_each_other(self) -> None:
         with pytest.raises(ConfigError, match=r"^'reward_weights' has 2 weights for 1 reward model\(s\)"):
-            load_config({"strategy": "ppo", "reward_weights": [0.7, 0.3]})
+            load_config({"strategy": "ppo", "reward_model": "rm", "reward_weights": [0.7, 0.3]})
+        with pytest.raises(ConfigError, match=r"^'max_seq_length' = 60 leaves no room for the prompt"):
+            load_config({"strategy": "ppo", "response_length": 53, "max_seq_length": 60})
         with pytest.raises(ConfigError, match=r"^'num_mini_batches' = 3 must divide the rollout batch"):
             load_config({"strategy": "ppo", "num_mini_batches": 3})
         with pytest.raises(ConfigError, match=r"^'best_of_n' needs a 'reward_model'"):

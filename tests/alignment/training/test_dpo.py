@@ -36,3 +36,20 @@ class DPOTests:
         before: Any = AutoModelForCausalLM.from_pretrained(tiny_path("concord/tiny"))
         after: Any = AutoModelForCausalLM.from_pretrained(result.policy_path)
         assert not torch.equal(before.transformer.wte.weight, after.transformer.wte.weight)
+
+
+class DPOTruncationTests:
+    def test_it_keeps_the_end_of_a_long_prompt_within_half_the_budget(self, tiny_policy: str) -> None:
+        from alignment.training.dpo import truncated_pair
+        from alignment.training.models import load_tokenizer
+        from alignment.training.reward import preference_rows
+        from tests.alignment.training.export_shaped import export_shaped_pairs
+
+        tokenizer = load_tokenizer(tiny_policy)
+        rows = [r for r in preference_rows(export_shaped_pairs(20)) if len(r["prompt"]) > 128]
+        assert rows
+        for row in rows:
+            cut = truncated_pair(tokenizer, row, 256)
+            assert row["prompt"].endswith(cut["prompt"]) and cut["prompt"].endswith("assistant: ")
+            assert len(tokenizer(cut["prompt"], add_special_tokens=False)["input_ids"]) == 128
+            assert (cut["chosen"], cut["rejected"]) == (row["chosen"], row["rejected"])

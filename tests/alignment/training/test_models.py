@@ -73,13 +73,14 @@ class MemoryTests:
     def test_it_refuses_a_config_that_cannot_fit_the_gpu(self) -> None:
         from alignment.training.memory import ensure_fits, estimate_memory
 
-        estimate = estimate_memory(ppo())
+        estimate = estimate_memory(ppo())  # max_seq_length null: the tiny model's 256 positions
         with pytest.raises(ConfigError) as error:
             ensure_fits(estimate, free_bytes=1024**2)
         assert error.value.key == "memory"
         assert str(error.value).startswith(
-            "this config needs about 0.2 GiB but only 0.0 GiB of GPU memory is free"
+            "this config needs about 0.1 GiB but only 0.0 GiB of GPU memory is free"
         )
+        assert estimate_memory(ppo(max_seq_length=512)).total_bytes > estimate.total_bytes
         ensure_fits(estimate, free_bytes=80 * 1024**3)
 
     def test_it_refuses_before_loading_anything(
@@ -98,4 +99,117 @@ class MemoryTests:
 
         monkeypatch.setattr(models, "load_policy", must_not_load)
         with pytest.raises(ConfigError, match="GPU memory is free"):
-            train_ppo(ppo(), [{"prompt": "hi"}], tmp_path)
+            train_ppo(ppo(reward_model="concord/tiny-reward"), [{"prompt": "hi"}], tmp_path)
+
+
+def model_folder(folder: Path, **config: object) -> str:
+    """A model folder with only a config.json: enough for every check made before weights load."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", **config}))
+    return str(folder)
+
+
+class PreflightTests:
+    def test_it_fills_max_seq_length_from_the_models_positions(self, tmp_path: Path) -> None:
+        from alignment.training.models import preflight
+
+        assert preflight(ppo(reward_model="concord/tiny-reward")).max_seq_length == 256
+        short = model_folder(tmp_path / "short", n_positions=128)
+        assert preflight(ppo(model_name=short, reward_model=short)).max_seq_length == 128
+        # A long-context model gets TRL's default budget, not its 128k positions.
+        long = model_folder(tmp_path / "long", max_position_embeddings=131072)
+        assert preflight(ppo(model_name=long, reward_model=long)).max_seq_length == 1024
+        nested = model_folder(tmp_path / "nested", text_config={"max_position_embeddings": 512})
+        assert preflight(ppo(model_name=nested, reward_model=nested)).max_seq_length == 512
+
+    def test_it_refuses_a_length_over_the_models_positions_before_loading_weights(
+        self, tmp_path: Path
+    ) -> None:
+        from alignment.training.models import preflight
+
+        # The folder has no weights: the refusal comes from its config.json alone.
+        folder = model_folder(tmp_path / "m", n_positions=256)
+        config = load_config({"strategy": "reward", "model_name": folder, "max_seq_length": 512})
+        with pytest.raises(ConfigError, match=r"^'max_seq_length' = 512 is longer than model_name") as caught:
+            preflight(config)
+        assert caught.value.key == "max_seq_length" and "256 positions" in str(caught.value)
+
+    def test_it_refuses_a_response_length_that_leaves_no_room_for_the_prompt(self, tmp_path: Path) -> None:
+        from alignment.training.models import preflight
+
+        with pytest.raises(ConfigError) as caught:
+            preflight(ppo(reward_model="concord/tiny-reward", response_length=250))
+        assert caught.value.key == "response_length" and "at most 248" in str(caught.value)
+        with pytest.raises(ConfigError) as explicit:
+            ppo(reward_model="concord/tiny-reward", response_length=100, max_seq_length=64)
+        assert explicit.value.key == "max_seq_length"
+
+    def test_it_requires_a_reward_model_for_ppo_and_rloo_but_not_to_generate(self) -> None:
+        from alignment.training.models import preflight
+
+        for strategy in ("ppo", "rloo"):
+            with pytest.raises(ConfigError, match=r"^'reward_model' is required") as caught:
+                preflight(load_config({"strategy": strategy}))
+            assert caught.value.key == "reward_model"
+            # A reward function given in code is a reward: no model needed.
+            assert preflight(load_config({"strategy": strategy}), reward_fn=True).max_seq_length == 256
+        assert preflight(load_config({"strategy": "generate"})).max_seq_length == 256
+
+    def test_it_refuses_a_hub_model_that_is_not_cached_at_once_when_offline(self, offline: Path) -> None:
+        import time
+
+        from alignment.training.config import ModelNotFoundError
+        from alignment.training.models import preflight
+
+        started = time.perf_counter()
+        config = load_config({"strategy": "rlhf", "model_name": "meta-llama/Llama-3.1-8B-Instruct"})
+        with pytest.raises(ModelNotFoundError) as caught:
+            preflight(config)
+        assert time.perf_counter() - started < 2
+        assert caught.value.key == "model_name" and isinstance(caught.value, ConfigError)
+        message = str(caught.value)
+        assert (
+            "\n" not in message and "not a local folder" in message and "not in the local Hugging" in message
+        )
+        assert '"model_name": "DIR"' in message
+        with pytest.raises(ModelNotFoundError) as reward:
+            preflight(ppo(reward_model="runs/rm/reward_model"))
+        assert reward.value.key == "reward_model" and "no such folder" in str(reward.value)
+
+    def test_it_uses_a_hub_model_from_the_local_cache_without_the_hub(self, offline: Path) -> None:
+        import json
+
+        from alignment.training.models import preflight, resolve_model
+
+        snapshot = offline / "models--acme--small" / "snapshots" / ("0" * 40)
+        model_folder(snapshot, n_positions=200)
+        (offline / "models--acme--small" / "refs").mkdir()
+        (offline / "models--acme--small" / "refs" / "main").write_text("0" * 40)
+        config = preflight(ppo(model_name="acme/small", reward_model="acme/small"))
+        assert config.max_seq_length == 200
+        assert resolve_model("acme/small") == str(snapshot)  # loaded from the cache, no hub retries
+        assert json.loads((snapshot / "config.json").read_text())["n_positions"] == 200
+
+    def test_it_refuses_a_folder_that_is_not_a_model(self, tmp_path: Path) -> None:
+        from alignment.training.config import ModelNotFoundError
+        from alignment.training.models import preflight
+
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ModelNotFoundError, match=r"is a folder without config\.json") as caught:
+            preflight(load_config({"strategy": "sft", "model_name": str(tmp_path / "empty")}))
+        assert caught.value.key == "model_name"
+
+
+class TruncationTests:
+    def test_it_keeps_the_end_of_a_long_prompt(self, tiny_policy: str) -> None:
+        from alignment.training.models import load_tokenizer, truncate_left
+
+        tokenizer = load_tokenizer(tiny_policy)
+        text = "user: " + "early words " * 40 + "user: the last question?\nassistant: "
+        kept = truncate_left(tokenizer, text, 60)
+        assert text.endswith(kept) and len(tokenizer(kept, add_special_tokens=False)["input_ids"]) == 60
+        assert truncate_left(tokenizer, "short", 60) == "short"
+        accents = "é" * 100  # two bytes each: never cut inside a character
+        assert truncate_left(tokenizer, accents, 9) == "é" * 4

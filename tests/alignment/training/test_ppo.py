@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from alignment.training.config import PPOConfig, load_config
+from alignment.training.config import PPOConfig, RewardConfig, SFTConfig, config_from_dict, load_config
+from tests.alignment.training.export_shaped import export_shaped_pairs
 
 
 def lowercase_share(prompts: list[str], responses: list[str]) -> list[float]:
@@ -409,4 +410,69 @@ class PPOCriticTests:
         with pytest.raises(
             ConfigError, match=r"^'value_model' '.*char-reward' uses another tokenizer than the policy"
         ):
+            train_ppo_quiet(ppo_config(max_steps=1, value_model=char_reward, max_seq_length=128), tmp_path)
+        # With the policy's 256 positions the critic's 128 are refused first, before anything loads.
+        with pytest.raises(
+            ConfigError, match=r"^'max_seq_length' = 256 is longer than value_model"
+        ) as caught:
             train_ppo_quiet(ppo_config(max_steps=1, value_model=char_reward), tmp_path)
+        assert caught.value.key == "max_seq_length"
+
+
+def mean_reward(policy: str, reward_model: str, prompts: list[str]) -> tuple[float, float]:
+    """Mean reward and share of lowercase letters of two samples per prompt, sampled with a fixed seed."""
+    import torch
+
+    from alignment.training.generate import sample_texts
+    from alignment.training.models import load_causal_lm, load_tokenizer
+    from alignment.training.scoring import load_reward
+
+    config = load_config({"strategy": "generate", "model_name": policy})
+    model = load_causal_lm(config).eval()
+    texts, _, _ = sample_texts(
+        model,
+        load_tokenizer(policy, padding_side="left"),
+        prompts,
+        n=2,
+        response_length=53,
+        temperature=0.7,
+        max_prompt_tokens=256 - 53,
+        batch_size=len(prompts),
+        generator=torch.Generator().manual_seed(7),
+    )
+    flat = [text for pair in texts for text in pair]
+    scores = load_reward(reward_model, max_length=256)([p for p in prompts for _ in range(2)], flat)
+    lowercase = [sum(c.islower() for c in t) / max(1, sum(c.isalpha() for c in t)) for t in flat]
+    return float(scores.mean()), sum(lowercase) / len(lowercase)
+
+
+@pytest.mark.slow
+class PPOOnExportTests:
+    def test_it_raises_the_reward_of_a_reward_model_trained_on_an_export_with_defaults(
+        self, tmp_path: Path
+    ) -> None:
+        from alignment.training.ppo import train_ppo
+        from alignment.training.reward import train_reward
+        from alignment.training.rows import prompt_text
+        from alignment.training.sft import train_sft
+
+        rows = export_shaped_pairs(300)
+        # The untrained tiny model samples random bytes, which no reward model trained on text tells apart;
+        # PPO starts from a policy warm-started on demonstrations (both responses: it writes either case).
+        demos = [{"prompt": r["prompt"], "completion": r[k]} for r in rows for k in ("chosen", "rejected")]
+        sft = config_from_dict(SFTConfig, {"learning_rate": 1e-3, "lora_r": 0, "num_train_epochs": 2})
+        policy = train_sft(sft, demos, tmp_path / "sft").policy_path
+        reward = train_reward(config_from_dict(RewardConfig, {}), rows, tmp_path / "rm")
+        assert reward.metrics["eval_accuracy"] >= 0.9
+        held_out = [prompt_text(r["prompt"]) for r in export_shaped_pairs(48, seed=99)]
+        before, lowercase_before = mean_reward(policy, reward.model_path, held_out)
+
+        config = config_from_dict(
+            PPOConfig,
+            {"strategy": "rlhf", "model_name": policy, "reward_model": reward.model_path, "max_steps": 30},
+        )
+        result = train_ppo(config, rows, tmp_path / "ppo")
+        after, lowercase_after = mean_reward(result.policy_path, reward.model_path, held_out)
+        assert after > before + 0.02, (before, after)
+        assert lowercase_after > lowercase_before + 0.1, (lowercase_before, lowercase_after)
+        assert result.metrics["reward_mean_last"] > result.metrics["reward_mean_first"]

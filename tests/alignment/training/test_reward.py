@@ -152,3 +152,20 @@ class CombinedRewardTests:
         total, parts = combined.score_parts(prompts, responses)
         assert torch.allclose(parts[1], 2.0 * quality + 1.0)
         assert torch.allclose(total, 0.7 * quality + 0.3 * (2.0 * quality + 1.0))
+
+
+class RewardIdsTests:
+    def test_it_keeps_a_pair_longer_than_the_model_by_cutting_the_prompts_start(
+        self, tiny_policy: str
+    ) -> None:
+        from alignment.training.models import load_tokenizer
+        from alignment.training.reward import preference_rows, tokenized_pairs
+        from tests.alignment.training.export_shaped import export_shaped_pairs
+
+        tokenizer = load_tokenizer(tiny_policy)
+        (row,) = preference_rows(export_shaped_pairs(1, conversational=True))
+        assert len(row["prompt"]) + len(row["chosen"]) > 256  # longer than the tiny model's positions
+        (pair,) = tokenized_pairs(tokenizer, [row], 256)
+        chosen = pair["chosen_ids"]
+        assert len(chosen) == 256 and chosen[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(chosen[:-1]).endswith(row["chosen"][-100:])
