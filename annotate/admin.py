@@ -88,6 +88,12 @@ class JudgmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["comparison", "annotator", "assignment"]
 
 
+# What the job lifecycle (annotate/services/jobs.py) writes; shown, never edited.
+JOB_LIFECYCLE_FIELDS = [
+    "attempts", "max_attempts", "worker", "heartbeat_at", "sent_at", "retry_reason", "started_at", "finished_at",
+]  # fmt: skip
+
+
 class ImportJobUploadForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     file = forms.FileField()
@@ -102,10 +108,10 @@ class ImportJobUploadForm(forms.Form):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "format", "status", "processed", "total", "created_by", "created_at"]
+    list_display = ["id", "project", "kind", "format", "status", "attempts", "processed", "total", "created_by", "created_at"]
     list_filter = ["status", "kind", "format", "project"]
     search_fields = ["original_name"]
-    readonly_fields = ["status", "total", "processed", "counts", "errors", "error_message", "started_at", "finished_at"]
+    readonly_fields = ["status", "total", "processed", "counts", "errors", "error_message", *JOB_LIFECYCLE_FIELDS]
     change_list_template = "admin/annotate/importjob/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -182,9 +188,9 @@ class SnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "snapshot", "format", "schema", "status", "processed", "total", "created_by", "created_at"]
+    list_display = ["id", "snapshot", "format", "schema", "status", "attempts", "processed", "total", "created_by", "created_at"]
     list_filter = ["status", "format", "schema"]
-    readonly_fields = ["snapshot", "format", "schema", "status", "total", "processed", "path", "error_message", "created_by", "created_at", "started_at", "finished_at"]
+    readonly_fields = ["snapshot", "format", "schema", "status", "total", "processed", "path", "error_message", "created_by", "created_at", *JOB_LIFECYCLE_FIELDS]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
