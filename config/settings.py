@@ -198,7 +198,7 @@ else:
         "socket_connect_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2),
         "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2),
     }
-CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2)
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2)  # seconds, for any transport
 # One retry (it reconnects a pooled connection that Redis closed on a restart), then give
 # up: a job whose message could not be sent stays QUEUED and the reaper sends it again.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
