@@ -468,7 +468,10 @@ def _export_job_send(job_id: int) -> None:
 
 def export_partial_discard(job: ExportJob) -> None:
     """Remove whatever an unfinished attempt of the job left: ``.part`` files, a half-built or unzipped `datasets` folder."""
-    path = export_job_path(ExportJob.objects.select_related("snapshot__project").get(pk=job.pk))
+    row = ExportJob.objects.select_related("snapshot__project").filter(pk=job.pk).first()
+    if row is None:
+        return
+    path = export_job_path(row)
     if not path.parent.is_dir():
         return
     # The temporary names all start ".<final name>." (_atomic_file, _write_hf_dataset), and

@@ -132,8 +132,15 @@ def _fail_lost(kind: JobKind, job: Job) -> bool:
         ),
     )
     if failed == 1:
-        kind.discard(job)
+        _discard(kind, job)
     return failed == 1
+
+
+def _discard(kind: JobKind, job: Job) -> None:
+    try:
+        kind.discard(job)
+    except Exception:  # leftovers cost disk, not correctness: never let them stop a claim or the reaper
+        logger.exception("could not remove what %s job %s left behind", kind.name, job.pk)
 
 
 def job_claim(*, kind: JobKind, job_id: int) -> JobClaim | None:
@@ -162,7 +169,7 @@ def job_claim(*, kind: JobKind, job_id: int) -> JobClaim | None:
         ).update(**fields, retry_reason=_lost_reason(job))
         if taken != 1:
             return None
-        kind.discard(job)
+        _discard(kind, job)
     return JobClaim(kind=kind, job=manager.get(pk=job_id))
 
 
@@ -320,7 +327,7 @@ def job_reap(*, kinds: Iterable[JobKind] | None = None) -> ReapResult:
                 pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts, heartbeat_at=job.heartbeat_at
             ).update(status=JobStatus.QUEUED, retry_reason=_lost_reason(job), sent_at=None, heartbeat_at=None)
             if back == 1:
-                kind.discard(job)
+                _discard(kind, job)
                 job_send_on_commit(kind=kind, job_id=job.pk)
                 requeued += 1
     result = ReapResult(requeued=requeued, failed=failed, resent=resent)
