@@ -270,6 +270,6 @@ class BrokerDownTests:
             )
             seconds = time.monotonic() - started
         assert answer.status_code == 202, answer.content
-        assert seconds < 10, seconds
+        assert seconds < 5, seconds  # one publish attempt, CELERY_BROKER_SOCKET_TIMEOUT=2
         job = ExportJob.objects.get(snapshot=snapshot)
         assert (job.status, job.sent_at) == (JobStatus.QUEUED, None)
