@@ -99,6 +99,22 @@ class JobClaimTests:
         assert claim.job.retry_reason == "worker lost (elsewhere:1, attempt 1 of 3)"
         assert not part.exists()
 
+    def test_it_removes_a_lost_attempts_half_built_datasets_folder(
+        self, project: Project, media: Path
+    ) -> None:
+        job = _export_job(project, **_lost())
+        ExportJob.objects.filter(pk=job.pk).update(format="hf_dataset")
+        job.refresh_from_db()
+        final = export_job_path(job)
+        work = final.parent / f".{final.name}.k2j3h4"  # _write_hf_dataset's working folder
+        (work / "cache").mkdir(parents=True)
+        (work / "pairs.parquet").write_bytes(b"PAR1")
+        (final / "data").mkdir(parents=True)  # moved into place, but never zipped
+        other = final.parent / "someone-else.jsonl"
+        other.write_text("kept")
+        assert job_claim(kind=EXPORT_JOBS, job_id=job.pk) is not None
+        assert sorted(p.name for p in final.parent.iterdir()) == ["someone-else.jsonl"]
+
     def test_it_reclaims_at_once_a_job_whose_worker_process_on_this_host_is_gone(
         self, project: Project
     ) -> None:
