@@ -159,6 +159,11 @@ class JobClaimTests:
 
 @pytest.mark.django_db(transaction=True)
 class JobHeartbeatTests:
+    @pytest.fixture(autouse=True)
+    def postgresql(self) -> None:
+        if connection.vendor != "postgresql":
+            pytest.skip("the heartbeat thread runs on PostgreSQL only (SQLite has one writer at a time)")
+
     def test_it_beats_while_the_worker_connection_sits_in_one_long_statement(
         self, project: Project, settings: Any
     ) -> None:
