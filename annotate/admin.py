@@ -200,6 +200,12 @@ class JudgmentAdmin(ProjectScopedAdmin):
     raw_id_fields = ["comparison", "annotator", "assignment"]
 
 
+# What the job lifecycle (annotate/services/jobs.py) writes; shown, never edited.
+JOB_LIFECYCLE_FIELDS = [
+    "attempts", "max_attempts", "worker", "heartbeat_at", "sent_at", "retry_reason", "started_at", "finished_at",
+]  # fmt: skip
+
+
 class ImportJobUploadForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     file = forms.FileField()
@@ -220,6 +226,7 @@ class ImportJobAdmin(ProjectScopedAdmin):
         "kind",
         "format",
         "status",
+        "attempts",
         "processed",
         "total",
         "created_by",
@@ -234,8 +241,7 @@ class ImportJobAdmin(ProjectScopedAdmin):
         "counts",
         "errors",
         "error_message",
-        "started_at",
-        "finished_at",
+        *JOB_LIFECYCLE_FIELDS,
     ]
     change_list_template = "admin/annotate/importjob/change_list.html"
 
@@ -342,6 +348,7 @@ class ExportJobAdmin(ProjectScopedAdmin):
         "format",
         "schema",
         "status",
+        "attempts",
         "processed",
         "total",
         "created_by",
@@ -359,8 +366,7 @@ class ExportJobAdmin(ProjectScopedAdmin):
         "error_message",
         "created_by",
         "created_at",
-        "started_at",
-        "finished_at",
+        *JOB_LIFECYCLE_FIELDS,
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -261,6 +261,26 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Background jobs (imports, exports, training runs) ------------------------
+# A worker writes its job's heartbeat every CONCORD_JOB_HEARTBEAT_SECONDS; a heartbeat
+# older than CONCORD_JOB_STALE_SECONDS means the worker is gone, and the job is run again
+# (at most CONCORD_JOB_MAX_ATTEMPTS attempts in all, then FAILED). annotate/checks.py
+# refuses a staleness under two heartbeat intervals.
+CONCORD_JOB_HEARTBEAT_SECONDS = env_int("CONCORD_JOB_HEARTBEAT_SECONDS", 10)
+CONCORD_JOB_STALE_SECONDS = env_int("CONCORD_JOB_STALE_SECONDS", 60)
+CONCORD_JOB_MAX_ATTEMPTS = env_int("CONCORD_JOB_MAX_ATTEMPTS", 3)
+# How often the reaper (annotate.reap_jobs, on beat) looks for lost workers and unsent jobs.
+CONCORD_JOB_REAP_SECONDS = env_int("CONCORD_JOB_REAP_SECONDS", 30)
+# A queued job whose message was handed to the broker this long ago and never picked up
+# is sent again (a message lost with a Redis restart); one whose send failed, at once.
+CONCORD_JOB_RESEND_SECONDS = env_int("CONCORD_JOB_RESEND_SECONDS", 600)
+# Hard time limit of the import and export tasks (the soft one is a minute less).
+CONCORD_JOB_TIME_LIMIT_SECONDS = env_int("CONCORD_JOB_TIME_LIMIT_SECONDS", 3 * 3600)
+# Rows per slice of an export and records per write round of an import (each one progress
+# report); smaller is slower. At most 10,000 for imports on SQLite (its variable limit).
+CONCORD_EXPORT_CHUNK_ROWS = env_int("CONCORD_EXPORT_CHUNK_ROWS", 10_000)
+CONCORD_IMPORT_CHUNK_RECORDS = env_int("CONCORD_IMPORT_CHUNK_RECORDS", 2000)
+
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
@@ -277,6 +297,26 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis hands an unacknowledged message to another worker after this long, even if
+        # the first one is still working on it: it must exceed every task's hard time limit
+        # (annotate/checks.py says so at start-up). A worker killed outright is noticed far
+        # sooner, by its job's stale heartbeat (the reaper), not by this.
+        "visibility_timeout": env_int(
+            "CELERY_BROKER_VISIBILITY_TIMEOUT", CONCORD_JOB_TIME_LIMIT_SECONDS + 3600
+        ),
+        # Without these a publish to a Redis that hangs (not refusing: hanging) waits forever,
+        # and the web request with it. The BRPOP of a worker is asynchronous and unaffected.
+        "socket_connect_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2),
+        "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2),
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 2)  # seconds, for any transport
+# One attempt, then give up: a job whose message could not be sent stays QUEUED and the
+# reaper sends it again (redis-py itself reconnects a pooled connection that a Redis
+# restart closed). Celery's default of four attempts held a request ~20 s on a hung Redis;
+# one attempt fails in about CELERY_BROKER_SOCKET_TIMEOUT (2 s measured; 6 s with a retry).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 # Our own rows (ImportJob, ExportJob, TrainingRun) are the source of truth for task state.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -290,6 +330,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reclaim-expired-leases": {"task": "annotate.reclaim_expired_leases", "schedule": 60.0},
     "clean-import-files": {"task": "annotate.import_files_clean", "schedule": 3600.0},
+    "reap-jobs": {"task": "annotate.reap_jobs", "schedule": float(CONCORD_JOB_REAP_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

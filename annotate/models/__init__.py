@@ -15,7 +15,7 @@ from annotate.models.annotation import (
     Role,
     Strength,
 )
-from annotate.models.jobs import ImportFormat, ImportJob, ImportKind, JobStatus
+from annotate.models.jobs import ImportFormat, ImportJob, ImportKind, Job, JobStatus
 from annotate.models.snapshots import (
     AggregationMethod,
     ExportFormat,
@@ -38,6 +38,7 @@ __all__ = [
     "ImportFormat",
     "ImportJob",
     "ImportKind",
+    "Job",
     "JobStatus",
     "Judgment",
     "Membership",

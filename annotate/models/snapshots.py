@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from annotate.models.jobs import JobStatus
+from annotate.models.jobs import Job
 
 
 class AggregationMethod(models.TextChoices):
@@ -104,31 +104,16 @@ class SnapshotPair(models.Model):
         super().save(*args, **kwargs)
 
 
-class ExportJob(models.Model):
+class ExportJob(Job):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     schema = models.CharField(max_length=24, choices=ExportSchema.choices)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
     # Absolute path of the finished file or folder; set only once it is complete.
     path = models.CharField(max_length=500, blank=True)
-    error_message = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.format}/{self.schema}, {self.status})"
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.processed / self.total) if self.total else 0
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,9 +29,11 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.utils import timezone
 
 from annotate.models import ExportFormat, ExportJob, ExportSchema, JobStatus, Snapshot, SnapshotPair
+from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
@@ -445,45 +448,77 @@ def export_job_path(job: ExportJob) -> Path:
 
 
 def export_job_create(*, snapshot: Snapshot, fmt: str, schema: str, created_by: User | None = None) -> ExportJob:
-    """A queued export job whose Celery task is enqueued once this transaction commits."""
+    """A queued export job, sent to the broker once this transaction commits (or by the reaper, if the broker is down)."""
     if fmt not in ExportFormat.values:
         raise ValueError(f"format must be one of {ExportFormat.values}, got {fmt!r}")
     if schema not in ExportSchema.values:
         raise ValueError(f"schema must be one of {ExportSchema.values}, got {schema!r}")
-    from annotate.tasks.exports import export_job_run_task
-
     job = ExportJob.objects.create(
         snapshot=snapshot, format=fmt, schema=schema, total=snapshot.pair_count, created_by=created_by
     )
-    transaction.on_commit(lambda: export_job_run_task.delay(job.pk))
+    job_send_on_commit(kind=EXPORT_JOBS, job_id=job.pk)
     return job
 
 
+def _export_job_send(job_id: int) -> None:
+    from annotate.tasks.exports import export_job_run_task
+
+    export_job_run_task.delay(job_id)
+
+
+def export_partial_discard(job: ExportJob) -> None:
+    """Remove whatever an unfinished attempt of the job left: ``.part`` files, a half-built or unzipped `datasets` folder."""
+    row = ExportJob.objects.select_related("snapshot__project").filter(pk=job.pk).first()
+    if row is None:
+        return
+    path = export_job_path(row)
+    if not path.parent.is_dir():
+        return
+    # The temporary names all start ".<final name>." (_atomic_file, _write_hf_dataset), and
+    # the final name holds the job's id, so nothing else matches.
+    leftovers = [*path.parent.glob(f".{path.name}.*"), path, export_archive_path(path)]
+    for leftover in leftovers:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+EXPORT_JOBS = JobKind(name="export", model=ExportJob, send=_export_job_send, discard=export_partial_discard)
+
+
 def export_job_run(*, job_id: int) -> ExportJob | None:
-    """Run a queued export once: queued → running → succeeded/failed; None when someone else has it."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now()
-    )
-    if claimed != 1:
+    """Run a queued export under a claim: queued → running → succeeded/failed; None when it is not ours to run.
+
+    A job reclaimed from a lost worker starts over from the first pair; the claim removed
+    the lost attempt's partial files first.
+    """
+    claim = job_claim(kind=EXPORT_JOBS, job_id=job_id)
+    if claim is None:
         return None
     job = ExportJob.objects.select_related("snapshot__project").get(pk=job_id)
     path = export_job_path(job)
-
-    def report(done: int, total: int) -> None:
-        ExportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(processed=done, total=total)
-
-    try:
-        written = export_write(snapshot=job.snapshot, fmt=job.format, schema=job.schema, path=path, progress=report)
-        if job.format == ExportFormat.HF_DATASET:
-            _zip_folder(path)
-    except Exception as exc:  # recorded on the row, which is the source of truth for the page
-        ExportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
-    else:
-        ExportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.SUCCEEDED, processed=written, total=written, path=str(path), finished_at=timezone.now()
-        )
+    with claim:
+        try:
+            written = export_write(
+                snapshot=job.snapshot,
+                fmt=job.format,
+                schema=job.schema,
+                path=path,
+                chunk_size=settings.CONCORD_EXPORT_CHUNK_ROWS,
+                progress=claim.progress,
+            )
+            if job.format == ExportFormat.HF_DATASET:
+                _zip_folder(path)
+        except JobLost:
+            return ExportJob.objects.filter(pk=job_id).first()  # the new holder redoes it
+        except Exception as exc:  # recorded on the row, which is the source of truth for the page
+            logger.exception("export job %s failed", job_id)
+            # Only while the claim holds: after a takeover the leftovers may be the new attempt's work.
+            if claim.finish(status=JobStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}"[:2000]):
+                export_partial_discard(job)
+        else:
+            claim.finish(status=JobStatus.SUCCEEDED, processed=written, total=written, path=str(path))
     job.refresh_from_db()
     return job
 

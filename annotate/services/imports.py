@@ -20,7 +20,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -49,8 +48,10 @@ from annotate.importing.records import (
 )
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
 from annotate.services.content import content_hash
+from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 __all__ = [
+    "IMPORT_JOBS",
     "ImportProblem",
     "ImportRejected",
     "ImportResult",
@@ -64,11 +65,8 @@ logger = logging.getLogger(__name__)
 
 # Records written per round of bulk inserts: big enough that per-query overhead vanishes,
 # small enough that each IN (...) lookup stays well under SQLite's 32,766-variable limit.
-CHUNK = 2000
-# The job row's progress is written at most this often (records), from its own connection.
-JOB_PROGRESS_EVERY = 5000
-# The Celery task's hard limit (annotate.tasks.imports); a RUNNING job older than this lost its worker.
-JOB_TIME_LIMIT_SECONDS = 60 * 60
+# 2000 unless CONCORD_IMPORT_CHUNK_RECORDS says otherwise (the fault tests make imports slow).
+CHUNK = settings.CONCORD_IMPORT_CHUNK_RECORDS
 
 Progress = Callable[[int, int], None]
 
@@ -639,24 +637,36 @@ def import_job_create(
     """A stored import job for the upload, already run when small, else queued for a worker.
 
     Raises ``ImportRejected`` (and stores nothing) for an unknown kind or format or a file over the size limit.
+    A large job is sent to the broker once the transaction commits; if the broker is down
+    the job stays QUEUED (waiting for a worker) and the reaper sends it when it is back.
     """
     _kind_check(kind)
     name = uploaded_file.name or "upload"
     fmt = format_for(name=name, fmt=fmt)
     _size_check(uploaded_file.size or 0)
-    job = ImportJob(project=project, created_by=created_by, kind=kind, format=fmt, original_name=name[:255])
+    job = ImportJob(
+        project=project, created_by=created_by, kind=kind, format=fmt, original_name=name[:255], batch=batch[:100]
+    )
     job.file.save(Path(name).name, uploaded_file, save=False)
     job.save()
     inline_max = settings.CONCORD_IMPORT_INLINE_MAX_RECORDS
     with _local_path(job) as path:
         estimate = _record_estimate(path, fmt)
     if estimate <= inline_max:
-        return import_job_run(job_id=job.pk, batch=batch)
+        return import_job_run(job_id=job.pk) or job
+    job_send_on_commit(kind=IMPORT_JOBS, job_id=job.pk)
+    return job
+
+
+def _import_job_send(job_id: int) -> None:
     from annotate.tasks.imports import import_job_run_task
 
-    # After commit, so that the worker finds the row however the caller wrapped this call.
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk, batch=batch))
-    return job
+    import_job_run_task.delay(job_id)
+
+
+# Nothing to discard after a lost attempt: its transaction died with its connection, and
+# the uploaded file stays for the next attempt.
+IMPORT_JOBS = JobKind(name="import", model=ImportJob, send=_import_job_send)
 
 
 @contextmanager
@@ -675,103 +685,56 @@ def _local_path(job: ImportJob) -> Iterator[Path]:
         yield Path(copy.name)
 
 
-class _JobProgress:
-    """Writes a job's progress from a side thread, which has its own database connection.
+def import_job_run(*, job_id: int, batch: str | None = None) -> ImportJob | None:
+    """Run the job under a claim to SUCCEEDED (with ``counts``) or FAILED (with ``errors``); the row as it stands otherwise.
 
-    The import writes inside one transaction; an update made on that connection would be
-    invisible to the polling page until the very end. A thread's connection commits at
-    once. Only on PostgreSQL and only outside a caller's transaction: SQLite lets one
-    writer in at a time, and inside an outer transaction the job row is locked by it.
+    A job that is finished, or running under a live worker, is left alone. A reclaimed
+    job starts its one transaction from scratch: the lost attempt's was rolled back when
+    its connection died. ``batch`` is for task messages sent before the job stored it.
     """
-
-    def __init__(self, job_id: int) -> None:
-        self.job_id = job_id
-        self.last = -JOB_PROGRESS_EVERY
-        self.last_total = -1
-        self.side = connection.vendor == "postgresql" and not connection.in_atomic_block
-        self.executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-progress") if self.side else None
-        )
-
-    def __call__(self, done: int, total: int) -> None:
-        # Checking reports total 0; the first report with the real total starts the writing phase.
-        if done - self.last < JOB_PROGRESS_EVERY and done != total and total == self.last_total:
-            return
-        self.last, self.last_total = done, total
-        if self.executor is not None:
-            self.executor.submit(self._write, done, total)
-        else:
-            self._write(done, total)
-
-    def _write(self, done: int, total: int) -> None:
-        try:
-            ImportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                processed=done, total=total
-            )
-        except Exception:  # progress is a courtesy; never let it fail the import
-            logger.exception("could not record progress of import job %s", self.job_id)
-
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.submit(_close_thread_connection)
-            self.executor.shutdown(wait=True)
-
-
-def _close_thread_connection() -> None:
-    connection.close()  # the side thread's own connection: Django's connections are per thread
-
-
-def import_job_run(*, job_id: int, batch: str = "") -> ImportJob:
-    """Run a queued job to SUCCEEDED (with ``counts``) or FAILED (with ``errors``); a finished job is left alone."""
-    stale = timezone.now() - timedelta(seconds=JOB_TIME_LIMIT_SECONDS)
-    # A RUNNING job older than the task's hard limit lost its worker; as nothing of it was committed,
-    # running it again is safe. Anything else (running now, or finished) is someone else's: leave it.
-    claimed = ImportJob.objects.filter(
-        Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, started_at__lt=stale), pk=job_id
-    ).update(status=JobStatus.RUNNING, started_at=timezone.now(), processed=0, total=0)
+    claim = job_claim(kind=IMPORT_JOBS, job_id=job_id)
+    if claim is None:
+        return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
-    if claimed != 1:
-        return job
-    progress = _JobProgress(job.pk)
     fields: dict[str, Any]
-    try:
-        with _local_path(job) as path:
-            result = import_file(
-                project=job.project,
-                path=path,
-                kind=job.kind,
-                fmt=job.format,
-                created_by=job.created_by,
-                batch=batch,
-                progress=progress,
-            )
-    except ImportRejected as exc:
-        fields = {
-            "status": JobStatus.FAILED,
-            "errors": [p.as_dict() for p in exc.problems],
-            "error_message": exc.message,
-        }
-    except SoftTimeLimitExceeded:
-        fields = {
-            "status": JobStatus.FAILED,
-            "error_message": "the import ran out of time; nothing was written",
-        }
-    except Exception as exc:
-        logger.exception("import job %s failed", job_id)
-        fields = {
-            "status": JobStatus.FAILED,
-            "error_message": f"the import failed and nothing was written: {exc!r}",
-        }
-    else:
-        fields = {
-            "status": JobStatus.SUCCEEDED,
-            "counts": result.as_counts(),
-            "processed": result.records,
-            "total": result.records,
-        }
-    finally:
-        progress.close()
-    fields["finished_at"] = timezone.now()
-    ImportJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields)
-    job.refresh_from_db()
-    return job
+    with claim:
+        try:
+            with _local_path(job) as path:
+                result = import_file(
+                    project=job.project,
+                    path=path,
+                    kind=job.kind,
+                    fmt=job.format,
+                    created_by=job.created_by,
+                    batch=job.batch or batch or "",
+                    progress=claim.progress,
+                )
+        except JobLost:
+            # Another attempt holds the job now; this one's transaction was rolled back.
+            return ImportJob.objects.filter(pk=job_id).first()
+        except ImportRejected as exc:
+            fields = {
+                "status": JobStatus.FAILED,
+                "errors": [p.as_dict() for p in exc.problems],
+                "error_message": exc.message,
+            }
+        except SoftTimeLimitExceeded:
+            fields = {
+                "status": JobStatus.FAILED,
+                "error_message": "the import ran out of time; nothing was written",
+            }
+        except Exception as exc:
+            logger.exception("import job %s failed", job_id)
+            fields = {
+                "status": JobStatus.FAILED,
+                "error_message": f"the import failed and nothing was written: {exc!r}",
+            }
+        else:
+            fields = {
+                "status": JobStatus.SUCCEEDED,
+                "counts": result.as_counts(),
+                "processed": result.records,
+                "total": result.records,
+            }
+        claim.finish(**fields)
+    return ImportJob.objects.filter(pk=job_id).first()

@@ -121,7 +121,7 @@ class ImportCreateApiTests:
             )  # fmt: skip
         assert response.status_code == 201
         assert response.json()["status"] == "queued"
-        assert queued == [((response.json()["id"],), {"batch": ""})]
+        assert queued == [((response.json()["id"],), {})]  # the batch travels on the job row
         assert Comparison.objects.count() == 0
 
 
