@@ -87,6 +87,15 @@ class SnapshotCreateApi(APIView):
         min_posterior = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
         drop_ties = FlagField(default=True)
         drop_flagged = FlagField(default=True)
+        flagged_votes = serializers.ChoiceField(
+            choices=[("downweight", "downweight"), ("drop", "drop")],
+            default=SnapshotFilters.flagged_votes,
+            help_text="With drop_flagged: down-weight flagged annotators' votes, or drop them all.",
+        )
+        position_aware = FlagField(
+            default=SnapshotFilters.position_aware,
+            help_text="Dawid–Skene fits a left-pick share for position-flagged annotators.",
+        )
         ngram = IntField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
 
     class InputSerializer(FiltersSerializer):
