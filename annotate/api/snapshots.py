@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.http import FileResponse, Http404, QueryDict
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
 from rest_framework.request import Request
@@ -75,6 +75,12 @@ class SnapshotListApi(APIView):
         return Response(SnapshotOutputSerializer(snapshot_list(project=project), many=True).data)
 
 
+# DRF refuses an empty upload ("The submitted file is empty."); the schema says so, as the shortest file it takes.
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class NonEmptyFileField(serializers.FileField):
+    pass
+
+
 class SnapshotCreateApi(APIView):
     """Freeze the pairs that pass the filters as the next snapshot; optionally decontaminate against a benchmark file."""
 
@@ -87,10 +93,19 @@ class SnapshotCreateApi(APIView):
         min_posterior = NumberField(min_value=0, max_value=1, default=SnapshotFilters.min_posterior)
         drop_ties = FlagField(default=True)
         drop_flagged = FlagField(default=True)
+        flagged_votes = serializers.ChoiceField(
+            choices=[("downweight", "downweight"), ("drop", "drop")],
+            default=SnapshotFilters.flagged_votes,
+            help_text="With drop_flagged: down-weight flagged annotators' votes, or drop them all.",
+        )
+        position_aware = FlagField(
+            default=SnapshotFilters.position_aware,
+            help_text="Dawid–Skene fits a left-pick share for position-flagged annotators.",
+        )
         ngram = IntField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
 
     class InputSerializer(FiltersSerializer):
-        benchmark = serializers.FileField(required=False)
+        benchmark = NonEmptyFileField(required=False)
 
     # Only a multipart body can carry the benchmark file.
     @extend_schema(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from annotate.api.pagination import ApiPagination
-from annotate.api.parsers import MAX_JSON_DEPTH, json_too_deep
+from annotate.api.parsers import MAX_JSON_DEPTH, _PartCounter, json_too_deep
 from annotate.models import Assignment, ImportJob, Judgment, Project, Snapshot
 from annotate.services.assignment import comparison_next_for_annotator
 from tests.factories import make_comparisons, make_user
@@ -319,6 +320,95 @@ class PathAndUrlTests:
         assert Assignment.objects.get(pk=lease.pk).status == lease.status
         empty = annotator_api.post(f"/api/assignments/{lease.pk}/skip/", {}, format="multipart")
         assert empty.status_code == 200
+
+
+def _form(*parts: bytes, boundary: bytes = b"B0und") -> bytes:
+    """A multipart body of the given raw parts (headers, and a body if any), closed."""
+    return (
+        b"".join(b"\r\n--" + boundary + b"\r\n" + part for part in parts) + b"\r\n--" + boundary + b"--\r\n"
+    )
+
+
+def _field(name: str, value: bytes) -> bytes:
+    return f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+
+
+class _Trickle(io.BytesIO):
+    """A stream that hands out a few bytes a read, as a slow connection does."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(3)
+
+
+class MultipartPartTests:
+    URL = "/api/projects/demo/snapshots/create/"
+
+    def _post(self, client: APIClient, body: bytes) -> Any:
+        return client.post(self.URL, body, content_type="multipart/form-data; boundary=B0und")
+
+    def test_it_refuses_a_part_whose_headers_end_at_the_boundary(
+        self, admin_api: APIClient, project: Project
+    ) -> None:
+        # Werkzeug's test client writes an empty value so; Django's parser would skip the part, and the
+        # snapshot would take the default the caller did not ask for.
+        body = _form(_field("min_votes", b"1"), b'Content-Disposition: form-data; name="drop_flagged"\r\n')
+        response = self._post(admin_api, body)
+        assert response.status_code == 400, response.content
+        assert "part 2 ('drop_flagged') has no blank line after its headers" in response.json()["detail"]
+        assert Snapshot.objects.count() == 0
+
+    @pytest.mark.parametrize(
+        ("body", "problem"),
+        [
+            (
+                _form(_field("min_votes", b"1"), b"Content-Type: text/plain\r\n\r\n1"),
+                "part 2 has no Content-",
+            ),
+            (
+                _form(
+                    _field("min_votes", b"1"),
+                    b'Content-Disposition: form-data; name="benchmark"; filename=".."\r\n\r\nx',
+                ),
+                "2 part(s) were sent and 1 could be read",
+            ),
+            (
+                _field("drop_ties", b"false") + _form(_field("min_votes", b"1")),
+                "1 part(s) were sent and 2 could be read",
+            ),
+            (_form(_field("min_votes", b"1"))[:-9], "ends before its closing boundary"),
+        ],
+        ids=["no-name", "unusable-file-name", "field-in-preamble", "cut-short"],
+    )
+    def test_it_refuses_any_other_part_django_would_skip_or_invent(
+        self, admin_api: APIClient, project: Project, body: bytes, problem: str
+    ) -> None:
+        response = self._post(admin_api, body)
+        assert response.status_code == 400 and problem in response.json()["detail"], response.content
+        assert Snapshot.objects.count() == 0
+
+    def test_it_reads_empty_values_and_a_large_file(self, admin_api: APIClient, project: Project) -> None:
+        empty = self._post(admin_api, _form(_field("method", b""), _field("min_votes", b"1")))
+        assert empty.status_code == 400 and "method" in empty.json(), empty.content  # read, and refused as ""
+        lines = b"".join(
+            b"line %d of a benchmark that mentions --B0un, nearly a delimiter\n" % i for i in range(5000)
+        )
+        upload = b'Content-Disposition: form-data; name="benchmark"; filename="b.txt"\r\n\r\n' + lines
+        created = self._post(admin_api, _form(_field("method", b"majority"), upload))
+        assert created.status_code == 201, created.content
+        assert (
+            created.json()["decontamination"]["benchmark"],
+            created.json()["decontamination"]["lines"],
+        ) == (
+            "b.txt",
+            5000,
+        )
+
+    def test_it_counts_parts_whose_delimiters_arrive_split_across_reads(self) -> None:
+        body = _form(_field("a", b"1"), _field("b", b""), b'Content-Disposition: form-data; name="c"\r\n')
+        counter = _PartCounter(_Trickle(body), b"B0und")
+        counter.finish()
+        assert (counter.parts, counter.closed, counter.bytes_read) == (3, True, len(body))
+        assert counter.problem == "part 3 ('c') has no blank line after its headers"
 
 
 class StrictTypeTests:

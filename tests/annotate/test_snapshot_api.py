@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
@@ -115,6 +117,24 @@ class SnapshotApiTests:
         response = api.post("/api/projects/demo/snapshots/create/", {"min_agreement": 2}, format="json")
         assert response.status_code == 400
         assert Snapshot.objects.count() == 1
+        response = api.post("/api/projects/demo/snapshots/create/", {"flagged_votes": "ignore"}, format="json")
+        assert response.status_code == 400 and "flagged_votes" in response.json()
+        assert Snapshot.objects.count() == 1
+
+    def test_it_takes_the_flagged_vote_mode_from_the_api_and_the_command(
+        self, api: APIClient, snapshot: Snapshot, project_admin: User
+    ) -> None:
+        assert snapshot.filters["flagged_votes"] == "downweight"  # the default
+        api.force_authenticate(project_admin)
+        body = {"min_agreement": 0, "flagged_votes": "drop", "position_aware": True}
+        response = api.post("/api/projects/demo/snapshots/create/", body, format="json")
+        assert response.status_code == 201, response.content
+        assert (response.json()["filters"]["flagged_votes"], response.json()["filters"]["position_aware"]) == (
+            "drop",
+            True,
+        )
+        call_command("snapshot_create", "demo", "--flagged-votes", "drop", stdout=io.StringIO())
+        assert Snapshot.objects.get(project__slug="demo", version=3).filters["flagged_votes"] == "drop"
 
     def test_it_queues_an_export_and_reports_then_serves_it(
         self, api: APIClient, snapshot: Snapshot, project_admin: User, settings: object, tmp_path: Path,

@@ -26,6 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--min-posterior", type=float, default=defaults.min_posterior)
         parser.add_argument("--keep-ties", action="store_true", help="count tie and both-bad votes")
         parser.add_argument("--keep-flagged", action="store_true", help="keep flagged annotators' votes")
+        parser.add_argument(
+            "--flagged-votes", choices=("downweight", "drop"), default=defaults.flagged_votes,
+            help="what happens to flagged annotators' votes (unless --keep-flagged)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--position-aware", action="store_true", default=defaults.position_aware,
+            help="Dawid–Skene fits a left-pick share for position-flagged annotators",
+        )  # fmt: skip
         parser.add_argument("--benchmark", type=Path, help="decontaminate against this file's lines")
         parser.add_argument("--ngram", type=int, default=DEFAULT_NGRAM)
 
@@ -37,7 +45,8 @@ class Command(BaseCommand):
             filters = SnapshotFilters(
                 method=options["method"], min_votes=options["min_votes"], min_agreement=options["min_agreement"],
                 min_posterior=options["min_posterior"], drop_ties=not options["keep_ties"],
-                drop_flagged=not options["keep_flagged"],
+                drop_flagged=not options["keep_flagged"], flagged_votes=options["flagged_votes"],
+                position_aware=options["position_aware"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
