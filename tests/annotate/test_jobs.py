@@ -27,7 +27,7 @@ from annotate.models import ExportJob, ImportJob, JobStatus, Project, Snapshot, 
 from annotate.services.exports import EXPORT_JOBS, export_job_path, export_job_run
 from annotate.services.imports import import_job_run
 from annotate.services.jobs import JobLost, job_claim, job_kinds, job_reap
-from tests.factories import PASSWORD, add_member, make_pair_records, make_user
+from tests.factories import add_member, make_pair_records, make_user
 
 
 def _snapshot(project: Project, pairs: int = 3) -> Snapshot:
@@ -288,7 +288,7 @@ class JobStatusFragmentTests:
         admin: User = make_user("fragment-admin")
         add_member(project, admin, "admin")
         client = Client()
-        client.login(username=admin.username, password=PASSWORD)
+        client.force_login(admin)  # django-axes refuses client.login(), which has no request
         return client
 
     def _fragment(self, web: Client, project: Project, job: ExportJob) -> str:
