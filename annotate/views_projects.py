@@ -13,6 +13,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -47,6 +48,9 @@ def project_new(request: HttpRequest) -> HttpResponse:
                     guidelines=data["guidelines"],
                     overlap_target=data["overlap_target"],
                 )
+            except IntegrityError:
+                # Someone created this slug between the form's check and our insert.
+                form.add_error("slug", f"a project with the slug {data['slug']!r} already exists")
             except DjangoValidationError as exc:
                 for field, errors in getattr(exc, "error_dict", {"__all__": exc.error_list}).items():
                     form.add_error(field if field in form.fields else None, errors)

@@ -15,6 +15,9 @@ from rest_framework.authtoken.models import Token
 def token_create(*, user: User) -> Token:
     """A new key for ``user``; any earlier key stops working in the same transaction."""
     with transaction.atomic():
+        # Two creates at once would both delete and then clash on the one-token-per-user key:
+        # holding the user's row makes the second wait, and then replace the first one's key.
+        User.objects.select_for_update().filter(pk=user.pk).first()
         Token.objects.filter(user=user).delete()
         return Token.objects.create(user=user)
 

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,13 +79,15 @@ def _port_answers(port: int) -> bool:
         return False
 
 
-def _wait(what: str, check: object, timeout: float, demo: subprocess.Popen[bytes]) -> None:
+def _wait(
+    what: str, check: Callable[[], object], timeout: float, demo: subprocess.Popen[bytes], log: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         if demo.poll() is not None:
-            output = demo.stdout.read().decode(errors="replace") if demo.stdout else ""
+            output = log.read_text(errors="replace")
             pytest.fail(f"run_demo exited with {demo.returncode} before {what}:\n{output[-3000:]}")
         time.sleep(0.2)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
@@ -99,13 +102,15 @@ class RunDemoTests:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
         env.update(CONCORD_VAR_DIR=str(var_dir), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         port = _free_port()
+        log_path = tmp_path / "run_demo.log"
+        log = log_path.open("wb")  # a file, not a pipe: nobody reads a pipe while the demo runs
         demo = subprocess.Popen(
             [sys.executable, str(REPO / "manage.py"), "run_demo", "--port", str(port)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            _wait("the web port to answer", lambda: _port_answers(port), 90, demo)
-            _wait("the Celery worker to start", lambda: _children_of(demo.pid), 30, demo)
+            _wait("the web port to answer", lambda: _port_answers(port), 90, demo, log_path)
+            _wait("the Celery worker to start", lambda: _children_of(demo.pid), 30, demo, log_path)
             children = _children_of(demo.pid)
             started = set(children) | set(_naming(var_dir))
             assert any(b"celery" in _read(f"/proc/{pid}/cmdline") for pid in children), "no worker child"
@@ -114,9 +119,11 @@ class RunDemoTests:
             left = {pid for pid in started if _alive(pid)} | set(_naming(var_dir))
             assert left == set(), f"left running: {[_read(f'/proc/{p}/cmdline') for p in left]}"
             assert demo.returncode == 128 + signum
+            assert f"Stopped by {signum.name}" in log_path.read_text(errors="replace")
         finally:
             if demo.poll() is None:
                 os.killpg(demo.pid, signal.SIGKILL)
                 demo.wait()
             for pid in _naming(var_dir):
                 os.kill(pid, signal.SIGKILL)
+            log.close()

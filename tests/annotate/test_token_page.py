@@ -5,13 +5,16 @@ DRF stores keys as they are, so "shown once" is the page's promise: no later pag
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from annotate.services.tokens import token_create
 from tests.factories import PASSWORD, make_user
 
 PAGE = "/accounts/token/"
@@ -73,6 +76,29 @@ class TokenPageTests:
         Token.objects.create(user=annotator)
         assert _web(annotator).get(f"{PAGE}revoke/").status_code == 405
         assert Token.objects.filter(user=annotator).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+class TokenCreateConcurrencyTests:
+    def test_two_creates_at_once_both_answer_and_leave_one_token(self) -> None:
+        user = make_user("racer")
+        barrier = threading.Barrier(2)
+        keys: list[str] = []
+
+        def create() -> None:
+            barrier.wait()
+            try:
+                keys.append(token_create(user=user).key)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=create) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(keys) == 2
+        assert list(Token.objects.filter(user=user).values_list("key", flat=True)) in ([keys[0]], [keys[1]])
 
 
 @pytest.mark.browser
