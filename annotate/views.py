@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate import access, selectors
+from annotate import access, navigation, selectors
 from annotate.access import Need
 from annotate.models import Assignment, Project, Strength
 from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
@@ -37,13 +37,20 @@ def _render_task(
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = access.projects_annotatable_by(request.user)
-    readable = set(access.projects_readable_by(request.user).values_list("pk", flat=True))
+    # Every project the user may open, with the pages they may open in it (annotate/navigation.py).
+    annotatable = set(access.projects_annotatable_by(request.user).values_list("pk", flat=True))
     rows = [
-        (project, selectors.annotator_progress(project=project, annotator=request.user), project.pk in readable)  # type: ignore[arg-type]
-        for project in projects
+        (
+            project,
+            selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
+            if project.pk in annotatable
+            else None,
+            links,
+        )
+        for project, links in navigation.project_rows(user=request.user)
     ]
-    return render(request, "annotate/home.html", {"rows": rows})
+    context = {"rows": rows, "can_create": access.can_create_projects(request.user)}
+    return render(request, "annotate/home.html", context)
 
 
 @login_required

@@ -110,6 +110,25 @@ ENDPOINTS: dict[str, list[Row]] = {
         _row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data={"kind": "pairs"}, upload=True),
     ],
     "annotate:import-status": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200, headers=HX)],
+    # --- sitepages ---
+    "annotate:project-create": [
+        _row("get", ANON_PAGE, 403, 403, 403, 403, 403, 200),
+        _row("post", ANON_PAGE, 403, 403, 403, 403, 403, 302, data={"name": "N", "slug": "n", "overlap_target": 3}),
+    ],
+    "annotate:members": [
+        _row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200),
+        _row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data={"username": "outsider", "role": "annotator"}),
+    ],
+    "annotate:member-role": [
+        _row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data={"username": "ann", "role": "admin"})
+    ],
+    "annotate:member-remove": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data={"username": "ann"})],
+    # The key is shown on the answer to the POST that created it (200), never on a later GET.
+    "api-token": [
+        _row("get", ANON_PAGE, 200, 200, 200, 200, 200, 200),
+        _row("post", ANON_PAGE, 200, 200, 200, 200, 200, 200),
+    ],
+    "api-token-revoke": [_row("post", ANON_PAGE, 302, 302, 302, 302, 302, 302)],
     # --- the API ---
     "api:project-list": [_row("get", ANON_API, 200, 200, 200, 200, 200, 200)],
     "api:project-create": [

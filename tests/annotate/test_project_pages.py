@@ -1,0 +1,288 @@
+"""Project pages: the home page's links, the shared project navigation, project creation and members.
+
+Services are tested directly (the last-admin rule also under two concurrent demotions);
+the pages through Django's client, and creation plus a member invite in a real browser.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+
+from annotate.models import Membership, Project, Role
+from annotate.services.projects import (
+    MembershipRefused,
+    membership_add,
+    membership_remove,
+    membership_set_role,
+)
+from tests.factories import PASSWORD, add_member, make_project, make_superuser, make_user
+
+HX = {"HX-Request": "true"}
+
+
+def _web(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+class MembershipServiceTests:
+    def test_it_adds_an_existing_user_with_a_role(self, project: Project, outsider: User) -> None:
+        membership = membership_add(project=project, username=" outsider ", role=Role.ADMIN)
+        assert (membership.user, membership.role) == (outsider, Role.ADMIN)
+
+    def test_it_names_an_unknown_user_and_stores_nothing(self, project: Project) -> None:
+        with pytest.raises(MembershipRefused, match="username: no user is called 'nobody'"):
+            membership_add(project=project, username="nobody")
+        assert not Membership.objects.filter(project=project).exists()
+
+    def test_it_refuses_a_second_membership_and_keeps_the_first_role(
+        self, project: Project, annotator: User
+    ) -> None:
+        with pytest.raises(MembershipRefused, match="ann is already a member"):
+            membership_add(project=project, username="ann", role=Role.ADMIN)
+        assert Membership.objects.get(project=project, user=annotator).role == Role.ANNOTATOR
+
+    def test_it_refuses_an_unknown_role(self, project: Project, outsider: User) -> None:
+        with pytest.raises(MembershipRefused, match="role: must be one of annotator, admin"):
+            membership_add(project=project, username="outsider", role="owner")
+
+    def test_it_never_demotes_or_removes_the_last_admin(self, project: Project, project_admin: User) -> None:
+        with pytest.raises(MembershipRefused, match="padmin is the last admin"):
+            membership_set_role(project=project, username="padmin", role=Role.ANNOTATOR)
+        with pytest.raises(MembershipRefused, match="padmin is the last admin"):
+            membership_remove(project=project, username="padmin")
+        assert Membership.objects.get(project=project, user=project_admin).role == Role.ADMIN
+
+    def test_it_demotes_and_removes_an_admin_while_another_is_left(
+        self, project: Project, project_admin: User, outsider: User
+    ) -> None:
+        add_member(project, outsider, Role.ADMIN)
+        assert (
+            membership_set_role(project=project, username="padmin", role=Role.ANNOTATOR).role
+            == Role.ANNOTATOR
+        )
+        membership_remove(project=project, username="padmin")
+        assert list(Membership.objects.filter(project=project).values_list("user__username", "role")) == [
+            ("outsider", Role.ADMIN)
+        ]
+
+    def test_it_names_someone_who_is_not_a_member(self, project: Project, outsider: User) -> None:
+        with pytest.raises(MembershipRefused, match="'outsider' is not a member of demo"):
+            membership_remove(project=project, username="outsider")
+
+
+@pytest.mark.django_db(transaction=True)
+class MembershipConcurrencyTests:
+    def test_two_admins_demoting_each_other_at_once_leave_one_admin(self) -> None:
+        project = make_project(slug="race")
+        first, second = make_user("first"), make_user("second")
+        add_member(project, first, Role.ADMIN)
+        add_member(project, second, Role.ADMIN)
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def demote(username: str) -> None:
+            barrier.wait()
+            try:
+                membership_set_role(project=project, username=username, role=Role.ANNOTATOR)
+                outcomes.append("demoted")
+            except MembershipRefused:
+                outcomes.append("refused")
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=demote, args=(name,)) for name in ("first", "second")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(outcomes) == ["demoted", "refused"]
+        assert Membership.objects.filter(project=project, role=Role.ADMIN).count() == 1
+
+
+def _links(html: str, slug: str) -> set[str]:
+    row = html.split(f'data-project="{slug}"', 1)[1].split("</tr>", 1)[0]
+    return {part.split('"', 1)[0] for part in row.split('href="')[1:]}
+
+
+@pytest.mark.django_db
+class HomePageTests:
+    def test_it_links_every_page_each_user_may_open(
+        self, project: Project, annotator: User, project_admin: User, staff_reader: User, outsider: User
+    ) -> None:
+        staff = [f"/annotate/demo/{page}/" for page in ("imports", "quality", "snapshots", "members")]
+        labelling = ["/annotate/demo/", "/annotate/demo/mine/"]
+        assert _links(_web(annotator).get("/annotate/").content.decode(), "demo") == set(labelling)
+        assert _links(_web(project_admin).get("/annotate/").content.decode(), "demo") == set(
+            labelling + staff
+        )
+        # A reader of every project is no member: they read it but do not label it.
+        assert _links(_web(staff_reader).get("/annotate/").content.decode(), "demo") == set(staff)
+        assert 'data-project="demo"' not in _web(outsider).get("/annotate/").content.decode()
+
+    def test_it_offers_project_creation_only_to_who_may_create(self, project_admin: User) -> None:
+        assert 'id="new-project"' not in _web(project_admin).get("/annotate/").content.decode()
+        creator = make_user("creator", perms=["add_project"])
+        assert 'id="new-project"' in _web(creator).get("/annotate/").content.decode()
+
+    def test_it_shows_an_inactive_project_to_its_admin_without_labelling(
+        self, project: Project, project_admin: User
+    ) -> None:
+        Project.objects.filter(pk=project.pk).update(is_active=False)
+        html = _web(project_admin).get("/annotate/").content.decode()
+        assert "(inactive)" in html
+        assert "/annotate/demo/" not in _links(html, "demo")
+        assert "/annotate/demo/quality/" in _links(html, "demo")
+
+
+@pytest.mark.django_db
+class ProjectNavTests:
+    @pytest.mark.parametrize("page", ["imports", "quality", "snapshots", "members"])
+    def test_each_project_page_carries_the_shared_navigation(
+        self, project: Project, project_admin: User, page: str
+    ) -> None:
+        html = _web(project_admin).get(f"/annotate/demo/{page}/").content.decode()
+        nav = html.split('class="project-nav"', 1)[1].split("</nav>", 1)[0]
+        for other in ("imports", "quality", "snapshots", "members"):
+            assert f'href="/annotate/demo/{other}/"' in nav
+        assert f'href="/annotate/demo/{page}/" aria-current="page"' in nav
+
+
+@pytest.mark.django_db
+class ProjectCreatePageTests:
+    def test_it_creates_the_project_with_its_creator_as_admin(self) -> None:
+        creator = make_user("creator", perms=["add_project"])
+        response = _web(creator).post(
+            "/annotate/projects/new/", {"name": "Helpfulness", "slug": "help", "overlap_target": 2}
+        )
+        assert response.status_code == 302
+        assert response["Location"] == "/annotate/help/members/"
+        project = Project.objects.get(slug="help")
+        assert (project.name, project.overlap_target) == ("Helpfulness", 2)
+        assert Membership.objects.get(project=project).user == creator
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            (
+                {"name": "Again", "slug": "demo", "overlap_target": 3},
+                "a project with the slug &#x27;demo&#x27; already exists",
+            ),
+            ({"name": "Bad", "slug": "no spaces", "overlap_target": 3}, "Enter a valid"),
+            ({"name": "Many", "slug": "many", "overlap_target": 51}, "less than or equal to 50"),
+            ({"name": "", "slug": "empty", "overlap_target": 3}, "This field is required"),
+        ],
+    )
+    def test_it_names_what_is_wrong_and_creates_nothing(
+        self, project: Project, data: dict[str, Any], message: str
+    ) -> None:
+        response = _web(make_superuser()).post("/annotate/projects/new/", data)
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert Project.objects.count() == 1
+
+
+@pytest.mark.django_db
+class MembersPageTests:
+    def test_it_adds_a_member_and_answers_htmx_with_the_members_section(
+        self, project: Project, project_admin: User, outsider: User
+    ) -> None:
+        response = _web(project_admin).post(
+            "/annotate/demo/members/", {"username": "outsider", "role": "annotator"}, headers=HX
+        )
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert html.lstrip().startswith('<section class="card" id="members"')
+        assert 'data-member="outsider"' in html
+        assert "Added outsider as Annotator." in html
+        assert Membership.objects.get(project=project, user=outsider).role == Role.ANNOTATOR
+
+    def test_it_answers_a_bad_username_with_400_and_the_error(
+        self, project: Project, project_admin: User
+    ) -> None:
+        response = _web(project_admin).post(
+            "/annotate/demo/members/", {"username": "ghost", "role": "admin"}, headers=HX
+        )
+        assert response.status_code == 400
+        assert "username: no user is called &#x27;ghost&#x27;" in response.content.decode()
+        assert Membership.objects.filter(project=project).count() == 1
+
+    def test_it_changes_a_role_and_removes_a_member(
+        self, project: Project, project_admin: User, annotator: User
+    ) -> None:
+        web = _web(project_admin)
+        assert (
+            web.post("/annotate/demo/members/role/", {"username": "ann", "role": "admin"}).status_code == 302
+        )
+        assert Membership.objects.get(user=annotator).role == Role.ADMIN
+        response = web.post("/annotate/demo/members/remove/", {"username": "ann"}, headers=HX)
+        assert response.status_code == 200
+        assert 'data-member="ann"' not in response.content.decode()
+        assert not Membership.objects.filter(user=annotator).exists()
+
+    def test_it_refuses_to_remove_the_last_admin(self, project: Project, project_admin: User) -> None:
+        response = _web(project_admin).post("/annotate/demo/members/remove/", {"username": "padmin"})
+        assert response.status_code == 400
+        assert "padmin is the last admin of demo" in response.content.decode()
+        assert Membership.objects.filter(user=project_admin, role=Role.ADMIN).exists()
+
+    def test_a_reader_sees_the_members_without_the_forms(
+        self, project: Project, annotator: User, staff_reader: User
+    ) -> None:
+        html = _web(staff_reader).get("/annotate/demo/members/").content.decode()
+        assert 'data-member="ann"' in html
+        assert 'id="member-add"' not in html
+        assert "members/remove/" not in html
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+class ProjectPagesBrowserTests:
+    def test_it_creates_a_project_and_invites_a_member(self, page: Any, live_server: Any) -> None:
+        creator = make_user("creator", perms=["add_project"])
+        make_user("newcomer")
+        page.goto(f"{live_server.url}/accounts/login/?next=/annotate/")
+        page.fill("#id_username", "creator")
+        page.fill("#id_password", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda url: url.endswith("/annotate/"))
+        page.click("#new-project")
+        page.fill("#id_name", "Harmlessness")
+        page.fill("#id_slug", "harm")
+        page.fill("#id_overlap_target", "2")
+        page.click("#project-form button[type=submit]")
+        page.wait_for_url(lambda url: url.endswith("/annotate/harm/members/"))
+        project = Project.objects.get(slug="harm")
+        assert Membership.objects.get(project=project).user == creator
+
+        # A username that does not exist: htmx swaps in the 400 with its message (pages.js).
+        page.fill("#id_username", "nobody")
+        page.click("#member-add button[type=submit]")
+        page.wait_for_selector("#members-error")
+        assert "no user is called 'nobody'" in page.inner_text("#members-error")
+
+        page.fill("#id_username", "newcomer")
+        page.select_option("#id_role", "annotator")
+        page.click("#member-add button[type=submit]")
+        page.wait_for_selector("tr[data-member='newcomer']")
+        assert "Added newcomer as Annotator." in page.inner_text("#members-notice")
+        assert Membership.objects.get(project=project, user__username="newcomer").role == Role.ANNOTATOR
+
+        # Choosing a role submits its form (concord.js), answered in place.
+        page.select_option("tr[data-member='newcomer'] select[name=role]", "admin")
+        page.wait_for_selector("#members-notice:has-text('newcomer is now Admin.')")
+        assert Membership.objects.get(project=project, user__username="newcomer").role == Role.ADMIN
+        page.click("tr[data-member='newcomer'] button:has-text('Remove')")
+        page.wait_for_selector("tr[data-member='newcomer']", state="detached")
+        assert not Membership.objects.filter(project=project, user__username="newcomer").exists()
+        # The new project is on the home page, with its pages.
+        page.goto(f"{live_server.url}/annotate/")
+        assert page.locator("tr[data-project='harm'] a[href='/annotate/harm/members/']").count() == 1
