@@ -3,6 +3,17 @@
 (function () {
   "use strict";
   var started = Date.now();
+
+  // A refused submit, skip or undo answers 4xx with the task and its named error: swap it in
+  // like a 200. (htmx reads only the first htmx-config meta, base.html's, so this is set here.)
+  if (window.htmx) {
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "4..", swap: true, error: false },
+      { code: "...", swap: false, error: true }
+    ];
+  }
   var STRENGTH_KEYS = { z: "significantly", x: "better", c: "slightly", v: "negligibly" };
   var CHOICE_KEYS = { "1": "choose-a", "2": "choose-b", "3": "choose-tie", "4": "choose-both-bad" };
 
