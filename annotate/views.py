@@ -115,8 +115,8 @@ def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
         ).judgment
     except ServiceError as exc:
         error, status = exc.message, exc.status
-    if not request.htmx and not error:  # type: ignore[attr-defined]
-        assert undo is not None
+    if not request.htmx and undo is not None:  # type: ignore[attr-defined]
+        # Stored: the task page names the lease just judged, to offer its Undo.
         return redirect(
             f"{reverse('annotate:task', kwargs={'slug': project.slug})}?undo={undo.assignment_id}"
         )
