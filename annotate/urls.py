@@ -12,6 +12,7 @@ urlpatterns = [
     path("<slug:slug>/submit/", views.task_submit, name="submit"),
     path("<slug:slug>/skip/", views.task_skip, name="skip"),
     path("<slug:slug>/mine/", views.my_judgments, name="mine"),
+    path("<slug:slug>/assignments/<int:assignment_id>/undo/", views.task_undo, name="undo"),
     # --- staff pages (quality, snapshots, exports) are added below this line ---
     path("<slug:slug>/quality/", views_quality.quality, name="quality"),
     path("<slug:slug>/snapshots/", views_snapshots.snapshots, name="snapshots"),

@@ -6,23 +6,43 @@ only the ``task`` partial, which replaces the current item in place.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from annotate import access, navigation, selectors
 from annotate.access import Need
-from annotate.models import Assignment, Project, Strength
-from annotate.services.assignment import assignment_skip, comparison_next_for_annotator, judgment_submit
+from annotate.models import Assignment, Judgment, Project, Strength
+from annotate.services.assignment import (
+    assignment_skip,
+    comparison_next_for_annotator,
+    judgment_submit,
+    judgment_undo,
+    judgment_undo_seconds,
+)
 from annotate.services.errors import ServiceError
 
 
+def _undo_offer(judgment: Judgment | None) -> dict[str, object] | None:
+    """What the Undo button needs: its lease and the seconds left (the server's clock, so a skewed one cannot lie)."""
+    if judgment is None or judgment.assignment_id is None:
+        return None
+    left = (judgment.created_at + timedelta(seconds=judgment_undo_seconds()) - timezone.now()).total_seconds()
+    return {"assignment": judgment.assignment_id, "seconds_left": int(left)} if left >= 1 else None
+
+
 def _render_task(
-    request: HttpRequest, project: Project, lease: Assignment | None, *, error: str = "", status: int = 200
-) -> HttpResponse:
+    request: HttpRequest, project: Project, lease: Assignment | None, *, error: str = "", status: int = 200,
+    undo: Judgment | None = None,
+) -> HttpResponse:  # fmt: skip
     progress = selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
     context = {
+        "undo": _undo_offer(undo),
         "project": project,
         "lease": lease,
         "progress": progress,
@@ -57,7 +77,16 @@ def home(request: HttpRequest) -> HttpResponse:
 def task(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
     lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease)
+    # After a plain (no-JS) submit, the redirect names the lease just judged so its Undo is offered.
+    raw = request.GET.get("undo", "")
+    undo = None
+    if raw.isdigit() and len(raw) <= 18:
+        undo = selectors.judgment_undoable(
+            annotator=request.user,  # type: ignore[arg-type]
+            assignment_id=int(raw),
+            window_seconds=judgment_undo_seconds(),
+        )
+    return _render_task(request, project, lease, undo=undo)
 
 
 def _seconds(raw: str | None) -> float | None:
@@ -79,10 +108,10 @@ def _lease_id(request: HttpRequest) -> int:
 @require_POST
 def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
-    error, status = "", 200
+    error, status, undo = "", 200, None
     try:
         # The same service and rules as the API; ``project`` refuses a lease of another project.
-        judgment_submit(
+        undo = judgment_submit(
             assignment_id=_lease_id(request),
             annotator=request.user,  # type: ignore[arg-type]
             choice=request.POST.get("choice", ""),
@@ -90,13 +119,35 @@ def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
             rationale=request.POST.get("rationale", ""),
             seconds_spent=_seconds(request.POST.get("seconds")),
             project=project,
-        )
+        ).judgment
     except ServiceError as exc:
         error, status = exc.message, exc.status
-    if not request.htmx and not error:  # type: ignore[attr-defined]
-        return redirect("annotate:task", slug=project.slug)
+    if not request.htmx and undo is not None:  # type: ignore[attr-defined]
+        # Stored: the task page names the lease just judged, to offer its Undo.
+        return redirect(
+            f"{reverse('annotate:task', kwargs={'slug': project.slug})}?undo={undo.assignment_id}"
+        )
     lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease, error=error, status=status)
+    return _render_task(request, project, lease, error=error, status=status, undo=undo)
+
+
+@login_required
+@require_POST
+def task_undo(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
+    project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
+    try:
+        # The same service and rules as the API; the undone comparison is what the page shows next.
+        lease: Assignment | None = judgment_undo(
+            assignment_id=assignment_id,
+            annotator=request.user,  # type: ignore[arg-type]
+            project=project,
+        ).lease
+    except ServiceError as exc:
+        lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
+        return _render_task(request, project, lease, error=exc.message, status=exc.status)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("annotate:task", slug=project.slug)
+    return _render_task(request, project, lease)
 
 
 @login_required
@@ -122,5 +173,6 @@ def task_skip(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def my_judgments(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
-    judgments = selectors.judgment_list_for_annotator(annotator=request.user, project=project)[:200]  # type: ignore[arg-type]
+    # As the annotator saw them: letters and texts in the displayed order, not the stored (canonical) ones.
+    judgments = selectors.judgment_list_as_shown(annotator=request.user, project=project)  # type: ignore[arg-type]
     return render(request, "annotate/mine.html", {"project": project, "judgments": judgments})

@@ -362,3 +362,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- undo of a judgment ---
+# How long after a submit its annotator may take the judgment back (annotate/services/assignment.py).
+JUDGMENT_UNDO_SECONDS = env_int("JUDGMENT_UNDO_SECONDS", 30)

@@ -1,4 +1,4 @@
-"""Annotator endpoints: next comparison, submit, skip."""
+"""Annotator endpoints: next comparison, submit, skip, undo."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from annotate.services.assignment import (
     assignment_skip,
     comparison_next_for_annotator,
     judgment_submit_and_lease_next,
+    judgment_undo,
 )
 from annotate.services.errors import ServiceError
 
@@ -98,3 +99,39 @@ class AssignmentSkipApi(APIView):
             return _error(exc)
         upcoming = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
         return Response({"task": task_payload(upcoming)})
+
+
+class JudgmentUndoApi(APIView):
+    """Take back the judgment submitted on your lease, for ``JUDGMENT_UNDO_SECONDS`` after it; the lease is live
+    again and returned as ``task``, to judge anew."""
+
+    class OutputSerializer(serializers.Serializer[dict[str, object]]):
+        undone = serializers.IntegerField(
+            help_text="The id of the judgment taken back (it no longer exists)."
+        )
+        task = TaskOutputSerializer()
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer, description="Undone: the vote is uncounted, the lease live again."
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "Not undone; ``code`` says why: ``undo_not_submitted`` (the lease holds no judgment: live, "
+                    "skipped, expired or undone already), ``undo_window_passed`` (submitted more than "
+                    "JUDGMENT_UNDO_SECONDS ago), ``undo_comparison_completed`` (others have since completed "
+                    "the comparison)."
+                ),
+            ),
+        },
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        lease_project_for_annotator(request, assignment_id)  # 404 for a lease the caller may not touch
+        try:
+            result = judgment_undo(assignment_id=assignment_id, annotator=request.user)  # type: ignore[arg-type]
+        except ServiceError as exc:
+            return _error(exc)
+        return Response({"undone": result.judgment_id, "task": task_payload(result.lease)})

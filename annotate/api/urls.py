@@ -23,6 +23,7 @@ urlpatterns = [
     path("projects/<slug:slug>/next/", tasks.ComparisonNextApi.as_view(), name="next"),
     path("assignments/<int:assignment_id>/submit/", tasks.JudgmentSubmitApi.as_view(), name="submit"),
     path("assignments/<int:assignment_id>/skip/", tasks.AssignmentSkipApi.as_view(), name="skip"),
+    path("assignments/<int:assignment_id>/undo/", tasks.JudgmentUndoApi.as_view(), name="undo"),
     # --- import, snapshot and export endpoints are added below this line ---
     path("projects/<slug:slug>/snapshots/", snapshots.SnapshotListApi.as_view(), name="snapshot-list"),
     path("projects/<slug:slug>/snapshots/create/", snapshots.SnapshotCreateApi.as_view(), name="snapshot-create"),

@@ -32,3 +32,13 @@ class InvalidText(ServiceError):
 
     code = "invalid_text"
     status = 400
+
+
+class UndoRefused(ServiceError):
+    """A judgment that can no longer be undone; ``code`` names why (``undo_*``)."""
+
+    status = 409
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

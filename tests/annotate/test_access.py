@@ -94,6 +94,9 @@ ENDPOINTS: dict[str, list[Row]] = {
     "annotate:submit": [_row("post", ANON_PAGE, 404, 302, 302, 404, 403, 302, data={"choice": "a"})],
     "annotate:skip": [_row("post", ANON_PAGE, 404, 302, 302, 404, 403, 302, data={"reason": "unclear"})],
     "annotate:mine": [_row("get", ANON_PAGE, 404, 200, 200, 404, 403, 200)],
+    # --- undo ---
+    # The gate of submit; each role's own lease here is live, so those who pass it get 409 undo_not_submitted.
+    "annotate:undo": [_row("post", ANON_PAGE, 404, 409, 409, 404, 403, 409)],
     # --- project admin pages ---
     "annotate:quality": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200)],
     "annotate:snapshots": [
@@ -141,6 +144,8 @@ ENDPOINTS: dict[str, list[Row]] = {
     "api:next": [_row("post", ANON_API, 404, 200, 200, 404, 403, 200)],
     "api:submit": [_row("post", ANON_API, 404, 201, 201, 404, 404, 201, data={"choice": "a"})],
     "api:skip": [_row("post", ANON_API, 404, 200, 200, 404, 404, 200, data={"reason": "unclear"})],
+    # --- undo ---
+    "api:undo": [_row("post", ANON_API, 404, 409, 409, 404, 404, 409)],
     "api:snapshot-list": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
     "api:snapshot-create": [_row("post", ANON_API, 404, 403, 201, 404, 403, 201, data={"min_agreement": 0})],
     "api:snapshot-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],

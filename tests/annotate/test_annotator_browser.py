@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from annotate.models import Assignment, Judgment, Project
-from tests.factories import PASSWORD, make_comparison
+from annotate.models import Assignment, Comparison, Judgment, Project
+from annotate.services.assignment import comparison_next_for_annotator
+from tests.factories import PASSWORD, make_comparison, make_comparisons
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +96,7 @@ class AnnotatorPageBrowserTests:
     def test_a_refused_submit_shows_its_error_in_place(
         self, page: Any, live_server: Any, project: Project, annotator: User
     ) -> None:
-        # A 400 from the htmx submit is swapped in like a 200 (htmx-config in task.html), so the
+        # A 400 from the htmx submit is swapped in like a 200 (annotate.js sets htmx.config.responseHandling), so the
         # annotator reads the named error instead of a page that silently does nothing.
         make_comparison(project)
         _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
@@ -106,3 +107,66 @@ class AnnotatorPageBrowserTests:
         assert "rationale: must not contain NUL characters" in page.inner_text("#task .error")
         assert page.get_attribute("#task", "data-lease") == lease_id
         assert Judgment.objects.count() == 0
+
+
+class UndoAndMyJudgmentsBrowserTests:
+    def test_u_takes_the_last_judgment_back_and_the_item_is_judged_again(
+        self, page: Any, live_server: Any, project: Project, annotator: User
+    ) -> None:
+        for n in range(3):
+            make_comparison(project, prompt=f"Question {n}?", a=f"First answer {n}", b=f"Second answer {n}")
+        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        lease_id = int(page.get_attribute("#task", "data-lease"))
+        left = page.inner_text("#response-left")
+        page.keyboard.press("1")
+        page.wait_for_selector(f"#task:not([data-lease='{lease_id}']) #undo-button")
+        assert Judgment.objects.filter(assignment_id=lease_id).count() == 1
+        page.keyboard.press("u")
+        # The same item comes back, in the same order, and its vote is uncounted.
+        page.wait_for_selector(f"#task[data-lease='{lease_id}']")
+        assert page.inner_text("#response-left") == left
+        assert page.locator("#undo").count() == 0
+        assert Judgment.objects.count() == 0
+        lease = Assignment.objects.select_related("comparison").get(pk=lease_id)
+        assert lease.status == "live" and lease.comparison.vote_count == 0
+        page.keyboard.press("2")
+        page.wait_for_selector(f"#task:not([data-lease='{lease_id}'])")
+        judgment = Judgment.objects.get()
+        assert judgment.assignment_id == lease_id
+        assert judgment.choice == ("a" if lease.flipped else "b")
+        assert Comparison.objects.get(pk=lease.comparison_id).vote_count == 1
+
+    def test_the_undo_offer_goes_away_when_its_time_is_up(
+        self, page: Any, live_server: Any, project: Project, annotator: User, settings: Any
+    ) -> None:
+        settings.JUDGMENT_UNDO_SECONDS = 3
+        make_comparisons(project, 2)
+        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        page.keyboard.press("3")
+        page.wait_for_selector("#undo-button")
+        page.wait_for_selector("#undo", state="detached", timeout=6_000)
+        page.keyboard.press("u")  # nothing left to press
+        assert Judgment.objects.count() == 1
+
+    def test_my_judgments_shows_the_letter_pressed_and_the_texts_as_they_were_shown(
+        self, page: Any, live_server: Any, project: Project, annotator: User
+    ) -> None:
+        make_comparison(project, prompt="Which is kinder?", a="Stored first", b="Stored second")
+        # The lease the page will serve, shown flipped: "Stored second" on the left, as A.
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        Assignment.objects.filter(pk=lease.pk).update(flipped=True)
+        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        assert page.inner_text("#response-left .md").strip() == "Stored second"
+        page.keyboard.press("n")
+        page.keyboard.type("A is kinder")
+        page.keyboard.press("Escape")
+        page.keyboard.press("1")
+        page.wait_for_selector("#all-done")
+        assert Judgment.objects.get().choice == "b"  # stored canonically
+        page.goto(f"{live_server.url}/annotate/{project.slug}/mine/")
+        row = page.locator("#my-judgments tbody tr").first
+        assert row.locator(".verdict").inner_text() == "A is better"
+        assert row.locator(".shown-a").inner_text() == "Stored second"
+        assert row.locator(".shown-b").inner_text() == "Stored first"
+        assert "A is kinder" in row.inner_text()
