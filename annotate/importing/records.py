@@ -349,7 +349,8 @@ class _Checker:
             text = self.text_value(value, field)
             read = None if text is None else hh_prompt_turns(text)
             if read is not None:
-                self.assistant_open = True
+                # "…Assistant:" leaves the space to the responses; "…Assistant: " kept it.
+                self.assistant_open = value.endswith(":")
                 return read
             return text
         if not isinstance(value, list | tuple):

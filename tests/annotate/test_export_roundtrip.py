@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
 from annotate.models import Comparison, Judgment, Project, Prompt, Response, Snapshot
 from annotate.selectors_quality import SnapshotFilters
@@ -13,7 +16,7 @@ from annotate.services import exports as export_services
 from annotate.services.exports import export_write
 from annotate.services.imports import ImportResult, import_file
 from annotate.services.snapshots import snapshot_create
-from tests.factories import add_member, make_comparison, make_judgment, make_user
+from tests.factories import add_member, make_comparison, make_judgment, make_superuser, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +125,28 @@ class ExportRoundTripTests:
             _nothing_new(
                 import_file(project=fresh, path=_export(snapshot, schema, "jsonl", tmp_path), kind="pairs"), 3
             )
+
+
+class DownloadUploadTests:
+    def test_the_downloaded_zip_of_a_datasets_export_uploads_through_the_api(
+        self, snapshot: Snapshot, tmp_path: Path, settings: Any, api: APIClient
+    ) -> None:
+        settings.MEDIA_ROOT = tmp_path / "media"
+        archive = _export(snapshot, "trl_conversational", "hf_dataset", tmp_path)
+        fresh = Project.objects.create(name="Fresh", slug="fresh")
+        api.force_authenticate(make_superuser())
+        upload = SimpleUploadedFile(archive.name, archive.read_bytes(), content_type="application/zip")
+        response = api.post(
+            f"/api/projects/{fresh.slug}/imports/", {"file": upload, "kind": "pairs"}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["status"], body["format"], body["counts"]["comparisons"]) == (
+            "succeeded",
+            "hf_dataset",
+            3,
+        )
+        assert _pairs(snapshot_create(project=fresh, filters=LENIENT)) == _pairs(snapshot)
 
 
 @pytest.mark.slow

@@ -579,6 +579,17 @@ class PairShapesTests:
             batch="",
         )
 
+    def test_it_leaves_the_space_to_a_prompt_that_kept_it(self) -> None:
+        record = record_parse(
+            kind="pairs", value={"prompt": "Human: q\n\nAssistant: ", "chosen": "good", "rejected": " bad"}
+        )
+        assert isinstance(record, ComparisonRecord)
+        assert (record.prompt, record.response_a, record.response_b) == (
+            [{"role": "user", "content": "q"}],
+            "good",
+            " bad",
+        )
+
     def test_it_keeps_other_text_as_a_plain_prompt(self) -> None:
         record = record_parse(
             kind="pairs", value={"prompt": "Human: q", "chosen": " good", "rejected": "bad"}
