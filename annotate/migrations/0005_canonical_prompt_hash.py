@@ -14,12 +14,14 @@ earliest), and the others keep their old hash, which is unique and which no new 
 computes, so they stay as they are and the migration does not fail. Merging them is left
 to a person; they can be found as the prompts whose hash is not ``prompt_hash(content)``.
 Reversing restores the old hashes (the sha256 of the stored content's JSON).
+
+It also adds ``hf_dataset`` to the import formats (a choices change only, no schema change).
 """
 
 import hashlib
 import json
 
-from django.db import migrations
+from django.db import migrations, models
 
 BATCH = 2000
 
@@ -84,4 +86,21 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("annotate", "0003_vote_counters")]
 
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [
+        migrations.RunPython(forwards, backwards),
+        # A datasets folder export (or its zip) imports back.
+        migrations.AlterField(
+            model_name="importjob",
+            name="format",
+            field=models.CharField(
+                choices=[
+                    ("jsonl", "JSON Lines"),
+                    ("json", "JSON array"),
+                    ("csv", "CSV"),
+                    ("parquet", "Parquet"),
+                    ("hf_dataset", "datasets folder (save_to_disk), or a zip of one"),
+                ],
+                max_length=16,
+            ),
+        ),
+    ]

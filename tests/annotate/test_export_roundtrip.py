@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from annotate.models import Comparison, Judgment, Project, Prompt, Response, Snapshot
@@ -113,6 +115,22 @@ class ExportRoundTripTests:
         export_write(snapshot=snapshot, fmt="hf_dataset", schema="trl_conversational", path=folder)
         fresh = Project.objects.create(name="Fresh", slug="fresh")
         import_file(project=fresh, path=folder, kind="pairs")  # the format is read off the folder
+        assert _pairs(snapshot_create(project=fresh, filters=LENIENT)) == _pairs(snapshot)
+
+    def test_the_import_command_reads_a_datasets_folder(self, snapshot: Snapshot, tmp_path: Path) -> None:
+        folder = tmp_path / "export"
+        export_write(snapshot=snapshot, fmt="hf_dataset", schema="hh", path=folder)
+        fresh = Project.objects.create(name="Fresh", slug="fresh")
+        call_command(
+            "import_data",
+            fresh.slug,
+            str(folder),
+            "--kind",
+            "hh",
+            "--format",
+            "hf_dataset",
+            stdout=StringIO(),
+        )
         assert _pairs(snapshot_create(project=fresh, filters=LENIENT)) == _pairs(snapshot)
 
     def test_the_schemas_of_one_snapshot_are_the_same_prompts(

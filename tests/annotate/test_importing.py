@@ -186,6 +186,7 @@ class ImportErrorsTests:
             ("pairs", "bad.csv", "prompt,chosen\nq,a\n", ['line 1, field "rejected": missing column; the header has: prompt, chosen']),
             ("pairs", "bad.csv", "prompt,chosen,rejected\nq,a,b\n\nq,a,b,extra\n", ["line 4: expected 3 cells as in the header, got 4"]),
             ("pairs", "bad.csv", 'prompt,chosen,rejected\nq,a,b\n"q\nq",,b\n', ['line 3, field "chosen": must not be empty']),
+            ("pairs", "bad.zip", "not a zip", ["not a readable datasets folder: File is not a zip file"]),
             ("pairs", "empty.jsonl", "", ["the file is empty"]),
             ("pairs", "empty.csv", "prompt,chosen,rejected\n", ["the file has no records"]),
             ("pairs", "empty.json", "[ ]", ["the file has no records"]),
