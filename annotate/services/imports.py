@@ -77,6 +77,8 @@ Progress = Callable[[int, int], None]
 class ImportResult:
     """What an import added; ``duplicates`` counts records that added nothing new.
 
+    A responses row with a list of ``responses`` (generate's output) counts once per response.
+
     ``pairs_not_created`` counts the pairs of a responses import's prompts left without a
     comparison by CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT; ``warnings`` says so in words.
     """
