@@ -16,7 +16,11 @@ from alignment.training.scoring import RewardFn
 
 @dataclass
 class GenerateResult(StepResult):
-    """Where the responses went: one JSON line per prompt with its responses, scores and best response."""
+    """Where the responses went: one JSON line per prompt with its responses, scores and best response.
+
+    Each line's ``prompt`` is the row's prompt as given (text, or a list of chat turns), so the
+    file imports into Concord as it is (``kind="responses"``), onto the same prompts.
+    """
 
     output_path: str = ""
     prompts: int = 0
@@ -96,7 +100,10 @@ def generate(
     config = preflight(config, reward_fn=reward_fn is not None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prompts = prompts_of(as_rows(rows, config.dataset))
+    given = as_rows(rows, config.dataset)
+    prompts = prompts_of(given)
+    # The prompts as the rows gave them (prompts_of has checked that each row has one).
+    originals = [row.get("prompt", row.get("query")) for row in given]
     emit(progress, "start", step="generate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
     model = load_causal_lm(config).eval()
@@ -117,9 +124,10 @@ def generate(
     path = out / "responses.jsonl"
     total = 0
     score_sum = best_sum = 0.0
-    with path.open("w") as handle:
+    with path.open("w", encoding="utf-8") as handle:
         for start in range(0, len(prompts), config.batch_size):
             chunk = prompts[start : start + config.batch_size]
+            chunk_given = originals[start : start + config.batch_size]
             texts, _, _ = sample_texts(
                 model,
                 tokenizer,
@@ -131,8 +139,8 @@ def generate(
                 batch_size=len(chunk),
                 generator=generator,
             )
-            for prompt, responses in zip(chunk, texts, strict=True):
-                line: dict[str, Any] = {"prompt": prompt, "responses": responses}
+            for prompt, original, responses in zip(chunk, chunk_given, texts, strict=True):
+                line: dict[str, Any] = {"prompt": original, "responses": responses}
                 if reward is not None:
                     scores = [float(s) for s in reward([prompt] * len(responses), responses)]
                     best = max(range(len(scores)), key=scores.__getitem__)
@@ -141,7 +149,7 @@ def generate(
                     best_sum += scores[best]
                     if config.best_of_n:
                         line["responses"], line["scores"] = [responses[best]], [scores[best]]
-                handle.write(json.dumps(line) + "\n")
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
                 total += len(line["responses"])
             emit(
                 progress,

@@ -42,13 +42,14 @@ def file_check(
 
 
 def _file_check(*, path: Path, fmt: str, kind: str, limits: ImportLimits, progress: Progress | None) -> int:
-    if not path.is_file():
+    folder = fmt == "hf_dataset" and path.is_dir()  # a datasets folder, given on the command line
+    if not path.is_file() and not folder:
         raise rejected(
             "cannot read the file: it is not a file"
             if path.exists()
             else "cannot read the file: no such file"
         )
-    if path.stat().st_size == 0:
+    if not folder and path.stat().st_size == 0:
         raise rejected("the file is empty")
     source = _source(path=path, fmt=fmt, kind=kind, limits=limits)
     max_records = limits.max_records

@@ -25,13 +25,18 @@ KINDS = ("prompts", "responses", "pairs", "ratings", "hh")
 # back: ``margin`` (0-3, Llama 2's scale) becomes the imported verdict's strength;
 # ``agreement`` and ``votes`` describe the source's vote and are checked but not stored.
 EXPORT_COLUMNS = ("margin", "agreement", "votes")
+# The columns `python -m alignment.training generate` writes besides ``prompt`` and ``responses``:
+# ``scores`` (one per response) goes into each response's metadata as ``score``; ``best`` and
+# ``best_score`` repeat one of them and are checked but not stored.
+GENERATE_COLUMNS = ("scores", "best", "best_score")
 # margin, rounded, to the strength it was made from (annotate.services.snapshots).
 MARGIN_STRENGTH = {0: "negligibly", 1: "slightly", 2: "better", 3: "significantly"}
 
 # (required, optional) fields per kind.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "prompts": (("prompt",), ("metadata",)),
-    "responses": (("prompt", "response"), ("model_version", "metadata")),
+    # ``response`` (one) or ``responses`` (a list, as generate writes them): one of the two is required.
+    "responses": (("prompt",), ("response", "responses", "model_version", "metadata", *GENERATE_COLUMNS)),
     "pairs": (("prompt", "chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
     "ratings": (("prompt", "response_a", "response_b", "preference"), ("batch", *EXPORT_COLUMNS)),
     "hh": (("chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
@@ -49,9 +54,10 @@ class PromptRecord:
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
     prompt: PromptContent
-    response: str
+    responses: tuple[str, ...]
     model_version: str
-    metadata: dict[str, Any]
+    # One per response: the record's metadata, plus the response's generate score if any.
+    metadata: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,9 @@ class ComparisonRecord:
     choice: str  # "a" or "b": which response the record says is better
     batch: str
     strength: str = ""  # from an exported file's margin, else unknown
+    # The record has our export's ``votes``: its verdict summarises votes already cast, so a
+    # comparison that has votes of its own takes no imported verdict from it (a re-import adds nothing).
+    exported: bool = False
 
 
 Record = PromptRecord | ResponseRecord | ComparisonRecord
@@ -109,6 +118,8 @@ def columns_check(*, kind: str, columns: list[str]) -> list[tuple[str | None, st
     for name in required:
         if name not in seen:
             problems.append((name, f"missing column; the header has: {', '.join(columns)}"))
+    if kind == "responses" and not seen & {"response", "responses"}:
+        problems.append(("response", f"missing column (or responses); the header has: {', '.join(columns)}"))
     return problems
 
 
@@ -172,6 +183,10 @@ class _Checker:
         self.problems = problems
         self.text_cells = text_cells
         self.limits = limits
+        # The prompt was an HH transcript ending in an open "\n\nAssistant:" (TRL's standard form of
+        # HH-RLHF): the responses then begin with the space that follows "Assistant:", which is dropped.
+        self.assistant_open = False
+        self.exported = False
 
     def bad(self, field: str, message: str) -> None:
         self.problems.append((field, message))
@@ -245,6 +260,7 @@ class _Checker:
 
     def export_columns(self, record: dict[str, Any]) -> str:
         """Check margin/agreement/votes; the strength the margin stands for ("" without one)."""
+        self.exported = "votes" in record
         margin = self.number(record, "margin", 0, 3)
         self.number(record, "agreement", 0, 1)
         self.number(record, "votes", 0, None)
@@ -330,7 +346,13 @@ class _Checker:
             if isinstance(decoded, list):
                 value = decoded
         if isinstance(value, str):
-            return self.text_value(value, field)
+            text = self.text_value(value, field)
+            read = None if text is None else hh_prompt_turns(text)
+            if read is not None:
+                # "…Assistant:" leaves the space to the responses; "…Assistant: " kept it.
+                self.assistant_open = value.endswith(":")
+                return read
+            return text
         if not isinstance(value, list | tuple):
             self.bad(field, f"expected a string or a list of {{role, content}} turns, got {json_type(value)}")
             return None
@@ -361,6 +383,31 @@ class _Checker:
                 turns.append({"role": role, "content": content})
         return turns if len(turns) == len(value) else None
 
+    def reply(self, record: dict[str, Any], field: str) -> str | None:
+        """A response: a string, or a list of one assistant turn (TRL's conversational form)."""
+        if field not in record:
+            return None
+        value = record[field]
+        if isinstance(value, list | tuple):
+            turn = value[0] if len(value) == 1 else None
+            if (
+                not isinstance(turn, dict)
+                or turn.get("role") != "assistant"
+                or set(turn) != {"role", "content"}
+            ):
+                self.bad(
+                    field,
+                    'expected a string or a list of one {"role": "assistant", "content": ...} turn, '
+                    f"got an array of {len(value)}" + ("" if turn is None else " that is not one"),
+                )
+                return None
+            text = self.text_value(turn["content"], f"{field}[0].content")
+        else:
+            text = self.text_value(value, field)
+        if text is not None and self.assistant_open and text.startswith(" ") and text[1:].strip():
+            text = text[1:]
+        return text
+
     def different(self, first: str | None, second: str | None, first_field: str, second_field: str) -> None:
         if first is not None and first == second:
             self.bad(second_field, f'is the same as "{first_field}"')
@@ -374,32 +421,85 @@ def _prompt_record(check: _Checker, record: dict[str, Any]) -> PromptRecord | No
 
 def _response_record(check: _Checker, record: dict[str, Any]) -> ResponseRecord | None:
     prompt = check.prompt(record)
-    response = check.text(record, "response")
+    responses: list[str | None] = []
+    if "response" in record and "responses" in record:
+        check.bad("responses", 'give "response" or "responses", not both')
+    elif "response" in record:
+        responses = [check.reply(record, "response")]
+    elif "responses" not in record:
+        check.bad("response", 'missing required field (or "responses", a list)')
+    elif not isinstance(record["responses"], list | tuple) or not record["responses"]:
+        kind = (
+            "an empty array"
+            if isinstance(record["responses"], list | tuple)
+            else json_type(record["responses"])
+        )
+        check.bad("responses", f"expected a non-empty array of strings, got {kind}")
+    else:
+        items = {f"responses[{i}]": item for i, item in enumerate(record["responses"])}
+        responses = [check.reply(items, name) for name in items]
+    scores = _scores(check, record, len(responses))
+    if "best" in record:
+        best = check.text(record, "best")
+        if best is not None and responses and best not in responses:
+            check.bad("best", 'is not one of "responses"')
+    check.number(record, "best_score", -math.inf, None)
     model_version = check.optional_text(record, "model_version")
     metadata = check.metadata(record)
-    if prompt is None or response is None:
+    texts = [r for r in responses if r is not None]
+    if prompt is None or not responses or len(texts) != len(responses):
         return None
-    return ResponseRecord(prompt=prompt, response=response, model_version=model_version, metadata=metadata)
+    return ResponseRecord(
+        prompt=prompt,
+        responses=tuple(texts),
+        model_version=model_version,
+        metadata=tuple(metadata if s is None else {**metadata, "score": s} for s in scores),
+    )
+
+
+def _scores(check: _Checker, record: dict[str, Any], count: int) -> list[float | None]:
+    """The generate scores of a record's responses, one per response (None where there are none)."""
+    value = record.get("scores")
+    if value is None:
+        return [None] * count
+    if not isinstance(value, list | tuple) or len(value) != count:
+        shown = f"an array of {len(value)}" if isinstance(value, list | tuple) else json_type(value)
+        check.bad("scores", f"expected one number per response ({count}), got {shown}")
+        return [None] * count
+    scores: list[float | None] = []
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            check.bad(f"scores[{index}]", f"expected a finite number, got {json_type(item)}")
+            scores.append(None)
+        else:
+            scores.append(float(item))
+    return scores
 
 
 def _pair_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:
     prompt = check.prompt(record)
-    chosen = check.text(record, "chosen")
-    rejected = check.text(record, "rejected")
+    chosen = check.reply(record, "chosen")
+    rejected = check.reply(record, "rejected")
     batch = check.optional_text(record, "batch")
     strength = check.export_columns(record)
     check.different(chosen, rejected, "chosen", "rejected")
     if prompt is None or chosen is None or rejected is None:
         return None
     return ComparisonRecord(
-        prompt=prompt, response_a=chosen, response_b=rejected, choice="a", batch=batch, strength=strength
+        prompt=prompt,
+        response_a=chosen,
+        response_b=rejected,
+        choice="a",
+        batch=batch,
+        strength=strength,
+        exported=check.exported,
     )
 
 
 def _rating_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:
     prompt = check.prompt(record)
-    first = check.text(record, "response_a")
-    second = check.text(record, "response_b")
+    first = check.reply(record, "response_a")
+    second = check.reply(record, "response_b")
     batch = check.optional_text(record, "batch")
     strength = check.export_columns(record)
     check.different(first, second, "response_a", "response_b")
@@ -416,34 +516,66 @@ def _rating_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord 
         choice=str(preference),
         batch=batch,
         strength=strength,
+        exported=check.exported,
     )
 
 
-_HH_MARK = re.compile(r"\n\n(Human|Assistant): ?")
-_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+# HH-RLHF's speakers, and ours for a system turn: a "\n\nSystem: " turn, which is how the export
+# writes one (annotate.services.exports.hh_transcript) and where in the conversation it was.
+_HH_MARK = re.compile(r"\n\n(Human|Assistant|System): ?")
+_HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
+# The open assistant turn that ends a TRL standard prompt ("\n\nHuman: …\n\nAssistant:").
+_HH_OPEN = re.compile(r"\n\nAssistant: ?\Z")
 
 
-def hh_turns(text: str) -> list[dict[str, str]]:
-    """An HH-RLHF transcript as turns; raises ``ValueError`` saying why it is not one."""
+def _hh_split(text: str) -> list[dict[str, str]]:
+    """The turns of HH-RLHF text, each turn's text exactly as written after "Speaker: "."""
     if not text.startswith("\n\n"):
         # Copies of HH-RLHF that went through a strip() lost the leading blank line; the rest is intact.
         text = "\n\n" + text
     parts = _HH_MARK.split(text)
     if parts[0].strip() or len(parts) < 3:
-        raise ValueError('does not start with "\\n\\nHuman: "')
-    turns = [
-        {"role": _HH_ROLES[speaker], "content": content.strip()}
+        raise ValueError('does not start with "\\n\\nHuman: " (or "\\n\\nSystem: ")')
+    # parts[0] is what came before the first speaker: nothing, or only blank space.
+    return [
+        {"role": _HH_ROLES[speaker], "content": content}
         for speaker, content in zip(parts[1::2], parts[2::2], strict=True)
     ]
-    if turns[0]["role"] != "user":
-        raise ValueError('does not start with "\\n\\nHuman: "')
+
+
+def hh_turns(text: str) -> list[dict[str, str]]:
+    """An HH-RLHF transcript as turns; raises ``ValueError`` saying why it is not one.
+
+    Turns are Human, Assistant or System (``"\\n\\nSystem: …"``), in any order, and the last is
+    the assistant's answer. A turn's text is kept exactly (only the one space after the colon
+    is the separator's), so that what the export writes reads back to the same text.
+    """
+    turns = _hh_split(text)
     if turns[-1]["role"] != "assistant":
         raise ValueError('does not end with an "\\n\\nAssistant: " turn')
     if len(turns) < 2:
         raise ValueError("has no human turn before the assistant's answer")
     for number, turn in enumerate(turns, start=1):
-        if not turn["content"]:
+        if not turn["content"].strip():
             raise ValueError(f"turn {number} is empty")
+    return turns
+
+
+def hh_prompt_turns(text: str) -> list[dict[str, str]] | None:
+    """The turns of a TRL standard HH prompt (a transcript ending in an open "\\n\\nAssistant:"), else None.
+
+    Such a prompt is the same conversation as the HH transcript and the conversational
+    export's turns, so it is read as those turns; any other text is a plain prompt.
+    """
+    end = _HH_OPEN.search(text)
+    if end is None:
+        return None
+    try:
+        turns = _hh_split(text[: end.start()])
+    except ValueError:
+        return None
+    if any(not turn["content"].strip() for turn in turns):
+        return None
     return turns
 
 
@@ -473,6 +605,7 @@ def _hh_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | No
         choice="a",
         batch=batch,
         strength=strength,
+        exported=check.exported,
     )
 
 

@@ -90,6 +90,7 @@ class ImportFormat(models.TextChoices):
     JSON = "json", "JSON array"
     CSV = "csv", "CSV"
     PARQUET = "parquet", "Parquet"
+    HF_DATASET = "hf_dataset", "datasets folder (save_to_disk), or a zip of one"
 
 
 class ImportJob(Job):

@@ -18,12 +18,35 @@ def content_hash(value: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def prompt_canonical(content: Any) -> Any:
+    """A prompt's one canonical form: its list of ``{role, content}`` turns, a plain string being one user turn.
+
+    The same conversation is then the same prompt whether it came as ``"x"`` (a pairs file, a
+    TRL standard export) or as ``[{"role": "user", "content": "x"}]`` (an HH transcript, a
+    conversational export). Anything that is not a prompt (no importer stores one) stays as it is.
+    """
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    if isinstance(content, list) and all(
+        isinstance(t, dict) and {"role", "content"} <= t.keys() for t in content
+    ):
+        return [{"role": t["role"], "content": t["content"]} for t in content]
+    return content
+
+
+def prompt_hash(content: Any) -> str:
+    """The content hash of a prompt's canonical form: one hash per conversation, however it arrived."""
+    return content_hash(prompt_canonical(content))
+
+
 def prompt_get_or_create(
     *, project: Project, content: PromptContent, metadata: dict[str, Any] | None = None
 ) -> tuple[Prompt, bool]:
     """The project's prompt with this content, created if new."""
     return Prompt.objects.get_or_create(
-        project=project, content_hash=content_hash(content), defaults={"content": content, "metadata": metadata or {}}
+        project=project,
+        content_hash=prompt_hash(content),
+        defaults={"content": content, "metadata": metadata or {}},
     )
 
 
@@ -76,5 +99,7 @@ def comparisons_for_all_pairs(*, prompt: Prompt, responses: Sequence[Response], 
     created = 0
     for i, first in enumerate(responses):
         for second in responses[i + 1 :]:
-            created += comparison_get_or_create(prompt=prompt, response_a=first, response_b=second, batch=batch)[1]
+            created += comparison_get_or_create(
+                prompt=prompt, response_a=first, response_b=second, batch=batch
+            )[1]
     return created

@@ -41,8 +41,17 @@ CHUNK = 10_000
 PARQUET_COMPRESSION = "snappy"
 EXTENSIONS = {ExportFormat.JSONL: ".jsonl", ExportFormat.PARQUET: ".parquet", ExportFormat.HF_DATASET: ""}
 
-# HH-RLHF speaker names (Bai et al., 2022): "\n\nHuman: " and "\n\nAssistant: " turns.
-_HH_SPEAKER = {"user": "Human", "human": "Human", "assistant": "Assistant", "gpt": "Assistant", "bot": "Assistant"}
+# HH-RLHF speaker names (Bai et al., 2022): "\n\nHuman: " and "\n\nAssistant: " turns, and ours for a
+# system turn, "\n\nSystem: ", where it is in the conversation; the HH import reads exactly these three
+# (annotate.importing.records.hh_turns), which are the only roles an import stores.
+_HH_SPEAKER = {
+    "user": "Human",
+    "human": "Human",
+    "assistant": "Assistant",
+    "gpt": "Assistant",
+    "bot": "Assistant",
+    "system": "System",
+}
 # TRL's conversational roles.
 _TRL_ROLE = {"human": "user", "gpt": "assistant", "bot": "assistant"}
 
@@ -60,7 +69,7 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
 
 
 def hh_transcript(turns: list[dict[str, str]]) -> str:
-    """The prompt turns as an HH-RLHF transcript, each turn "\\n\\nHuman: …" or "\\n\\nAssistant: …"."""
+    """The prompt turns as an HH-RLHF transcript: each turn "\\n\\nHuman: …", "\\n\\nAssistant: …" or "\\n\\nSystem: …"."""
     return "".join(
         f"\n\n{_HH_SPEAKER.get(t['role'].lower(), t['role'].capitalize())}: {t['content']}" for t in turns
     )

@@ -47,7 +47,7 @@ from annotate.importing.records import (
     batch_problems,
 )
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
-from annotate.services.content import content_hash
+from annotate.services.content import content_hash, prompt_hash
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 __all__ = [
@@ -74,6 +74,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     """What an import added; ``duplicates`` counts records that added nothing new.
+
+    A responses row with a list of ``responses`` (generate's output) counts once per response.
 
     ``pairs_not_created`` counts the pairs of a responses import's prompts left without a
     comparison by CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT; ``warnings`` says so in words.
@@ -154,7 +156,9 @@ def import_file(
     path = Path(path)
     _kind_check(kind)
     _batch_check(batch)
-    fmt = format_for(name=path.name, fmt=fmt)
+    # A datasets folder (save_to_disk, as the hf_dataset export writes) is known by its state.json.
+    folder = path.is_dir() and (path / "state.json").is_file()
+    fmt = format_for(name=path.name, fmt=fmt or ("hf_dataset" if folder else None))
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -338,33 +342,36 @@ def _comparisons_lookup(pairs: list[tuple[int, int]]) -> list[tuple[int, int, in
 def _write_prompts(project: Project, chunk: list[PromptRecord], tally: _Tally) -> None:
     wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
     for record in chunk:
-        wanted.setdefault(content_hash(record.prompt), (record.prompt, record.metadata))
+        wanted.setdefault(prompt_hash(record.prompt), (record.prompt, record.metadata))
     _, new = _prompts_ensure(project, wanted)
     tally.prompts += len(new)
     tally.duplicates += len(chunk) - len(new)
 
 
 def _write_responses(project: Project, chunk: list[ResponseRecord], tally: _Tally) -> set[int]:
-    prompt_hashes = [content_hash(r.prompt) for r in chunk]
+    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
     wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
     for h, record in zip(prompt_hashes, chunk, strict=True):
         wanted_prompts.setdefault(h, (record.prompt, {}))
     prompt_ids, new_prompt_hashes = _prompts_ensure(project, wanted_prompts)
     wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]] = {}
+    given = 0
     for h, record in zip(prompt_hashes, chunk, strict=True):
-        key = (prompt_ids[h], content_hash(record.response))
-        wanted.setdefault(key, (record.response, record.model_version, record.metadata))
+        # A record of generate's output carries several responses; each counts as one here.
+        for text, metadata in zip(record.responses, record.metadata, strict=True):
+            given += 1
+            wanted.setdefault((prompt_ids[h], content_hash(text)), (text, record.model_version, metadata))
     _, new = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompt_hashes})
     tally.prompts += len(new_prompt_hashes)
     tally.responses += len(new)
-    tally.duplicates += len(chunk) - len(new)
+    tally.duplicates += given - len(new)
     return {key[0] for key in new}
 
 
 def _write_comparisons(
     project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: _Tally
 ) -> None:
-    prompt_hashes = [content_hash(r.prompt) for r in chunk]
+    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
     wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
     for h, record in zip(prompt_hashes, chunk, strict=True):
         wanted_prompts.setdefault(h, (record.prompt, {}))
@@ -409,19 +416,27 @@ def _write_comparisons(
 
     # One imported verdict per comparison: the first the data gives. A repeat, in this file or a later
     # one, is a duplicate, so re-importing a file adds nothing.
+    old_ids = [existing[k][0] for k in old_pairs]
     judged = (
         set(
-            Judgment.objects.filter(
-                comparison_id__in=[existing[k][0] for k in old_pairs], is_imported=True
-            ).values_list("comparison_id", flat=True)
+            Judgment.objects.filter(comparison_id__in=old_ids, is_imported=True).values_list(
+                "comparison_id", flat=True
+            )
         )
-        if old_pairs
+        if old_ids
+        else set()
+    )
+    # A row of our own export summarises the votes it came from: where the comparison already has
+    # votes (human or imported), its verdict is already there, and importing it would count them twice.
+    voted = (
+        set(Judgment.objects.filter(comparison_id__in=old_ids).values_list("comparison_id", flat=True))
+        if old_ids and any(r.exported for r in chunk)
         else set()
     )
     judgments: list[dict[str, Any]] = []
     for (ia, ib), record in zip(pairs, chunk, strict=True):
         comparison_id, stored_a = existing[frozenset((ia, ib))]
-        if comparison_id in judged:
+        if comparison_id in judged or (record.exported and comparison_id in voted):
             tally.duplicates += 1
             continue
         judged.add(comparison_id)

@@ -336,6 +336,29 @@ class ExportPathsAgreeTests:
         text = fast.read_text(encoding="utf-8")
         assert "\\u001e\\u001f" in text and '\\"hi\\" \\\\' in text and "😀" in text
 
+    @pytest.mark.parametrize("schema", ["hh", "trl_standard", "trl_conversational"])
+    def test_it_writes_a_system_turn_the_same_way_and_as_the_hh_import_reads_it(
+        self, project: Project, tmp_path: Path, schema: str
+    ) -> None:
+        from annotate.importing.records import hh_turns
+
+        user = make_user()
+        add_member(project, user)
+        system = [{"role": "system", "content": "Be brief."}, *CHAT]
+        make_judgment(make_comparison(project, prompt=system, a="Blue.", b="Red."), user, "a")
+        snapshot = snapshot_create(project=project, filters=LENIENT)
+        portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
+        export_services._write_jsonl(export_services._chunks(snapshot, 1), schema, portable, lambda n: None)
+        export_services._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
+        assert fast.read_bytes() == portable.read_bytes()
+        row = _jsonl(fast)[0]
+        if schema == "trl_conversational":
+            assert row["prompt"] == system
+        else:
+            text = row["chosen"] if schema == "hh" else f"{row['prompt']}{row['chosen']}"
+            assert str(text).startswith("\n\nSystem: Be brief.\n\nHuman: Hi there")
+            assert hh_turns(str(text)) == [*system, {"role": "assistant", "content": "Blue."}]
+
     def test_it_writes_numbers_as_python_does(self) -> None:
         values = [None, 0.0, -0.0, 1.0, 2.0, 3.0, 2 / 3, 8 / 3, 0.1, 0.30000000000000004, 1e-4, 9.99e-5, 1e-5,
                   5e-324, 1e14, 123456789012345.6, 999999999999999.0, float("inf"), float("-inf"), float("nan")]

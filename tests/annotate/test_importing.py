@@ -9,7 +9,7 @@ import pytest
 from annotate.importing import readers
 from annotate.importing.problems import ImportProblem, ImportRejected
 from annotate.importing.readers import Position, Unreadable, format_for, records_open
-from annotate.importing.records import ComparisonRecord, hh_turns, record_parse
+from annotate.importing.records import ComparisonRecord, RecordInvalid, hh_turns, record_parse
 from annotate.models import Choice, Comparison, ComparisonStatus, Judgment, Project, Prompt, Response
 from annotate.services import imports
 from annotate.services.imports import import_file
@@ -174,7 +174,7 @@ class ImportErrorsTests:
             ("hh", "bad.jsonl", json.dumps({"chosen": "\n\nHuman: hi", "rejected": HH_REJECTED}) + "\n",
              ['line 1, field "chosen": not an HH-RLHF transcript: does not end with an "\\n\\nAssistant: " turn']),
             ("hh", "bad.jsonl", json.dumps({"chosen": "Hello", "rejected": HH_REJECTED}) + "\n",
-             ['line 1, field "chosen": not an HH-RLHF transcript: does not start with "\\n\\nHuman: "']),
+             ['line 1, field "chosen": not an HH-RLHF transcript: does not start with "\\n\\nHuman: " (or "\\n\\nSystem: ")']),
             ("hh", "bad.jsonl", json.dumps({"chosen": "\n\nHuman: other\n\nAssistant: Blue.", "rejected": HH_REJECTED}) + "\n",
              ['line 1, field "rejected": the conversation before the last "Assistant:" turn differs from "chosen"']),
             ("pairs", "bad.json", '[{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": null, "rejected": "b"}]',
@@ -186,12 +186,13 @@ class ImportErrorsTests:
             ("pairs", "bad.csv", "prompt,chosen\nq,a\n", ['line 1, field "rejected": missing column; the header has: prompt, chosen']),
             ("pairs", "bad.csv", "prompt,chosen,rejected\nq,a,b\n\nq,a,b,extra\n", ["line 4: expected 3 cells as in the header, got 4"]),
             ("pairs", "bad.csv", 'prompt,chosen,rejected\nq,a,b\n"q\nq",,b\n', ['line 3, field "chosen": must not be empty']),
+            ("pairs", "bad.zip", "not a zip", ["not a readable datasets folder: File is not a zip file"]),
             ("pairs", "empty.jsonl", "", ["the file is empty"]),
             ("pairs", "empty.csv", "prompt,chosen,rejected\n", ["the file has no records"]),
             ("pairs", "empty.json", "[ ]", ["the file has no records"]),
             ("pairs", "data.xlsx", GOOD,
-             ['cannot tell the format of "data.xlsx" from its extension; name it .jsonl, .ndjson, .json, .csv, .parquet '
-              "or give the format (jsonl, json, csv, parquet)"]),
+             ['cannot tell the format of "data.xlsx" from its extension; name it .jsonl, .ndjson, .json, .csv, .parquet, .zip '
+              "or give the format (jsonl, json, csv, parquet, hf_dataset)"]),
         ],
     )  # fmt: skip
     def test_it_rejects_each_kind_of_bad_input_with_an_exact_message(
@@ -202,7 +203,7 @@ class ImportErrorsTests:
     def test_it_rejects_an_unknown_format(self, project: Project, tmp_path: Path) -> None:
         path = _write(tmp_path, "a.jsonl", GOOD)
         assert _problems(project, path, "pairs", fmt="xlsx") == [
-            'unknown format "xlsx"; use one of: jsonl, json, csv, parquet'
+            'unknown format "xlsx"; use one of: jsonl, json, csv, parquet, hf_dataset'
         ]
 
     def test_it_rejects_a_file_over_the_size_limit(
@@ -448,7 +449,10 @@ class LargeImportTests:
         path = make_import_file(tmp_path, records)
         result = import_file(project=project, path=path, kind="pairs")
         assert (result.prompts, result.responses, result.comparisons, result.judgments) == (
-            100_000, 200_000, 100_000, 100_000,
+            100_000,
+            200_000,
+            100_000,
+            100_000,
         )
         assert Judgment.objects.filter(is_imported=True, choice=Choice.A).count() == 100_000
 
@@ -460,7 +464,14 @@ class ExportColumnsImportTests:
         path = tmp_path / "pairs.jsonl"
         rows = [
             {"prompt": "Q1?", "chosen": "good", "rejected": "bad", "margin": 3, "agreement": 1.0, "votes": 3},
-            {"prompt": "Q2?", "chosen": "good", "rejected": "bad", "margin": 0.6, "agreement": 0.67, "votes": 3},
+            {
+                "prompt": "Q2?",
+                "chosen": "good",
+                "rejected": "bad",
+                "margin": 0.6,
+                "agreement": 0.67,
+                "votes": 3,
+            },
             {"prompt": "Q3?", "chosen": "good", "rejected": "bad", "margin": None},
         ]
         path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -470,7 +481,9 @@ class ExportColumnsImportTests:
 
     def test_it_names_a_bad_export_column(self, project: Project, tmp_path: Path) -> None:
         path = tmp_path / "pairs.jsonl"
-        path.write_text(json.dumps({"prompt": "Q?", "chosen": "x", "rejected": "y", "margin": 7, "votes": "many"}) + "\n")
+        path.write_text(
+            json.dumps({"prompt": "Q?", "chosen": "x", "rejected": "y", "margin": 7, "votes": "many"}) + "\n"
+        )
         with pytest.raises(ImportRejected) as caught:
             import_file(project=project, path=path, kind="pairs")
         assert [str(p) for p in caught.value.problems] == [
@@ -478,3 +491,190 @@ class ExportColumnsImportTests:
             'line 1, field "votes": expected a number, got string',
         ]
         assert Judgment.objects.count() == 0
+
+
+class HhSystemTurnTests:
+    """Export and import agree on a system turn: a "\\n\\nSystem: " turn where it is in the conversation."""
+
+    def test_it_reads_a_system_turn(self) -> None:
+        text = "\n\nSystem: Be brief.\n\nHuman: Name a prime.\n\nAssistant: 7"
+        assert hh_turns(text) == [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Name a prime."},
+            {"role": "assistant", "content": "7"},
+        ]
+
+    def test_it_keeps_each_turns_text_exactly(self) -> None:
+        assert hh_turns("\n\nHuman:  two spaces\n\n\n\nAssistant: trailing \n") == [
+            {"role": "user", "content": " two spaces\n\n"},
+            {"role": "assistant", "content": "trailing \n"},
+        ]
+
+    def test_it_reads_what_the_export_writes(self) -> None:
+        from annotate.services.exports import hh_transcript
+
+        turns = [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": " Hi\n"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Name a colour."},
+        ]
+        assert hh_turns(hh_transcript(turns) + "\n\nAssistant: Blue.") == [
+            *turns,
+            {"role": "assistant", "content": "Blue."},
+        ]
+
+
+class PairShapesTests:
+    """The pairs import reads both TRL shapes that the export writes."""
+
+    def test_it_reads_conversational_chosen_and_rejected(self) -> None:
+        record = record_parse(
+            kind="pairs",
+            value={
+                "prompt": [{"role": "user", "content": "q"}],
+                "chosen": [{"role": "assistant", "content": "good"}],
+                "rejected": [{"role": "assistant", "content": "bad"}],
+            },
+        )
+        assert record == ComparisonRecord(
+            prompt=[{"role": "user", "content": "q"}],
+            response_a="good",
+            response_b="bad",
+            choice="a",
+            batch="",
+        )
+
+    def test_it_refuses_a_reply_that_is_not_one_assistant_turn(self) -> None:
+        with pytest.raises(RecordInvalid) as caught:
+            record_parse(
+                kind="pairs",
+                value={
+                    "prompt": "q",
+                    "chosen": [{"role": "user", "content": "good"}],
+                    "rejected": [
+                        {"role": "assistant", "content": "a"},
+                        {"role": "assistant", "content": "b"},
+                    ],
+                },
+            )
+        assert caught.value.problems == [
+            ("chosen", 'expected a string or a list of one {"role": "assistant", "content": ...} turn, got an array of 1 that is not one'),
+            ("rejected", 'expected a string or a list of one {"role": "assistant", "content": ...} turn, got an array of 2'),
+        ]  # fmt: skip
+
+    def test_it_reads_a_trl_standard_hh_prompt_as_its_turns(self) -> None:
+        record = record_parse(
+            kind="pairs",
+            value={
+                "prompt": "\n\nSystem: Be brief.\n\nHuman: q\n\nAssistant:",
+                "chosen": " good",
+                "rejected": "  bad",
+            },
+        )
+        assert record == ComparisonRecord(
+            prompt=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "q"}],
+            response_a="good",
+            response_b=" bad",  # only the space that belongs to "Assistant: " goes
+            choice="a",
+            batch="",
+        )
+
+    def test_it_leaves_the_space_to_a_prompt_that_kept_it(self) -> None:
+        record = record_parse(
+            kind="pairs", value={"prompt": "Human: q\n\nAssistant: ", "chosen": "good", "rejected": " bad"}
+        )
+        assert isinstance(record, ComparisonRecord)
+        assert (record.prompt, record.response_a, record.response_b) == (
+            [{"role": "user", "content": "q"}],
+            "good",
+            " bad",
+        )
+
+    def test_it_keeps_other_text_as_a_plain_prompt(self) -> None:
+        record = record_parse(
+            kind="pairs", value={"prompt": "Human: q", "chosen": " good", "rejected": "bad"}
+        )
+        assert isinstance(record, ComparisonRecord)
+        assert (record.prompt, record.response_a) == ("Human: q", " good")
+
+
+@pytest.mark.django_db
+class CanonicalPromptTests:
+    def test_a_plain_prompt_and_its_one_user_turn_are_one_prompt(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        first = import_file(
+            project=project,
+            path=make_import_file(tmp_path, [{"prompt": "x", "chosen": "a", "rejected": "b"}]),
+            kind="pairs",
+        )
+        again = make_import_file(
+            tmp_path,
+            [{"prompt": [{"role": "user", "content": "x"}], "chosen": "a", "rejected": "b"}],
+            fmt="json",
+        )
+        second = import_file(project=project, path=again, kind="pairs")
+        assert (first.prompts, second.prompts, second.comparisons, second.duplicates) == (1, 0, 0, 1)
+        hh = make_import_file(
+            tmp_path,
+            [{"chosen": "\n\nHuman: x\n\nAssistant: a", "rejected": "\n\nHuman: x\n\nAssistant: b"}],
+            fmt="csv",
+        )
+        assert import_file(project=project, path=hh, kind="hh").duplicates == 1
+        assert _rows() == {"prompts": 1, "responses": 2, "comparisons": 1, "judgments": 1}
+
+    def test_the_migration_rehashes_old_prompts_and_keeps_both_of_a_collision(self, project: Project) -> None:
+        import importlib
+
+        from django.apps import apps
+
+        from annotate.services.content import content_hash, prompt_hash
+
+        migration = importlib.import_module("annotate.migrations.0005_canonical_prompt_hash")
+        turns = [{"role": "user", "content": "same"}]
+        plain = Prompt.objects.create(project=project, content="plain", content_hash=content_hash("plain"))
+        early = Prompt.objects.create(project=project, content="same", content_hash=content_hash("same"))
+        late = Prompt.objects.create(project=project, content=turns, content_hash=content_hash(turns))
+        migration.forwards(apps, None)
+        got = dict(Prompt.objects.values_list("pk", "content_hash"))
+        assert got[plain.pk] == prompt_hash("plain")
+        # The turns already had the canonical hash and keep it; the plain twin keeps its old, unique one.
+        assert (got[late.pk], got[early.pk]) == (prompt_hash(turns), content_hash("same"))
+        migration.backwards(apps, None)
+        assert dict(Prompt.objects.values_list("pk", "content_hash")) == {
+            plain.pk: content_hash("plain"),
+            early.pk: content_hash("same"),
+            late.pk: content_hash(turns),
+        }
+
+
+@pytest.mark.django_db
+class GenerateOutputImportTests:
+    """`python -m alignment.training generate` writes rows the responses import reads."""
+
+    ROW = {
+        "prompt": [{"role": "user", "content": "Name a prime."}],
+        "responses": ["7", "11", "7"],
+        "scores": [0.5, 0.25, 0.5],
+        "best": "7",
+        "best_score": 0.5,
+    }
+
+    def test_it_imports_each_response_with_its_score(self, project: Project, tmp_path: Path) -> None:
+        make_comparison(project, prompt="Name a prime.", a="2", b="9")
+        result = import_file(project=project, path=make_import_file(tmp_path, [self.ROW]), kind="responses")
+        assert (result.prompts, result.responses, result.duplicates, result.comparisons) == (0, 2, 1, 5)
+        stored = dict(Response.objects.filter(text__in=["7", "11"]).values_list("text", "metadata"))
+        assert stored == {"7": {"score": 0.5}, "11": {"score": 0.25}}
+
+    def test_it_says_what_is_wrong_with_a_generate_row(self) -> None:
+        with pytest.raises(RecordInvalid) as caught:
+            record_parse(kind="responses", value={**self.ROW, "scores": [1.0], "best": "13"})
+        assert caught.value.problems == [
+            ("scores", "expected one number per response (3), got an array of 1"),
+            ("best", 'is not one of "responses"'),
+        ]
+        with pytest.raises(RecordInvalid) as caught:
+            record_parse(kind="responses", value={"prompt": "q"})
+        assert caught.value.problems == [("response", 'missing required field (or "responses", a list)')]

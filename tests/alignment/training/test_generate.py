@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,19 @@ class GenerateTests:
         for full, one in zip(everything, kept, strict=True):
             assert one["responses"] == [full["best"]]
             assert one["scores"] == [max(full["scores"])]
+
+    def test_it_writes_each_prompt_as_it_was_given(self, tmp_path: Path) -> None:
+        from alignment.training.generate import generate
+
+        chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
+        rows: list[dict[str, Any]] = [{"prompt": chat}, {"prompt": "Name a prime."}]
+        config = load_config({"strategy": "generate", "num_return_sequences": 2, "response_length": 6})
+        assert isinstance(config, GenerateConfig)
+        result = generate(config, rows, tmp_path)
+        lines = [
+            json.loads(line) for line in Path(result.output_path).read_text(encoding="utf-8").splitlines()
+        ]
+        # Turns stay turns (not the "user: …\nassistant: " text the model was given), so the file
+        # imports into Concord (kind "responses") onto the same prompts.
+        assert [line["prompt"] for line in lines] == [chat, "Name a prime."]
+        assert all(len(line["responses"]) == 2 for line in lines)
