@@ -491,6 +491,30 @@ class QualityPageTests:
         assert 'id="imported-verdicts"' in html and "3 on 3 comparisons" in html
         assert html.count('<td class="imported-agreement">— (none of their items has one)</td>') == 3
 
+    def test_it_shows_agreement_between_two_annotators_and_splits_among_three(
+        self, web: Client, project: Project, project_admin: User
+    ) -> None:
+        first, second, third = make_annotators(project, 3)
+        make_voted_pairs(project, [first, second, third], [["a", "a", ""], ["a", "b", ""], ["a", "b", "a"]])
+        _login(web, project_admin)
+        html = web.get(f"/annotate/{project.slug}/quality/").content.decode()
+        cells = dict(
+            re.findall(
+                r'<td><a href="\?annotator=\d+#confusion">([^<]+)</a></td>.*?<td class="consensus">(.*?)</td>',
+                html,
+                re.S,
+            )
+        )
+        # first: agrees with second on pair 1, not on pair 2; on pair 3 the others split 1-1.
+        # second: right on pair 1, against first on 2, against first and third on 3.
+        assert cells[first.username] == "0.50 (2); no consensus among the others on 1"
+        assert cells[second.username] == "0.33 (3)"
+        assert (
+            cells[third.username]
+            == "— (no item where the other people agree); no consensus among the others on 1"
+        )
+        assert "1.00" not in "".join(cells.values())
+
     def test_it_says_why_alpha_is_missing(self, web: Client, project: Project, project_admin: User) -> None:
         (person,) = make_annotators(project, 1)
         make_judgment(make_comparison(project), person, "a")
