@@ -4,6 +4,7 @@ import io
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -593,3 +594,40 @@ class CommandTests:
             stdout=log,
         )
         assert pq.read_table(out).num_rows == Snapshot.objects.get().pair_count == 2
+
+
+# How large the browser draws chart text, against the body text: a chart's font-size is in
+# its viewBox units, so what shows is font-size × (drawn width / viewBox width).
+CHART_TEXT_SIZES = """
+() => {
+  const body = parseFloat(getComputedStyle(document.body).fontSize);
+  return [...document.querySelectorAll("svg.chart")].map((svg) => {
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    const text = svg.querySelector("text");
+    return {id: svg.closest("figure").id, body: body, text: parseFloat(text.getAttribute("font-size")) * scale};
+  });
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+class QualityPageBrowserTests:
+    def test_chart_text_is_no_larger_than_the_body_text(
+        self, page: Any, live_server: Any, project: Project, project_admin: User
+    ) -> None:
+        make_voted_pairs(
+            project, make_annotators(project, 3), [["a", "a", "b"], ["b", "b", "b"], ["a", "b", ""]]
+        )
+        web = Client()
+        web.force_login(project_admin)
+        page.context.add_cookies(
+            [{"name": "sessionid", "value": web.cookies["sessionid"].value, "url": live_server.url}]
+        )
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/annotate/{project.slug}/quality/")
+        sizes = page.evaluate(CHART_TEXT_SIZES)
+        assert {s["id"] for s in sizes} >= {"confusion-chart", "agreement-chart", "gold-chart"}
+        for size in sizes:
+            assert size["text"] <= size["body"], size
+            assert size["text"] >= 0.6 * size["body"], size  # and still readable
