@@ -510,11 +510,20 @@ class QualityPageTests:
         # second: right on pair 1, against first on 2, against first and third on 3.
         assert cells[first.username] == "0.50 (2); no consensus among the others on 1"
         assert cells[second.username] == "0.33 (3)"
-        assert (
-            cells[third.username]
-            == "— (no item where the other people agree); no consensus among the others on 1"
-        )
+        assert cells[third.username] == "— (the others split evenly on all 1 of their items)"
         assert "1.00" not in "".join(cells.values())
+
+    def test_it_shows_one_annotator_against_imported_verdicts_apart_from_agreement(
+        self, web: Client, project: Project, project_admin: User
+    ) -> None:
+        ImportedVerdictTests()._one_annotator_and_imports(project)
+        _login(web, project_admin)
+        html = web.get(f"/annotate/{project.slug}/quality/").content.decode()
+        assert html.count('<tr class="annotator') == 1
+        assert '<td class="consensus">— (no one else voted on their items)</td>' in html
+        assert '<td class="imported-agreement">0.88 (50)</td>' in html
+        assert "50 on 50 comparisons, 50 of them also voted on by people" in html
+        assert not re.search(r"\bnan\b", html, re.I) and "−0.0" not in html
 
     def test_it_says_why_alpha_is_missing(self, web: Client, project: Project, project_admin: User) -> None:
         (person,) = make_annotators(project, 1)
