@@ -31,6 +31,7 @@ from annotate.models import (
     Prompt,
     Response,
 )
+from annotate.services.gold import gold_mark
 from annotate.services.imports import ImportRejected, import_job_create
 
 # The filter offers only the projects of the rows one may see, not every project's name.
@@ -156,11 +157,16 @@ class ResponseAdmin(ProjectScopedAdmin):
     readonly_fields = ["content_hash"]
 
 
+# Characters of the prompt's last turn shown in the comparison list.
+PROMPT_COLUMN_CHARS = 60
+
+
 @admin.register(Comparison)
 class ComparisonAdmin(ProjectScopedAdmin):
     list_display = [
         "id",
         "project",
+        "prompt_column",
         "status",
         "priority",
         "is_gold",
@@ -169,9 +175,56 @@ class ComparisonAdmin(ProjectScopedAdmin):
         "winner",
         "agreement",
     ]
+    # One query for the page, not one per row for its project and prompt.
+    list_select_related = ["project", "prompt"]
     list_filter = [_PROJECT_FILTER, "status", "is_gold", "winner", "batch"]
     search_fields = ["prompt__content", "response_a__text", "response_b__text"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
+    # Written only by judgment_submit, the lease services and aggregation, in the same
+    # update that counts a vote: a hand edit would make them disagree with the judgments.
+    readonly_fields = [
+        "vote_count",
+        "slots_taken",
+        "votes_a",
+        "votes_b",
+        "votes_tie",
+        "votes_both_bad",
+        "winner",
+        "agreement",
+        "posterior",
+    ]
+    actions = ["mark_gold_a", "mark_gold_b"]
+
+    @admin.display(description="prompt", ordering="prompt__id")
+    def prompt_column(self, obj: Comparison) -> str:
+        text = " ".join(obj.prompt.preview.split())
+        return text if len(text) <= PROMPT_COLUMN_CHARS else text[: PROMPT_COLUMN_CHARS - 1] + "…"
+
+    def _mark_gold(self, request: HttpRequest, queryset: QuerySet[Comparison], answer: str) -> None:
+        result = gold_mark(
+            user=request.user, comparison_ids=list(queryset.values_list("pk", flat=True)), answer=answer
+        )
+        self.message_user(
+            request,
+            f"Marked {result.marked} as gold with answer {answer.upper()}"
+            + (f"; {result.unchanged} already were" if result.unchanged else "")
+            + ".",
+            messages.SUCCESS,
+        )
+        if result.refused:
+            self.message_user(
+                request,
+                f"{result.refused} left unchanged: only admins of their project may mark gold items.",
+                messages.ERROR,
+            )
+
+    @admin.action(description="Mark as gold with answer A", permissions=["change"])
+    def mark_gold_a(self, request: HttpRequest, queryset: QuerySet[Comparison]) -> None:
+        self._mark_gold(request, queryset, "a")
+
+    @admin.action(description="Mark as gold with answer B", permissions=["change"])
+    def mark_gold_b(self, request: HttpRequest, queryset: QuerySet[Comparison]) -> None:
+        self._mark_gold(request, queryset, "b")
 
 
 @admin.register(Assignment)

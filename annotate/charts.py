@@ -14,7 +14,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ("#2f5bd3", "#d97706", "#1f7a3a", "#b3261e")
-_FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+FONT_SIZE = 12  # px, a little under the 15 px body text (concord.css)
+_FONT = f'font-family="system-ui, sans-serif" font-size="{FONT_SIZE}"'
 
 
 def _is_number(value: float | None) -> bool:
@@ -22,8 +23,12 @@ def _is_number(value: float | None) -> bool:
 
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    # Drawn at its own size (one user unit = one CSS pixel), so FONT_SIZE is the text's
+    # size on screen; `width="100%"` scaled a 356-unit heatmap up to the card's width and
+    # its 11-unit text to about three times the body text. The stylesheet's
+    # `svg.chart { max-width: 100%; height: auto }` only ever shrinks it on narrow screens.
     return mark_safe(
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
         + "".join(body)
         + "</svg>"
@@ -149,15 +154,17 @@ def heatmap(
             f'<text x="{left - 8}" y="{top + cell * i + cell / 2 + 4}" text-anchor="end" {_FONT}>{escape(labels[i])}</text>'
         )
         for j, value in enumerate(row):
-            v = float(value) if _is_number(value) else 0.0
+            known = _is_number(value)
+            v = float(value) if known else 0.0
+            shown = f"{v:.2f}" if known else "—"
             # White → accent blue as the probability goes 0 → 1; text flips to white on dark cells.
             r, g, b = (int(255 - (255 - c) * v) for c in (47, 91, 211))
             ink = "#fff" if v > 0.55 else "#1d2330"
             x0, y0 = left + cell * j, top + cell * i
             body.append(
                 f'<rect class="cell" x="{x0}" y="{y0}" width="{cell}" height="{cell}" fill="rgb({r},{g},{b})" stroke="#fff">'
-                f"<title>true {escape(labels[i])}, given {escape(labels[j])}: {v:.2f}</title></rect>"
-                f'<text x="{x0 + cell / 2}" y="{y0 + cell / 2 + 4}" text-anchor="middle" fill="{ink}" {_FONT}>{v:.2f}</text>'
+                f"<title>true {escape(labels[i])}, given {escape(labels[j])}: {shown}</title></rect>"
+                f'<text x="{x0 + cell / 2}" y="{y0 + cell / 2 + 4}" text-anchor="middle" fill="{ink}" {_FONT}>{shown}</text>'
             )
     return _svg(width, height, title, body)
 

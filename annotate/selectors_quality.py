@@ -8,14 +8,17 @@ snapshot service.
 
 Label coding (``annotate.aggregation.labels``): 0=a, 1=b, 2=tie, 3=both_bad.
 Imported judgments (``annotator=None``) are the votes of one "imported"
-pseudo-annotator.
+pseudo-annotator. They count in aggregation (``pair_selection``), but not in
+agreement, annotator statistics or flags: an imported verdict is a dataset's
+label, stored with the chosen response as A, not a person's judgment with a
+display order and a time. They are reported apart (``ImportedVerdicts``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,13 @@ from django.db.models import QuerySet
 from annotate.aggregation.agreement import fleiss_kappa_from_counts, krippendorff_alpha, label_counts_by_item
 from annotate.aggregation.bradley_terry import bradley_terry_by_component
 from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
-from annotate.aggregation.flags import AnnotatorFlags, FlagThresholds, annotator_flags
+from annotate.aggregation.flags import (
+    AnnotatorFlags,
+    FlagThresholds,
+    agreement_with_others,
+    annotator_flags,
+    leave_one_out_majority,
+)
 from annotate.aggregation.labels import (
     LABEL_A,
     LABEL_B,
@@ -97,6 +106,16 @@ class ProjectVotes:
     @property
     def n_workers(self) -> int:
         return len(self.annotator_id)
+
+    @property
+    def imported(self) -> BoolArray:
+        """Per vote: True for an imported verdict (the pseudo-annotator's votes)."""
+        is_imported = np.asarray([a is None for a in self.annotator_id], dtype=bool)
+        return is_imported[self.worker] if self.worker.size else np.zeros(0, dtype=bool)
+
+    def people(self) -> ProjectVotes:
+        """Only the votes people cast: imported verdicts left out, worker and item indices unchanged."""
+        return self.subset(~self.imported)
 
     def subset(self, keep: BoolArray) -> ProjectVotes:
         """The same tables with only the votes where ``keep`` is True."""
@@ -200,25 +219,49 @@ class AgreementRow:
     votes: int
     alpha: float | None
     kappa: float | None
-    consensus: float | None = None  # share of votes agreeing with the item's majority winner
+    # Share of the votes agreeing with the majority of the *other* votes on their item,
+    # over the votes where the others have one (see aggregation.flags.agreement_with_others).
+    consensus: float | None = None
+    note: str = ""  # why α / κ are missing, when they are
 
 
 def _nan_to_none(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+def _agreement_note(counts: npt.NDArray[np.int64]) -> str:
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if pairable.shape[0] == 0:
+        return "no item has two votes from people yet"
+    if np.count_nonzero(pairable.sum(axis=0)) < 2:
+        return "every vote on these items gives the same answer, so agreement beyond chance is undefined"
+    return ""
+
+
 def _agreement_row(
     label: str, item: IntArray, labels: IntArray, n_items: int, consensus: float | None = None
 ) -> AgreementRow:
     counts = label_counts_by_item(item, labels, n_items=n_items)
+    alpha = _nan_to_none(krippendorff_alpha(item, labels, n_items=n_items))
+    kappa = _nan_to_none(fleiss_kappa_from_counts(counts))
     return AgreementRow(
         label=label,
         items=int((counts.sum(axis=1) >= 2).sum()),
         votes=int(item.size),
-        alpha=_nan_to_none(krippendorff_alpha(item, labels, n_items=n_items)),
-        kappa=_nan_to_none(fleiss_kappa_from_counts(counts)),
+        alpha=alpha,
+        kappa=kappa,
         consensus=consensus,
+        note=_agreement_note(counts) if alpha is None or kappa is None else "",
     )
+
+
+@dataclass(frozen=True)
+class ImportedVerdicts:
+    """Imported verdicts, kept apart from people's votes: how many, and on how many comparisons."""
+
+    votes: int
+    comparisons: int
+    shared_comparisons: int  # comparisons that also have a vote from a person
 
 
 @dataclass(frozen=True)
@@ -226,11 +269,30 @@ class ProjectAgreement:
     project: AgreementRow
     batches: list[AgreementRow]
     daily: list[AgreementRow]
+    imported: ImportedVerdicts | None = None
+
+
+def _imported_verdicts(votes: ProjectVotes) -> ImportedVerdicts | None:
+    imported = votes.imported
+    if not imported.any():
+        return None
+    by_import = np.unique(votes.item[imported])
+    by_people = np.unique(votes.item[~imported])
+    return ImportedVerdicts(
+        votes=int(imported.sum()),
+        comparisons=int(by_import.size),
+        shared_comparisons=int(np.intersect1d(by_import, by_people).size),
+    )
 
 
 def project_agreement(*, project: Project, votes: ProjectVotes | None = None) -> ProjectAgreement:
-    """Krippendorff's α and Fleiss' κ for the project, each batch, and the votes cast on each day."""
-    votes = votes if votes is not None else project_votes(project=project)
+    """Krippendorff's α and Fleiss' κ among people's votes for the project, each batch, and each day.
+
+    Imported verdicts are left out (and counted in ``imported``): one dataset label per
+    comparison, always stored as A, is not a second rater.
+    """
+    everything = votes if votes is not None else project_votes(project=project)
+    votes = everything.people()
     batches = []
     batch_of_item = np.asarray(votes.batch, dtype=object)
     for name in sorted(set(votes.batch)):
@@ -238,24 +300,26 @@ def project_agreement(*, project: Project, votes: ProjectVotes | None = None) ->
         batches.append(
             _agreement_row(name or "(no batch)", votes.item[in_batch], votes.label[in_batch], votes.n_items)
         )
-    winner = (
-        majority_vote(votes.item, votes.label, n_items=votes.n_items).winner if votes.n_items else np.zeros(0)
-    )
-    agrees = votes.label == winner[votes.item] if votes.item.size else np.zeros(0, dtype=bool)
+    reference = leave_one_out_majority(votes.item, votes.label, votes.n_items)
+    scored = reference != NO_WINNER
+    agrees = scored & (votes.label == reference)
     daily = []
     for day in np.unique(votes.day):
         on_day = votes.day == day
+        n_scored = int((scored & on_day).sum())
         daily.append(
             _agreement_row(
                 dt.date.fromordinal(int(day)).isoformat(),
                 votes.item[on_day],
                 votes.label[on_day],
                 votes.n_items,
-                float(agrees[on_day].mean()),
+                float(agrees[on_day].sum() / n_scored) if n_scored else None,
             )
         )
     project_row = _agreement_row("project", votes.item, votes.label, votes.n_items)
-    return ProjectAgreement(project=project_row, batches=batches, daily=daily)
+    return ProjectAgreement(
+        project=project_row, batches=batches, daily=daily, imported=_imported_verdicts(everything)
+    )
 
 
 # --- Annotators ---------------------------------------------------------------------------------
@@ -299,16 +363,25 @@ class AnnotatorQuality:
     votes: int
     gold_items: int
     gold_accuracy: float | None
+    # Agreement with the majority of the other people's votes on the item (gold items
+    # are scored against their answer instead), over ``consensus_votes`` votes;
+    # ``no_consensus`` votes were on items where the others split evenly.
     consensus_agreement: float | None
     decisive_votes: int
     left_share: float | None
     bias_p: float | None
     median_seconds: float | None
-    ds_diagonal: list[float]  # P(answers k | truth k) for a, b, tie, both_bad; NaN where never answered
+    ds_diagonal: list[
+        float | None
+    ]  # P(answers k | truth k) for a, b, tie, both_bad; None where never answered
     flags: list[str] = field(default_factory=list)
     side_p: float | None = None  # content-conditioned position test (see aggregation.flags)
     drift: DriftEvidence | None = None
     collusion_group: int | None = None  # CollusionEvidence.number
+    consensus_votes: int = 0
+    no_consensus: int = 0
+    imported_items: int = 0  # votes on comparisons that also carry an imported verdict
+    imported_agreement: float | None = None  # share of those equal to the imported verdict
 
     @property
     def is_imported(self) -> bool:
@@ -325,7 +398,8 @@ class AnnotatorReport:
     pooled_confusion: FloatArray  # (4, 4) vote-weighted mean of the rows above
     groups: list[CollusionEvidence] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)  # flag → why it cannot be computed here
-    flags: AnnotatorFlags | None = None  # per worker index of the votes the report was made from
+    flags: AnnotatorFlags | None = None  # per worker index (and per vote) of the votes the report was given
+    imported: ImportedVerdicts | None = None  # kept out of every figure above
 
     @property
     def flagged_ids(self) -> set[int | None]:
@@ -388,13 +462,18 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
     item is under min_median_seconds; ``drift`` when accuracy over the recent window fell;
     ``collusion`` when the annotator is in a group that agrees against everyone else.
     A flag that cannot be computed on these votes is listed in ``unavailable`` with the
-    reason. The imported pseudo-annotator is never flagged: it has no display order and
-    no timings.
+    reason. Imported verdicts are not an annotator: they are left out of every figure
+    and flag (their worker index keeps no votes) and reported apart in ``imported``;
+    each person's agreement with them is ``imported_agreement``.
     """
-    votes = votes if votes is not None else project_votes(project=project)
+    everything = votes if votes is not None else project_votes(project=project)
+    imported = _imported_verdicts(everything)
+    votes = everything.people()
     n_workers = votes.n_workers
     if votes.item.size == 0:
-        return AnnotatorReport([], np.zeros((0, N_LABELS, N_LABELS)), np.zeros((N_LABELS, N_LABELS)))
+        return AnnotatorReport(
+            [], np.zeros((0, N_LABELS, N_LABELS)), np.zeros((N_LABELS, N_LABELS)), imported=imported
+        )
     majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
     # Items with a single vote or no strict winner say nothing about agreement, and gold
     # items are scored against their answer instead: none of them has a consensus here.
@@ -417,6 +496,11 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
         exempt=exempt,
         thresholds=_thresholds(project),
     )
+    # Per-vote evidence must line up with the votes the caller gave (pair_selection
+    # treats those, imported verdicts included): an imported verdict is never late.
+    late = np.zeros(everything.item.size, dtype=bool)
+    late[~everything.imported] = flags.drift.late
+    flags = replace(flags, drift=replace(flags.drift, late=late))
     stats = flags.stats
     names = _names(votes.annotator_id)
     answered = (
@@ -441,9 +525,31 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
         )
         for g, group in enumerate(flags.collusion.groups)
     ]
+    others = agreement_with_others(
+        votes.item,
+        votes.worker,
+        votes.label,
+        n_items=votes.n_items,
+        n_workers=n_workers,
+        skip=votes.is_gold[votes.item],
+    )
+    consensus_share = others.share
+    # Each person's votes against the imported verdict on the same comparison, if any.
+    verdict = np.full(votes.n_items, NO_WINNER, dtype=np.int64)
+    verdict[everything.item[everything.imported]] = everything.label[everything.imported]
+    with_verdict = verdict[votes.item] != NO_WINNER
+    imported_items = np.bincount(votes.worker, weights=with_verdict, minlength=n_workers).astype(np.int64)
+    imported_agreeing = np.bincount(
+        votes.worker, weights=with_verdict & (votes.label == verdict[votes.item]), minlength=n_workers
+    )
+    vote_count = np.bincount(votes.worker, minlength=n_workers)
     rows = []
     for w, annotator_id in enumerate(votes.annotator_id):
-        diagonal = [float(ds.confusion[w, k, k]) if answered[w, k] else float("nan") for k in range(N_LABELS)]
+        if vote_count[w] == 0:
+            continue  # the imported pseudo-annotator: its verdicts were left out above
+        diagonal: list[float | None] = [
+            float(ds.confusion[w, k, k]) if answered[w, k] else None for k in range(N_LABELS)
+        ]
         group_of = int(flags.collusion.group_of[w])
         rows.append(
             AnnotatorQuality(
@@ -452,7 +558,7 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
                 votes=int(stats.votes[w]),
                 gold_items=int(stats.gold_votes[w]),
                 gold_accuracy=_nan_to_none(stats.gold_accuracy[w]),
-                consensus_agreement=_nan_to_none(stats.consensus_agreement[w]),
+                consensus_agreement=_nan_to_none(consensus_share[w]),
                 decisive_votes=int(stats.left_picks[w] + stats.right_picks[w]),
                 left_share=_nan_to_none(stats.left_share[w]),
                 bias_p=_nan_to_none(stats.position_bias_p_value[w]),
@@ -462,12 +568,18 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
                 side_p=_nan_to_none(flags.side_p_value[w]),
                 drift=None if exempt[w] else _drift_evidence(flags, w),
                 collusion_group=group_of + 1 if group_of >= 0 else None,
+                consensus_votes=int(others.scored[w]),
+                no_consensus=int(others.no_consensus[w]),
+                imported_items=int(imported_items[w]),
+                imported_agreement=float(imported_agreeing[w] / imported_items[w])
+                if imported_items[w]
+                else None,
             )
         )
-    per_worker = np.bincount(votes.worker, minlength=n_workers).astype(np.float64)
+    per_worker = vote_count.astype(np.float64)
     pooled = np.tensordot(per_worker / per_worker.sum(), ds.confusion, axes=1)
-    rows.sort(key=lambda r: (r.annotator_id is None, r.name))
-    return AnnotatorReport(rows, ds.confusion, pooled, groups, dict(flags.unavailable), flags)
+    rows.sort(key=lambda r: r.name)
+    return AnnotatorReport(rows, ds.confusion, pooled, groups, dict(flags.unavailable), flags, imported)
 
 
 # --- Ranking responses ------------------------------------------------------------------------
@@ -648,18 +760,19 @@ def pair_selection(
         report = annotator_quality(project=project, votes=votes)
         flagged_ids = report.flagged_ids
         flagged = [a.name for a in report.annotators if a.annotator_id in flagged_ids]
-        assert report.flags is not None
-        treatment = vote_treatment(
-            flags=report.flags,
-            worker=votes.worker,
-            mode=mode,
-            position_aware=filters.position_aware,
-            method=method,
-        )
-        counts["votes_dropped_flagged"] = int((~treatment.keep).sum())
-        counts["votes_downweighted"] = int((treatment.weight < 1).sum())
-        keep &= treatment.keep
-        weight, phase, left_pick = treatment.weight, treatment.phase, treatment.left_pick
+        # No flags without votes from people (only imported verdicts): nothing to treat.
+        if report.flags is not None:
+            treatment = vote_treatment(
+                flags=report.flags,
+                worker=votes.worker,
+                mode=mode,
+                position_aware=filters.position_aware,
+                method=method,
+            )
+            counts["votes_dropped_flagged"] = int((~treatment.keep).sum())
+            counts["votes_downweighted"] = int((treatment.weight < 1).sum())
+            keep &= treatment.keep
+            weight, phase, left_pick = treatment.weight, treatment.phase, treatment.left_pick
     if filters.drop_ties:
         undecided = ~is_decisive(votes.label)
         counts["votes_dropped_ties"] = int((undecided & keep).sum())

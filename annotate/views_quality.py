@@ -13,7 +13,9 @@ from django.shortcuts import render
 from annotate import access, charts
 from annotate.access import Need
 from annotate.aggregation.labels import LABEL_NAMES
+from annotate.models import Project
 from annotate.selectors_quality import (
+    ProjectVotes,
     annotator_quality,
     pair_selection,
     project_agreement,
@@ -23,9 +25,13 @@ from annotate.selectors_quality import (
 from annotate.views_snapshots import SnapshotFilterForm
 
 
-def _counts_context(request: HttpRequest, project: object, votes: object = None) -> dict[str, object]:
+def _counts_context(
+    request: HttpRequest, project: Project, votes: ProjectVotes | None = None
+) -> dict[str, object]:
     form = SnapshotFilterForm.from_query(request.GET)
-    selection = pair_selection(project=project, filters=form.filters(), votes=votes) if form.is_valid() else None  # type: ignore[arg-type]
+    selection = (
+        pair_selection(project=project, filters=form.filters(), votes=votes) if form.is_valid() else None
+    )
     return {"project": project, "filter_form": form, "selection": selection}
 
 
@@ -39,11 +45,11 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
     report = annotator_quality(project=project, votes=votes)
     people = report.annotators
     picked = request.GET.get("annotator", "")
-    # The picker names an annotator by user id ("imported" for the pseudo-annotator); default is pooled.
+    # The picker names an annotator by user id; default is pooled. Imported verdicts are no annotator.
     worker_ids = [None if a is None else str(a) for a in votes.annotator_id]
-    picked_key = None if picked in ("", "pooled") else (None if picked == "imported" else picked)
-    if picked and picked != "pooled" and picked_key in worker_ids:
-        matrix = report.confusion[worker_ids.index(picked_key)]
+    listed = {str(a.annotator_id) for a in people}
+    if picked in listed:
+        matrix = report.confusion[worker_ids.index(picked)]
         heat_title = f"Dawid–Skene confusion of {picked}"
     else:
         picked = "pooled"
@@ -69,7 +75,7 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
         if drifting
         else None,
         "agreement_chart": charts.line_chart(
-            title="Daily agreement with consensus and Krippendorff's α",
+            title="Daily agreement with the other people's votes and Krippendorff's α",
             x_labels=days,
             series=[
                 ("agreement", [row.consensus for row in agreement.daily]),

@@ -181,6 +181,53 @@ def leave_one_out_majority(item: IntArray, label: IntArray, n_items: int) -> Int
     return np.where((top > 0) & unique_top, others.argmax(axis=1), NO_WINNER).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class OthersAgreement:
+    """Per annotator, how their votes compare with the majority of the *other* votes on each item."""
+
+    scored: IntArray
+    """Votes on items where the other votes have a strict majority."""
+    agreeing: IntArray
+    """Of those, votes equal to it."""
+    no_consensus: IntArray
+    """Votes on items where the other votes are split (no strict majority): neither agreement nor not."""
+
+    @property
+    def share(self) -> FloatArray:
+        return np.divide(
+            self.agreeing, self.scored, out=np.full(self.scored.shape, np.nan), where=self.scored > 0
+        )
+
+
+def agreement_with_others(
+    item: IntArray,
+    worker: IntArray,
+    label: IntArray,
+    *,
+    n_items: int,
+    n_workers: int,
+    skip: BoolArray | None = None,
+) -> OthersAgreement:
+    """Each annotator's agreement with the leave-one-out majority of the other votes, over the votes not in `skip`.
+
+    Leaving the annotator's own vote out is what makes this honest with two votes per
+    item: counting it, a split pair has no majority and drops out, and everyone agrees
+    with the "consensus" on every item that remains.
+    """
+    reference = leave_one_out_majority(item, label, n_items)
+    others = np.bincount(item, minlength=n_items)[item] - 1
+    use = np.ones(item.size, dtype=bool) if skip is None else ~skip
+    scored = use & (reference != NO_WINNER)
+    split = use & (reference == NO_WINNER) & (others > 0)
+    return OthersAgreement(
+        scored=np.bincount(worker, weights=scored, minlength=n_workers).astype(np.int64),
+        agreeing=np.bincount(worker, weights=scored & (label == reference), minlength=n_workers).astype(
+            np.int64
+        ),
+        no_consensus=np.bincount(worker, weights=split, minlength=n_workers).astype(np.int64),
+    )
+
+
 def side_test(
     worker: IntArray,
     label: IntArray,

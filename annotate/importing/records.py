@@ -8,6 +8,7 @@ chosen response is ``response_a``, and the serving code randomises display order
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -44,6 +45,15 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Column sizes in annotate.models (Response.model_version, Comparison.batch).
 MAX_LENGTH = {"model_version": 200, "batch": 100}
 
+# Gold items (docs/formats.md, "Gold items"): ``"gold": true`` on a judged record makes its
+# comparison a gold item whose answer is the record's verdict. Kept apart from FIELDS above.
+GOLD_FIELD = "gold"
+GOLD_KINDS = ("pairs", "ratings", "hh")
+# CSV cells carry text; these are the spellings of a boolean accepted there.
+GOLD_CELLS = {"true": True, "false": False, "1": True, "0": False}
+for _kind in GOLD_KINDS:
+    FIELDS[_kind] = (FIELDS[_kind][0], (*FIELDS[_kind][1], GOLD_FIELD))
+
 
 @dataclass(frozen=True, slots=True)
 class PromptRecord:
@@ -71,6 +81,7 @@ class ComparisonRecord:
     # The record has our export's ``votes``: its verdict summarises votes already cast, so a
     # comparison that has votes of its own takes no imported verdict from it (a re-import adds nothing).
     exported: bool = False
+    gold: bool = False  # a gold item with ``choice`` as its answer (GOLD_FIELD)
 
 
 Record = PromptRecord | ResponseRecord | ComparisonRecord
@@ -170,6 +181,7 @@ def record_parse(
             problems.append((name, "missing required field"))
     check = _Checker(problems, text_cells, limits or ImportLimits())
     record = _BUILDERS[kind](check, present)
+    record = _gold_apply(check, kind, present, record)
     if problems:
         raise RecordInvalid(problems)
     assert record is not None
@@ -411,6 +423,30 @@ class _Checker:
     def different(self, first: str | None, second: str | None, first_field: str, second_field: str) -> None:
         if first is not None and first == second:
             self.bad(second_field, f'is the same as "{first_field}"')
+
+
+def _gold_flag(check: _Checker, record: dict[str, Any]) -> bool:
+    """The record's ``gold`` field: a boolean (in CSV: true, false, 1 or 0); absent is False."""
+    value = record.get(GOLD_FIELD, False)
+    if check.text_cells and isinstance(value, str):
+        flag = GOLD_CELLS.get(value.strip().lower())
+        if flag is None:
+            check.bad(GOLD_FIELD, f'expected true or false, got "{value}"')
+            return False
+        return flag
+    if not isinstance(value, bool):
+        check.bad(GOLD_FIELD, f"expected true or false, got {json_type(value)}")
+        return False
+    return value
+
+
+def _gold_apply(check: _Checker, kind: str, present: dict[str, Any], record: Record | None) -> Record | None:
+    if kind not in GOLD_KINDS:
+        return record
+    gold = _gold_flag(check, present)
+    if gold and isinstance(record, ComparisonRecord):
+        return dataclasses.replace(record, gold=True)
+    return record
 
 
 def _prompt_record(check: _Checker, record: dict[str, Any]) -> PromptRecord | None:

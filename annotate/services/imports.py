@@ -48,6 +48,7 @@ from annotate.importing.records import (
 )
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
 from annotate.services.content import content_hash, prompt_hash
+from annotate.services.gold import gold_answers_set
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 __all__ = [
@@ -88,6 +89,7 @@ class ImportResult:
     judgments: int = 0
     duplicates: int = 0
     pairs_not_created: int = 0
+    gold: int = 0  # comparisons made gold items (or given a new gold answer) by "gold": true records
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -106,6 +108,7 @@ class _Tally:
     duplicates: int = 0
     pairs_not_created: int = 0
     capped_prompts: int = 0
+    gold: int = 0
 
 
 def import_limits() -> ImportLimits:
@@ -451,10 +454,28 @@ def _write_comparisons(
             }
         )
     _rows_insert(Judgment, judgments)
+    _gold_write(existing, pairs, chunk, tally)
     tally.prompts += len(new_prompt_hashes)
     tally.responses += len(new_responses)
     tally.comparisons += len(new)
     tally.judgments += len(judgments)
+
+
+def _gold_write(
+    existing: dict[frozenset[int], tuple[int, int]],
+    pairs: list[tuple[int, int]],
+    chunk: list[ComparisonRecord],
+    tally: _Tally,
+) -> None:
+    """Make the comparisons of ``"gold": true`` records gold items, with the record's verdict as the answer."""
+    answers: dict[int, str] = {}
+    for (ia, ib), record in zip(pairs, chunk, strict=True):
+        if record.gold:
+            comparison_id, stored_a = existing[frozenset((ia, ib))]
+            # As for the verdict: the record's "a" is ia, so flip it if the comparison stores the pair reversed.
+            answers[comparison_id] = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
+    if answers:
+        tally.gold += gold_answers_set(answers=answers)
 
 
 def pairs_chosen(

@@ -105,7 +105,7 @@ class HostileFileTests:
              ['line 1, field "metadata": metadata.score is nan, which JSON cannot store']),
             ("pairs", "nul-name.jsonl", '{"prompt": "q", "chosen": "a", "rejected": "b", "x\\u0000": 1}\n',
              ['line 1, field "x\\u0000": unknown field; allowed: prompt, chosen, rejected, batch, margin, agreement, '
-              "votes"]),
+              "votes, gold"]),
         ],
     )  # fmt: skip
     def test_it_refuses_the_file_with_line_field_and_reason(

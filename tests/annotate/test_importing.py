@@ -168,7 +168,7 @@ class ImportErrorsTests:
             ("ratings", "bad.jsonl", '{"prompt": "q", "response_a": "x", "response_b": "x", "preference": "a"}\n',
              ['line 1, field "response_b": is the same as "response_a"']),
             ("pairs", "bad.jsonl", '{"prompt": "q", "chosen": "a", "rejected": "b", "score": 1}\n',
-             ['line 1, field "score": unknown field; allowed: prompt, chosen, rejected, batch, margin, agreement, votes']),
+             ['line 1, field "score": unknown field; allowed: prompt, chosen, rejected, batch, margin, agreement, votes, gold']),
             ("pairs", "bad.jsonl", '{"prompt": [{"role": "bot", "content": "hi"}], "chosen": "a", "rejected": "b"}\n',
              ['line 1, field "prompt[0].role": expected "user", "assistant" or "system", got "bot"']),
             ("hh", "bad.jsonl", json.dumps({"chosen": "\n\nHuman: hi", "rejected": HH_REJECTED}) + "\n",
@@ -678,3 +678,99 @@ class GenerateOutputImportTests:
         with pytest.raises(RecordInvalid) as caught:
             record_parse(kind="responses", value={"prompt": "q"})
         assert caught.value.problems == [("response", 'missing required field (or "responses", a list)')]
+
+class GoldImportTests:
+    """``"gold": true`` on a pairs, ratings or hh record makes a gold item with the record's verdict as its answer."""
+
+    def test_it_imports_gold_pairs_ratings_and_transcripts_with_their_answers(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        pairs = make_import_file(
+            tmp_path,
+            [
+                {"prompt": "Gold?", "chosen": "right", "rejected": "wrong", "gold": True},
+                {"prompt": "Plain?", "chosen": "x", "rejected": "y", "gold": False},
+                {"prompt": "Also plain?", "chosen": "x", "rejected": "y"},
+            ],
+        )
+        result = import_file(project=project, path=pairs, kind="pairs")
+        assert (result.comparisons, result.judgments, result.gold) == (3, 3, 1)
+        gold = Comparison.objects.get(is_gold=True)
+        assert (gold.gold_answer, gold.response_a.text, gold.status) == ("a", "right", ComparisonStatus.OPEN)
+        ratings = make_import_file(
+            tmp_path,
+            [{"prompt": "R?", "response_a": "no", "response_b": "yes", "preference": "b", "gold": True}],
+        )
+        assert import_file(project=project, path=ratings, kind="ratings").gold == 1
+        assert Comparison.objects.get(response_b__text="yes").gold_answer == "b"
+        hh = make_import_file(tmp_path, [{"chosen": HH_CHOSEN, "rejected": HH_REJECTED, "gold": True}])
+        assert import_file(project=project, path=hh, kind="hh").gold == 1
+        assert Comparison.objects.filter(is_gold=True).count() == 3
+
+    def test_it_reads_gold_from_csv_cells(self, project: Project, tmp_path: Path) -> None:
+        path = _write(
+            tmp_path, "gold.csv", "prompt,chosen,rejected,gold\nq1,a,b,true\nq2,a,b,0\nq3,a,b,\nq4,a,b,1\n"
+        )
+        assert import_file(project=project, path=path, kind="pairs").gold == 2
+        assert sorted(Comparison.objects.filter(is_gold=True).values_list("prompt__content", flat=True)) == [
+            "q1",
+            "q4",
+        ]
+
+    def test_it_reads_gold_from_a_parquet_boolean_column(self, project: Project, tmp_path: Path) -> None:
+        records = [dict(r, gold=i % 2 == 0) for i, r in enumerate(make_pair_records(4))]
+        path = make_import_file(tmp_path, records, fmt="parquet")
+        assert import_file(project=project, path=path, kind="pairs").gold == 2
+
+    def test_it_answers_for_the_stored_order_when_the_pair_exists_the_other_way(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        existing = make_comparison(project, prompt="q", a="worse", b="better")
+        path = make_import_file(
+            tmp_path, [{"prompt": "q", "chosen": "better", "rejected": "worse", "gold": True}]
+        )
+        assert import_file(project=project, path=path, kind="pairs").gold == 1
+        existing.refresh_from_db()
+        assert existing.is_gold and existing.gold_answer == "b"
+
+    def test_reimporting_a_file_with_gold_marks_existing_comparisons_once(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        records = make_pair_records(3)
+        first = import_file(project=project, path=make_import_file(tmp_path, records), kind="pairs")
+        assert first.gold == 0
+        marked = import_file(
+            project=project,
+            path=make_import_file(tmp_path, [dict(r, gold=True) for r in records]),
+            kind="pairs",
+        )
+        assert (marked.comparisons, marked.judgments, marked.duplicates, marked.gold) == (0, 0, 3, 3)
+        again = import_file(
+            project=project,
+            path=make_import_file(tmp_path, [dict(r, gold=True) for r in records]),
+            kind="pairs",
+        )
+        assert again.gold == 0 and again.as_counts()["gold"] == 0
+        assert Comparison.objects.filter(is_gold=True, gold_answer="a").count() == 3
+
+    @pytest.mark.parametrize(
+        ("name", "text", "expected"),
+        [
+            ("bad.jsonl", '{"prompt": "q", "chosen": "a", "rejected": "b", "gold": "yes"}\n',
+             ['line 1, field "gold": expected true or false, got string']),
+            ("bad.jsonl", '{"prompt": "q", "chosen": "a", "rejected": "b", "gold": 1}\n',
+             ['line 1, field "gold": expected true or false, got number']),
+            ("bad.csv", "prompt,chosen,rejected,gold\nq,a,b,maybe\n", ['line 2, field "gold": expected true or false, got "maybe"']),
+        ],
+    )  # fmt: skip
+    def test_it_refuses_a_gold_value_that_is_not_a_boolean_and_writes_nothing(
+        self, project: Project, tmp_path: Path, name: str, text: str, expected: list[str]
+    ) -> None:
+        assert _problems(project, _write(tmp_path, name, text), "pairs") == expected
+        assert Comparison.objects.count() == 0
+
+    def test_prompts_and_responses_have_no_gold_field(self, project: Project, tmp_path: Path) -> None:
+        path = _write(tmp_path, "p.jsonl", '{"prompt": "q", "gold": true}\n')
+        assert _problems(project, path, "prompts") == [
+            'line 1, field "gold": unknown field; allowed: prompt, metadata'
+        ]
