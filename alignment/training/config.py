@@ -334,6 +334,18 @@ CONFIG_CLASSES: dict[str, type[StepConfig]] = {
 }
 """The config dataclass of each step."""
 
+STEP_RUNNERS: dict[str, tuple[str, bool]] = {
+    "sft": ("alignment.training.sft:train_sft", False),
+    "reward": ("alignment.training.reward:train_reward", False),
+    "ppo": ("alignment.training.ppo:train_ppo", True),
+    "dpo": ("alignment.training.dpo:train_dpo", False),
+    "rloo": ("alignment.training.rloo:train_rloo", True),
+    "generate": ("alignment.training.generate:generate", True),
+    "evaluate": ("alignment.training.evaluate:evaluate", True),
+}
+"""The function that runs each step ("module:function", imported on use so this module stays light), and
+whether it takes a `reward_fn`."""
+
 C = TypeVar("C", bound=StepConfig)
 
 

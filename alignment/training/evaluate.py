@@ -21,28 +21,6 @@ class EvaluateResult(StepResult):
     pairs: int = 0
 
 
-def sequence_logprobs(
-    model: Any, query_ids: Any, responses: Any, eos_id: int, pad_id: int, temperature: float
-) -> Any:
-    """Sum of log-probabilities of each response (up to its first EOS) under `model`."""
-    import torch
-
-    from alignment.training.ppo import forward_response, response_mask
-
-    query_mask = (query_ids != pad_id).long()
-    mask, _ = response_mask(responses, eos_id)
-    with torch.no_grad():
-        logprobs, _, _ = forward_response(
-            model,
-            None,
-            torch.cat([query_ids, responses], 1),
-            torch.cat([query_mask, mask.long()], 1),
-            query_ids.shape[1],
-            temperature,
-        )
-    return (logprobs * mask).sum(1)
-
-
 def evaluate(
     config: EvaluateConfig,
     rows: Rows | None,
@@ -54,7 +32,6 @@ def evaluate(
     """Measure the policy on the rows' prompts (and the reward model on rows that carry chosen/rejected)."""
     import torch
 
-    from alignment.training.generate import sample_texts
     from alignment.training.models import (
         load_causal_lm,
         load_tokenizer,
@@ -64,7 +41,8 @@ def evaluate(
         seq_length,
     )
     from alignment.training.reward import pair_accuracy
-    from alignment.training.scoring import load_reward
+    from alignment.training.sampling import sample_texts, sequence_logprobs
+    from alignment.training.scoring import optional_step_reward
 
     started = time.perf_counter()
     config = preflight(config, reward_fn=reward_fn is not None)
@@ -84,15 +62,7 @@ def evaluate(
     ]
     emit(progress, "start", step="evaluate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
-    reward = None
-    if config.reward_model is not None or reward_fn is not None:
-        reward = load_reward(
-            config.reward_model,
-            config.reward_weights,
-            reward_fn=reward_fn,
-            bf16=config.bf16,
-            max_length=seq_length(config),
-        )
+    reward = optional_step_reward(config, reward_fn)
     policy = load_causal_lm(config).eval()
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None

@@ -27,54 +27,6 @@ class GenerateResult(StepResult):
     responses: int = 0
 
 
-def sample_texts(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[str],
-    *,
-    n: int,
-    response_length: int,
-    temperature: float,
-    max_prompt_tokens: int,
-    batch_size: int,
-    generator: Any = None,
-) -> tuple[list[list[str]], Any, Any]:
-    """n sampled responses per prompt as text, plus the (prompt ids, response ids) of the last batch for reuse."""
-    import torch
-
-    from alignment.training.ppo import left_pad, response_mask, sample_responses
-
-    device = next(model.parameters()).device
-    eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
-    out: list[list[str]] = []
-    query_ids = responses = None
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] for p in chunk]
-        query_ids, query_mask = left_pad([e for e in encoded for _ in range(n)], pad_id)
-        with torch.no_grad():
-            responses = sample_responses(
-                model,
-                query_ids.to(device),
-                query_mask.to(device),
-                response_length=response_length,
-                temperature=temperature,
-                eos_token_id=eos_id,
-                pad_token_id=pad_id,
-                generator=generator,
-            )
-        mask, _ = response_mask(responses, eos_id)
-        texts = [
-            tokenizer.decode(
-                [t for t in responses[i, : int(mask[i].sum())].tolist() if t != eos_id],
-                skip_special_tokens=True,
-            )
-            for i in range(responses.shape[0])
-        ]
-        out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
-    return out, query_ids, responses
-
-
 def generate(
     config: GenerateConfig,
     rows: Rows | None,
@@ -94,7 +46,8 @@ def generate(
         resolve_model,
         seq_length,
     )
-    from alignment.training.scoring import load_reward
+    from alignment.training.sampling import sample_texts
+    from alignment.training.scoring import optional_step_reward
 
     started = time.perf_counter()
     config = preflight(config, reward_fn=reward_fn is not None)
@@ -110,15 +63,7 @@ def generate(
     if torch.cuda.is_available():
         model.to("cuda")
     tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
-    reward = None
-    if config.reward_model is not None or reward_fn is not None:
-        reward = load_reward(
-            config.reward_model,
-            config.reward_weights,
-            reward_fn=reward_fn,
-            bf16=config.bf16,
-            max_length=seq_length(config),
-        )
+    reward = optional_step_reward(config, reward_fn)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
     path = out / "responses.jsonl"

@@ -44,7 +44,7 @@ def train_rloo(
         seq_length,
         truncate_left,
     )
-    from alignment.training.scoring import load_reward
+    from alignment.training.scoring import step_reward
     from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
 
     started = time.perf_counter()
@@ -55,13 +55,7 @@ def train_rloo(
     memory = step_start(config, "rloo", progress)
 
     torch.manual_seed(config.seed)
-    combined = load_reward(
-        config.reward_model,
-        config.reward_weights,
-        reward_fn=reward_fn,
-        bf16=config.bf16,
-        max_length=seq_length(config),
-    )
+    combined = step_reward(config, reward_fn)
 
     def concord_reward(prompts: list[str], completions: list[str], **_: Any) -> list[float | None]:
         return [float(s) for s in combined(list(prompts), list(completions))]
