@@ -527,22 +527,19 @@ def _check_cross_fields(config: StepConfig) -> None:
                 "reward_weights",
                 f"'reward_weights' has {len(weights)} weights for {count} reward model(s); give one per model",
             )
-    if isinstance(config, PPOConfig):
-        batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-        if batch % config.num_mini_batches:
-            raise ConfigError(
-                "num_mini_batches",
-                f"'num_mini_batches' = {config.num_mini_batches} must divide the rollout batch "
-                f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
-            )
-    if isinstance(config, RLOOConfig):
-        batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-        if batch % config.num_generations:
-            raise ConfigError(
-                "num_generations",
-                f"'num_generations' = {config.num_generations} must divide "
-                f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
-            )
+    batch_checks: tuple[tuple[type[TrainConfig], str, str], ...] = (
+        (PPOConfig, "num_mini_batches", "the rollout batch "),
+        (RLOOConfig, "num_generations", ""),
+    )
+    for cls, key, batch_name in batch_checks:
+        if isinstance(config, cls):
+            batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
+            if batch % getattr(config, key):
+                raise ConfigError(
+                    key,
+                    f"'{key}' = {getattr(config, key)} must divide {batch_name}"
+                    f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
+                )
     response_length = getattr(config, "response_length", None)
     if (
         response_length is not None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import EvaluateConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
 from alignment.training.rows import Rows, as_rows, prompt_text, response_text
 from alignment.training.scoring import RewardFn
 
@@ -32,22 +31,12 @@ def evaluate(
     """Measure the policy on the rows' prompts (and the reward model on rows that carry chosen/rejected)."""
     import torch
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-    )
+    from alignment.training.models import load_causal_lm, load_lm_and_tokenizer, prompt_budget, seq_length
     from alignment.training.reward import pair_accuracy
     from alignment.training.sampling import sample_texts, sequence_logprobs
     from alignment.training.scoring import optional_step_reward
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
     data = as_rows(rows, config.dataset)
     prompts = [prompt_text(r.get("prompt", r.get("query"))) for r in data if r.get("prompt", r.get("query"))]
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
@@ -63,8 +52,7 @@ def evaluate(
     emit(progress, "start", step="evaluate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
     reward = optional_step_reward(config, reward_fn)
-    policy = load_causal_lm(config).eval()
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    policy, tokenizer = load_lm_and_tokenizer(config, padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
     eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
@@ -116,14 +104,13 @@ def evaluate(
         metrics["win_rate"] = sum(wins) / len(wins)
     if pairs and reward is not None:
         metrics["rm_accuracy"] = pair_accuracy(reward, pairs)
-    result = EvaluateResult(
+    return finish_step(
+        EvaluateResult,
         step="evaluate",
-        out_dir=str(out),
+        out=out,
+        started=started,
+        progress=progress,
         metrics=metrics,
-        elapsed_s=time.perf_counter() - started,
         prompts=len(prompts),
         pairs=len(pairs),
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import GenerateConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -38,31 +37,20 @@ def generate(
     """Write `responses.jsonl`: n samples per prompt with scores; best_of_n keeps the highest-scoring one."""
     import torch
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-    )
+    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length
     from alignment.training.sampling import sample_texts
     from alignment.training.scoring import optional_step_reward
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
     given = as_rows(rows, config.dataset)
     prompts = prompts_of(given)
     # The prompts as the rows gave them (prompts_of has checked that each row has one).
     originals = [row.get("prompt", row.get("query")) for row in given]
     emit(progress, "start", step="generate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
-    model = load_causal_lm(config).eval()
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side="left")
     if torch.cuda.is_available():
         model.to("cuda")
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
     reward = optional_step_reward(config, reward_fn)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
@@ -107,15 +95,14 @@ def generate(
     if reward is not None and prompts:
         metrics["reward_mean"] = score_sum / (len(prompts) * config.num_return_sequences)
         metrics["best_of_n_reward_mean"] = best_sum / len(prompts)
-    result = GenerateResult(
+    return finish_step(
+        GenerateResult,
         step="generate",
-        out_dir=str(out),
+        out=out,
+        started=started,
+        progress=progress,
         metrics=metrics,
-        elapsed_s=time.perf_counter() - started,
         output_path=str(path),
         prompts=len(prompts),
         responses=total,
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

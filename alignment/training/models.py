@@ -398,6 +398,16 @@ def load_causal_lm(config: StepConfig, path: str | None = None, *, trainable: bo
     return model
 
 
+def load_lm_and_tokenizer(
+    config: StepConfig, *, padding_side: str, trainable: bool = False
+) -> tuple[Any, Any]:
+    """The config's causal LM (in eval mode unless `trainable`) and its tokenizer padding on `padding_side`."""
+    model = load_causal_lm(config, trainable=trainable)
+    if not trainable:
+        model.eval()
+    return model, load_tokenizer(resolve_model(config.model_name), padding_side=padding_side)
+
+
 def load_policy(config: TrainConfig) -> tuple[Any, Any]:
     """The trainable policy (LoRA adapters when lora_r > 0, else all weights) and its left-padding tokenizer."""
     model = load_causal_lm(config, trainable=True)

@@ -33,14 +33,13 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import PPOConfig
 from alignment.training.ppo_run import PPORun
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -75,12 +74,8 @@ def train_ppo(
     (prompts, responses) -> scores replaces the config's reward models, e.g. for rule-based rewards.
     """
     from alignment.training.memory import ensure_fits, estimate_memory
-    from alignment.training.models import preflight
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
     prompts = prompts_of(as_rows(rows, config.dataset))
     if not prompts:
         raise ValueError("ppo: no prompts")
@@ -104,13 +99,15 @@ def train_ppo(
     run.save_checkpoint()
     policy_path, value_head_path = _save_models(run)
     (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in run.history))
-    summary = _summary(run.history)
-    result = PPOResult(
+    return finish_step(
+        PPOResult,
         step="ppo",
-        out_dir=str(out),
-        metrics=summary,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
+        out=out,
+        started=started,
+        progress=progress,
+        metrics=_summary(run.history),
+        memory=memory,
+        end={"steps": run.step, "stopped_reason": stopped},
         policy_path=str(policy_path),
         value_head_path=str(value_head_path),
         checkpoint_path=str(run.checkpoint),
@@ -121,9 +118,6 @@ def train_ppo(
         kl_coef=run.kl_ctl.value,
         history=run.history,
     )
-    result.write()
-    emit(progress, "end", **summary, steps=run.step, stopped_reason=stopped)
-    return result
 
 
 def build_run(config: PPOConfig, prompts: list[str], out: Path, *, reward_fn: RewardFn | None) -> PPORun:

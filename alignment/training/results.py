@@ -1,14 +1,20 @@
-"""What every step returns: a JSON-serialisable result dataclass, and the progress callback type."""
+"""How every step starts and ends: its checked config and output folder, a JSON-serialisable result
+dataclass written to that folder, and the progress callback type."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from alignment.training.config import StepConfig
+    from alignment.training.memory import MemoryEstimate
 
 Progress = Callable[[dict[str, Any]], None]
 """Called with plain dicts: {"event": "start"|"step"|"end", ...figures}."""
@@ -58,3 +64,44 @@ def emit(progress: Progress | None, event: str, **figures: Any) -> None:
     """Send one event to the progress callback, if any."""
     if progress is not None:
         progress({"event": event, **figures})
+
+
+_C = TypeVar("_C", bound="StepConfig")
+_R = TypeVar("_R", bound=StepResult)
+
+
+def begin_step(config: _C, out_dir: str | Path, *, reward_fn: bool = False) -> tuple[float, _C, Path]:
+    """(start time, the config checked against its models by `models.preflight`, the created output folder)."""
+    from alignment.training.models import preflight
+
+    started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return started, config, out
+
+
+def finish_step(
+    result_type: type[_R],
+    *,
+    step: str,
+    out: Path,
+    started: float,
+    progress: Progress | None,
+    metrics: dict[str, float],
+    memory: MemoryEstimate | None = None,
+    end: dict[str, Any] | None = None,
+    **fields: Any,
+) -> _R:
+    """Build the step's result, write it as result.json and send the "end" event (metrics and `end`)."""
+    result = result_type(
+        step=step,
+        out_dir=str(out),
+        metrics=metrics,
+        memory=memory.to_dict() if memory is not None else {},
+        elapsed_s=time.perf_counter() - started,
+        **fields,
+    )
+    result.write()
+    emit(progress, "end", **metrics, **(end or {}))
+    return result
