@@ -43,7 +43,8 @@ def train_dpo(
     from alignment.training.models import load_lm_and_tokenizer, seq_length
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started, config, out = begin_step(config, out_dir)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     pairs = [
         {k: v for k, v in row.items() if k != "margin"}
         for row in preference_rows(as_rows(rows, config.dataset))
@@ -64,6 +65,7 @@ def train_dpo(
         remove_unused_columns=False,
     )
     return train_policy(
+        ctx,
         DPOTrainer,
         DPOResult,
         config=config,
@@ -72,9 +74,5 @@ def train_dpo(
         args=args,
         train_rows=train_rows,
         eval_rows=eval_rows,
-        out=out,
-        step="dpo",
         memory=memory,
-        started=started,
-        progress=progress,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.training.config import EvaluateConfig
-from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
+from alignment.training.results import Progress, StepResult, begin_step, emit, prompt_batches
 from alignment.training.rows import Rows, as_rows, prompt_text, response_text
 from alignment.training.scoring import RewardFn
 
@@ -36,7 +36,7 @@ def evaluate(
     from alignment.training.sampling import sample_texts, sequence_logprobs
     from alignment.training.scoring import optional_step_reward
 
-    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
     data = as_rows(rows, config.dataset)
     prompts = [prompt_text(r.get("prompt", r.get("query"))) for r in data if r.get("prompt", r.get("query"))]
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
@@ -60,8 +60,7 @@ def evaluate(
     policy_scores: list[float] = []
     reference_scores: list[float] = []
     kls: list[float] = []
-    for start in range(0, len(prompts), config.batch_size):
-        chunk = prompts[start : start + config.batch_size]
+    for _, chunk in prompt_batches(prompts, config.batch_size, progress):
         common: dict[str, Any] = {
             "n": 1,
             "response_length": config.response_length,
@@ -82,13 +81,6 @@ def evaluate(
             if reference is not None:
                 ref_texts, _, _ = sample_texts(reference, tokenizer, chunk, **common)
                 reference_scores.extend(float(s) for s in reward(chunk, [t[0] for t in ref_texts]))
-        emit(
-            progress,
-            "step",
-            step=min(start + config.batch_size, len(prompts)),
-            total_steps=len(prompts),
-            unit="prompt",
-        )
 
     metrics: dict[str, float] = {}
     if policy_scores:
@@ -104,12 +96,8 @@ def evaluate(
         metrics["win_rate"] = sum(wins) / len(wins)
     if pairs and reward is not None:
         metrics["rm_accuracy"] = pair_accuracy(reward, pairs)
-    return finish_step(
+    return ctx.finish(
         EvaluateResult,
-        step="evaluate",
-        out=out,
-        started=started,
-        progress=progress,
         metrics=metrics,
         prompts=len(prompts),
         pairs=len(pairs),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.training.config import GenerateConfig
-from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
+from alignment.training.results import Progress, StepResult, begin_step, emit, prompt_batches
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -41,7 +41,8 @@ def generate(
     from alignment.training.sampling import sample_texts
     from alignment.training.scoring import optional_step_reward
 
-    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
+    out = ctx.out
     given = as_rows(rows, config.dataset)
     prompts = prompts_of(given)
     # The prompts as the rows gave them (prompts_of has checked that each row has one).
@@ -58,8 +59,7 @@ def generate(
     total = 0
     score_sum = best_sum = 0.0
     with path.open("w", encoding="utf-8") as handle:
-        for start in range(0, len(prompts), config.batch_size):
-            chunk = prompts[start : start + config.batch_size]
+        for start, chunk in prompt_batches(prompts, config.batch_size, progress):
             chunk_given = originals[start : start + config.batch_size]
             texts, _, _ = sample_texts(
                 model,
@@ -84,23 +84,12 @@ def generate(
                         line["responses"], line["scores"] = [responses[best]], [scores[best]]
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
                 total += len(line["responses"])
-            emit(
-                progress,
-                "step",
-                step=min(start + config.batch_size, len(prompts)),
-                total_steps=len(prompts),
-                unit="prompt",
-            )
     metrics: dict[str, float] = {}
     if reward is not None and prompts:
         metrics["reward_mean"] = score_sum / (len(prompts) * config.num_return_sequences)
         metrics["best_of_n_reward_mean"] = best_sum / len(prompts)
-    return finish_step(
+    return ctx.finish(
         GenerateResult,
-        step="generate",
-        out=out,
-        started=started,
-        progress=progress,
         metrics=metrics,
         output_path=str(path),
         prompts=len(prompts),

@@ -39,7 +39,7 @@ from typing import Any
 
 from alignment.training.config import PPOConfig
 from alignment.training.ppo_run import PPORun
-from alignment.training.results import Progress, StepResult, begin_step, emit, finish_step
+from alignment.training.results import Progress, StepResult, begin_step, emit
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -75,7 +75,8 @@ def train_ppo(
     """
     from alignment.training.memory import ensure_fits, estimate_memory
 
-    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
+    out = ctx.out
     prompts = prompts_of(as_rows(rows, config.dataset))
     if not prompts:
         raise ValueError("ppo: no prompts")
@@ -99,12 +100,8 @@ def train_ppo(
     run.save_checkpoint()
     policy_path, value_head_path = _save_models(run)
     (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in run.history))
-    return finish_step(
+    return ctx.finish(
         PPOResult,
-        step="ppo",
-        out=out,
-        started=started,
-        progress=progress,
         metrics=_summary(run.history),
         memory=memory,
         end={"steps": run.step, "stopped_reason": stopped},

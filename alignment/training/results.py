@@ -7,7 +7,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -70,38 +70,57 @@ _C = TypeVar("_C", bound="StepConfig")
 _R = TypeVar("_R", bound=StepResult)
 
 
-def begin_step(config: _C, out_dir: str | Path, *, reward_fn: bool = False) -> tuple[float, _C, Path]:
-    """(start time, the config checked against its models by `models.preflight`, the created output folder)."""
+@dataclass
+class StepContext:
+    """What a running step carries to its end: its name, output folder, start time and progress callback."""
+
+    step: str
+    out: Path
+    progress: Progress | None
+    started: float = field(default_factory=time.perf_counter)
+
+    def finish(
+        self,
+        result_type: type[_R],
+        *,
+        metrics: dict[str, float],
+        memory: MemoryEstimate | None = None,
+        end: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> _R:
+        """Build the step's result, write it as result.json and send the "end" event (metrics and `end`)."""
+        result = result_type(
+            step=self.step,
+            out_dir=str(self.out),
+            metrics=metrics,
+            memory=memory.to_dict() if memory is not None else {},
+            elapsed_s=time.perf_counter() - self.started,
+            **fields,
+        )
+        result.write()
+        emit(self.progress, "end", **metrics, **(end or {}))
+        return result
+
+
+def begin_step(
+    config: _C, out_dir: str | Path, progress: Progress | None, *, reward_fn: bool = False
+) -> tuple[_C, StepContext]:
+    """The config checked against its models (`models.preflight`), and the step's context with its output
+    folder created."""
     from alignment.training.models import preflight
 
     started = time.perf_counter()
     config = preflight(config, reward_fn=reward_fn)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return started, config, out
+    return config, StepContext(step=config.STEP, out=out, progress=progress, started=started)
 
 
-def finish_step(
-    result_type: type[_R],
-    *,
-    step: str,
-    out: Path,
-    started: float,
-    progress: Progress | None,
-    metrics: dict[str, float],
-    memory: MemoryEstimate | None = None,
-    end: dict[str, Any] | None = None,
-    **fields: Any,
-) -> _R:
-    """Build the step's result, write it as result.json and send the "end" event (metrics and `end`)."""
-    result = result_type(
-        step=step,
-        out_dir=str(out),
-        metrics=metrics,
-        memory=memory.to_dict() if memory is not None else {},
-        elapsed_s=time.perf_counter() - started,
-        **fields,
-    )
-    result.write()
-    emit(progress, "end", **metrics, **(end or {}))
-    return result
+def prompt_batches(
+    prompts: list[str], batch_size: int, progress: Progress | None
+) -> Iterator[tuple[int, list[str]]]:
+    """(start index, batch) over `prompts`; after each batch a "step" event counts the prompts done."""
+    for start in range(0, len(prompts), batch_size):
+        yield start, prompts[start : start + batch_size]
+        done = min(start + batch_size, len(prompts))
+        emit(progress, "step", step=done, total_steps=len(prompts), unit="prompt")

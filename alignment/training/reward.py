@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.training.config import RewardConfig
-from alignment.training.results import Progress, StepResult, begin_step, finish_step
+from alignment.training.results import Progress, StepResult, begin_step
 from alignment.training.rows import (
     Row,
     Rows,
@@ -106,7 +106,8 @@ def train_reward(
         step_start,
     )
 
-    started, config, out = begin_step(config, out_dir)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     max_length = seq_length(config)
     pairs = preference_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
@@ -157,12 +158,8 @@ def train_reward(
     trained.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     (model_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2))
-    return finish_step(
+    return ctx.finish(
         RewardResult,
-        step="reward",
-        out=out,
-        started=started,
-        progress=progress,
         metrics=metrics,
         memory=memory,
         model_path=str(model_dir),

@@ -36,7 +36,8 @@ def train_rloo(
     from alignment.training.scoring import step_reward
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started, config, out = begin_step(config, out_dir, reward_fn=reward_fn is not None)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
+    out = ctx.out
     prompts = prompts_of(as_rows(rows, config.dataset))
     memory = step_start(config, "rloo", progress)
 
@@ -59,6 +60,7 @@ def train_rloo(
         remove_unused_columns=False,
     )
     return train_policy(
+        ctx,
         RLOOTrainer,
         RLOOResult,
         config=config,
@@ -67,11 +69,7 @@ def train_rloo(
         args=args,
         train_rows=[{"prompt": p} for p in prompts],
         eval_rows=None,
-        out=out,
-        step="rloo",
         memory=memory,
-        started=started,
-        progress=progress,
         series="reward",
         reward_funcs=concord_reward,
     )

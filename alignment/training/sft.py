@@ -41,7 +41,8 @@ def train_sft(
     from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length, truncate_left
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started, config, out = begin_step(config, out_dir)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     demos = demonstration_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(demos, config.eval_split, seed=config.seed)
     memory = step_start(config, "sft", progress)
@@ -61,6 +62,7 @@ def train_sft(
         remove_unused_columns=True,
     )
     return train_policy(
+        ctx,
         SFTTrainer,
         SFTResult,
         config=config,
@@ -69,9 +71,5 @@ def train_sft(
         args=args,
         train_rows=train_rows,
         eval_rows=eval_rows,
-        out=out,
-        step="sft",
         memory=memory,
-        started=started,
-        progress=progress,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignment.training.config import TrainConfig
-from alignment.training.results import PolicyResult, Progress, emit, finish_step
+from alignment.training.results import PolicyResult, Progress, StepContext, emit
 
 if TYPE_CHECKING:
     from alignment.training.memory import MemoryEstimate
@@ -121,6 +121,7 @@ def step_start(config: TrainConfig, step: str, progress: Progress | None, **figu
 
 
 def train_policy(
+    ctx: StepContext,
     trainer_type: type,
     result_type: type[_R],
     *,
@@ -130,11 +131,7 @@ def train_policy(
     args: Any,
     train_rows: Sequence[Mapping[str, Any]],
     eval_rows: Sequence[Mapping[str, Any]] | None,
-    out: Path,
-    step: str,
     memory: MemoryEstimate,
-    started: float,
-    progress: Progress | None,
     series: str = "loss",
     **trainer_kwargs: Any,
 ) -> _R:
@@ -153,17 +150,13 @@ def train_policy(
         train_dataset=Dataset.from_list(train_rows),
         processing_class=tokenizer,
         peft_config=lora_config(config, task_type="CAUSAL_LM"),
-        callbacks=[progress_callback(progress)],
+        callbacks=[progress_callback(ctx.progress)],
         **trainer_kwargs,
     )
     metrics, history = train_and_measure(trainer, evaluate=bool(eval_rows), series=series)
-    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
-    return finish_step(
+    policy_path = save_policy(trainer.model, tokenizer, ctx.out / "policy")
+    return ctx.finish(
         result_type,
-        step=step,
-        out=out,
-        started=started,
-        progress=progress,
         metrics=metrics,
         memory=memory,
         policy_path=str(policy_path),
