@@ -6,7 +6,9 @@ defaults, and refuses an unknown key, a wrong type, an out-of-range value or an 
 `ConfigError` naming the key and what is allowed. `config_to_dict` is its inverse, so a config stored as
 JSON on a `TrainingRun` row loads back to an equal dataclass.
 
-This module imports only the standard library: the web process validates configs without torch.
+This module imports only the standard library: the web process validates configs without torch. It is
+longer than the others because it is the one table of every key of every step, with each key's default,
+bounds and help text next to its field; the checking code after the dataclasses reads that table.
 """
 
 from __future__ import annotations

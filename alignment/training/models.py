@@ -1,4 +1,9 @@
-"""Loading and saving models: local path or hub id, LoRA adapters, 4-bit and bf16, with hardware checks."""
+"""Loading and saving models: local path or hub id, LoRA adapters, 4-bit and bf16, with hardware checks.
+
+Longer than ~350 lines because finding a model (path, cache, hub), checking a config against the models it
+names before anything loads (`preflight`: lengths, hardware) and loading them share the same resolution
+rules; split apart, each half would restate them.
+"""
 
 from __future__ import annotations
 
