@@ -135,8 +135,8 @@ def score_policy(policy: str, reward: str, prompts: list[str], threads: int) -> 
     import torch
 
     from alignment.training.config import GenerateConfig, load_config
-    from alignment.training.generate import sample_texts
     from alignment.training.models import load_causal_lm, load_reward_model, load_tokenizer
+    from alignment.training.sampling import sample_texts
     from alignment.training.scoring import RewardModelScorer
 
     config = load_config({"strategy": "generate", "model_name": policy})

@@ -6,7 +6,9 @@ defaults, and refuses an unknown key, a wrong type, an out-of-range value or an 
 `ConfigError` naming the key and what is allowed. `config_to_dict` is its inverse, so a config stored as
 JSON on a `TrainingRun` row loads back to an equal dataclass.
 
-This module imports only the standard library: the web process validates configs without torch.
+This module imports only the standard library: the web process validates configs without torch. It is
+longer than the others because it is the one table of every key of every step, with each key's default,
+bounds and help text next to its field; the checking code after the dataclasses reads that table.
 """
 
 from __future__ import annotations
@@ -334,6 +336,18 @@ CONFIG_CLASSES: dict[str, type[StepConfig]] = {
 }
 """The config dataclass of each step."""
 
+STEP_RUNNERS: dict[str, tuple[str, bool]] = {
+    "sft": ("alignment.training.sft:train_sft", False),
+    "reward": ("alignment.training.reward:train_reward", False),
+    "ppo": ("alignment.training.ppo:train_ppo", True),
+    "dpo": ("alignment.training.dpo:train_dpo", False),
+    "rloo": ("alignment.training.rloo:train_rloo", True),
+    "generate": ("alignment.training.generate:generate", True),
+    "evaluate": ("alignment.training.evaluate:evaluate", True),
+}
+"""The function that runs each step ("module:function", imported on use so this module stays light), and
+whether it takes a `reward_fn`."""
+
 C = TypeVar("C", bound=StepConfig)
 
 
@@ -515,22 +529,19 @@ def _check_cross_fields(config: StepConfig) -> None:
                 "reward_weights",
                 f"'reward_weights' has {len(weights)} weights for {count} reward model(s); give one per model",
             )
-    if isinstance(config, PPOConfig):
-        batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-        if batch % config.num_mini_batches:
-            raise ConfigError(
-                "num_mini_batches",
-                f"'num_mini_batches' = {config.num_mini_batches} must divide the rollout batch "
-                f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
-            )
-    if isinstance(config, RLOOConfig):
-        batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-        if batch % config.num_generations:
-            raise ConfigError(
-                "num_generations",
-                f"'num_generations' = {config.num_generations} must divide "
-                f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
-            )
+    batch_checks: tuple[tuple[type[TrainConfig], str, str], ...] = (
+        (PPOConfig, "num_mini_batches", "the rollout batch "),
+        (RLOOConfig, "num_generations", ""),
+    )
+    for cls, key, batch_name in batch_checks:
+        if isinstance(config, cls):
+            batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
+            if batch % getattr(config, key):
+                raise ConfigError(
+                    key,
+                    f"'{key}' = {getattr(config, key)} must divide {batch_name}"
+                    f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
+                )
     response_length = getattr(config, "response_length", None)
     if (
         response_length is not None

@@ -6,13 +6,12 @@ With LoRA the reference is the base with adapters disabled (TRL does this for a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import DPOConfig
-from alignment.training.results import PolicyResult, Progress
+from alignment.training.results import PolicyResult, Progress, begin_step
 from alignment.training.reward import preference_rows
 from alignment.training.rows import Rows, as_rows, split_rows
 
@@ -38,24 +37,14 @@ def train_dpo(
 ) -> DPOResult:
     """Train the policy with DPO; the saved policy has its adapters merged (unless 4-bit)."""
     import torch
-    from datasets import Dataset
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        lora_config,
-        preflight,
-        resolve_model,
-        seq_length,
-    )
-    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
+    from alignment.training.models import load_lm_and_tokenizer, seq_length
+    from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started = time.perf_counter()
-    config = preflight(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     pairs = [
         {k: v for k, v in row.items() if k != "margin"}
         for row in preference_rows(as_rows(rows, config.dataset))
@@ -64,8 +53,7 @@ def train_dpo(
     memory = step_start(config, "dpo", progress)
 
     torch.manual_seed(config.seed)
-    model = load_causal_lm(config, trainable=True)
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side="right", trainable=True)
     train_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in train_rows]
     eval_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in eval_rows]
     args = TRLDPOConfig(
@@ -76,23 +64,15 @@ def train_dpo(
         max_length=seq_length(config),
         remove_unused_columns=False,
     )
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        processing_class=tokenizer,
-        peft_config=lora_config(config, task_type="CAUSAL_LM"),
-        callbacks=[progress_callback(progress)],
-    )
-    return policy_step_finish(
+    return train_policy(
+        ctx,
+        DPOTrainer,
         DPOResult,
-        trainer,
-        tokenizer,
-        out,
-        step="dpo",
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        args=args,
+        train_rows=train_rows,
+        eval_rows=eval_rows,
         memory=memory,
-        started=started,
-        progress=progress,
-        evaluate=bool(eval_rows),
     )

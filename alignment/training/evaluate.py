@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import EvaluateConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step, emit, prompt_batches
 from alignment.training.rows import Rows, as_rows, prompt_text, response_text
 from alignment.training.scoring import RewardFn
 
@@ -19,28 +18,6 @@ class EvaluateResult(StepResult):
 
     prompts: int = 0
     pairs: int = 0
-
-
-def sequence_logprobs(
-    model: Any, query_ids: Any, responses: Any, eos_id: int, pad_id: int, temperature: float
-) -> Any:
-    """Sum of log-probabilities of each response (up to its first EOS) under `model`."""
-    import torch
-
-    from alignment.training.ppo import forward_response, response_mask
-
-    query_mask = (query_ids != pad_id).long()
-    mask, _ = response_mask(responses, eos_id)
-    with torch.no_grad():
-        logprobs, _, _ = forward_response(
-            model,
-            None,
-            torch.cat([query_ids, responses], 1),
-            torch.cat([query_mask, mask.long()], 1),
-            query_ids.shape[1],
-            temperature,
-        )
-    return (logprobs * mask).sum(1)
 
 
 def evaluate(
@@ -54,22 +31,12 @@ def evaluate(
     """Measure the policy on the rows' prompts (and the reward model on rows that carry chosen/rejected)."""
     import torch
 
-    from alignment.training.generate import sample_texts
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-    )
+    from alignment.training.models import load_causal_lm, load_lm_and_tokenizer, prompt_budget, seq_length
     from alignment.training.reward import pair_accuracy
-    from alignment.training.scoring import load_reward
+    from alignment.training.sampling import sample_texts, sequence_logprobs
+    from alignment.training.scoring import optional_step_reward
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
     data = as_rows(rows, config.dataset)
     prompts = [prompt_text(r.get("prompt", r.get("query"))) for r in data if r.get("prompt", r.get("query"))]
     prompts = prompts[: config.max_prompts] if config.max_prompts else prompts
@@ -84,17 +51,8 @@ def evaluate(
     ]
     emit(progress, "start", step="evaluate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
-    reward = None
-    if config.reward_model is not None or reward_fn is not None:
-        reward = load_reward(
-            config.reward_model,
-            config.reward_weights,
-            reward_fn=reward_fn,
-            bf16=config.bf16,
-            max_length=seq_length(config),
-        )
-    policy = load_causal_lm(config).eval()
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    reward = optional_step_reward(config, reward_fn)
+    policy, tokenizer = load_lm_and_tokenizer(config, padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
     eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
@@ -102,8 +60,7 @@ def evaluate(
     policy_scores: list[float] = []
     reference_scores: list[float] = []
     kls: list[float] = []
-    for start in range(0, len(prompts), config.batch_size):
-        chunk = prompts[start : start + config.batch_size]
+    for _, chunk in prompt_batches(prompts, config.batch_size, progress):
         common: dict[str, Any] = {
             "n": 1,
             "response_length": config.response_length,
@@ -124,13 +81,6 @@ def evaluate(
             if reference is not None:
                 ref_texts, _, _ = sample_texts(reference, tokenizer, chunk, **common)
                 reference_scores.extend(float(s) for s in reward(chunk, [t[0] for t in ref_texts]))
-        emit(
-            progress,
-            "step",
-            step=min(start + config.batch_size, len(prompts)),
-            total_steps=len(prompts),
-            unit="prompt",
-        )
 
     metrics: dict[str, float] = {}
     if policy_scores:
@@ -146,14 +96,9 @@ def evaluate(
         metrics["win_rate"] = sum(wins) / len(wins)
     if pairs and reward is not None:
         metrics["rm_accuracy"] = pair_accuracy(reward, pairs)
-    result = EvaluateResult(
-        step="evaluate",
-        out_dir=str(out),
+    return ctx.finish(
+        EvaluateResult,
         metrics=metrics,
-        elapsed_s=time.perf_counter() - started,
         prompts=len(prompts),
         pairs=len(pairs),
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

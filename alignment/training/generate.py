@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import GenerateConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step, emit, prompt_batches
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -27,54 +26,6 @@ class GenerateResult(StepResult):
     responses: int = 0
 
 
-def sample_texts(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[str],
-    *,
-    n: int,
-    response_length: int,
-    temperature: float,
-    max_prompt_tokens: int,
-    batch_size: int,
-    generator: Any = None,
-) -> tuple[list[list[str]], Any, Any]:
-    """n sampled responses per prompt as text, plus the (prompt ids, response ids) of the last batch for reuse."""
-    import torch
-
-    from alignment.training.ppo import left_pad, response_mask, sample_responses
-
-    device = next(model.parameters()).device
-    eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
-    out: list[list[str]] = []
-    query_ids = responses = None
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] for p in chunk]
-        query_ids, query_mask = left_pad([e for e in encoded for _ in range(n)], pad_id)
-        with torch.no_grad():
-            responses = sample_responses(
-                model,
-                query_ids.to(device),
-                query_mask.to(device),
-                response_length=response_length,
-                temperature=temperature,
-                eos_token_id=eos_id,
-                pad_token_id=pad_id,
-                generator=generator,
-            )
-        mask, _ = response_mask(responses, eos_id)
-        texts = [
-            tokenizer.decode(
-                [t for t in responses[i, : int(mask[i].sum())].tolist() if t != eos_id],
-                skip_special_tokens=True,
-            )
-            for i in range(responses.shape[0])
-        ]
-        out.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
-    return out, query_ids, responses
-
-
 def generate(
     config: GenerateConfig,
     rows: Rows | None,
@@ -86,47 +37,29 @@ def generate(
     """Write `responses.jsonl`: n samples per prompt with scores; best_of_n keeps the highest-scoring one."""
     import torch
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-    )
-    from alignment.training.scoring import load_reward
+    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length
+    from alignment.training.sampling import sample_texts
+    from alignment.training.scoring import optional_step_reward
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
+    out = ctx.out
     given = as_rows(rows, config.dataset)
     prompts = prompts_of(given)
     # The prompts as the rows gave them (prompts_of has checked that each row has one).
     originals = [row.get("prompt", row.get("query")) for row in given]
     emit(progress, "start", step="generate", total_steps=len(prompts), unit="prompt")
     torch.manual_seed(config.seed)
-    model = load_causal_lm(config).eval()
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side="left")
     if torch.cuda.is_available():
         model.to("cuda")
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
-    reward = None
-    if config.reward_model is not None or reward_fn is not None:
-        reward = load_reward(
-            config.reward_model,
-            config.reward_weights,
-            reward_fn=reward_fn,
-            bf16=config.bf16,
-            max_length=seq_length(config),
-        )
+    reward = optional_step_reward(config, reward_fn)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(config.seed)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
     path = out / "responses.jsonl"
     total = 0
     score_sum = best_sum = 0.0
     with path.open("w", encoding="utf-8") as handle:
-        for start in range(0, len(prompts), config.batch_size):
-            chunk = prompts[start : start + config.batch_size]
+        for start, chunk in prompt_batches(prompts, config.batch_size, progress):
             chunk_given = originals[start : start + config.batch_size]
             texts, _, _ = sample_texts(
                 model,
@@ -151,26 +84,14 @@ def generate(
                         line["responses"], line["scores"] = [responses[best]], [scores[best]]
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
                 total += len(line["responses"])
-            emit(
-                progress,
-                "step",
-                step=min(start + config.batch_size, len(prompts)),
-                total_steps=len(prompts),
-                unit="prompt",
-            )
     metrics: dict[str, float] = {}
     if reward is not None and prompts:
         metrics["reward_mean"] = score_sum / (len(prompts) * config.num_return_sequences)
         metrics["best_of_n_reward_mean"] = best_sum / len(prompts)
-    result = GenerateResult(
-        step="generate",
-        out_dir=str(out),
+    return ctx.finish(
+        GenerateResult,
         metrics=metrics,
-        elapsed_s=time.perf_counter() - started,
         output_path=str(path),
         prompts=len(prompts),
         responses=total,
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

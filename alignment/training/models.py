@@ -1,4 +1,9 @@
-"""Loading and saving models: local path or hub id, LoRA adapters, 4-bit and bf16, with hardware checks."""
+"""Loading and saving models: local path or hub id, LoRA adapters, 4-bit and bf16, with hardware checks.
+
+Longer than ~350 lines because finding a model (path, cache, hub), checking a config against the models it
+names before anything loads (`preflight`: lengths, hardware) and loading them share the same resolution
+rules; split apart, each half would restate them.
+"""
 
 from __future__ import annotations
 
@@ -396,6 +401,16 @@ def load_causal_lm(config: StepConfig, path: str | None = None, *, trainable: bo
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.config.use_cache = True
     return model
+
+
+def load_lm_and_tokenizer(
+    config: StepConfig, *, padding_side: str, trainable: bool = False
+) -> tuple[Any, Any]:
+    """The config's causal LM (in eval mode unless `trainable`) and its tokenizer padding on `padding_side`."""
+    model = load_causal_lm(config, trainable=trainable)
+    if not trainable:
+        model.eval()
+    return model, load_tokenizer(resolve_model(config.model_name), padding_side=padding_side)
 
 
 def load_policy(config: TrainConfig) -> tuple[Any, Any]:

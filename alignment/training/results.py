@@ -1,14 +1,20 @@
-"""What every step returns: a JSON-serialisable result dataclass, and the progress callback type."""
+"""How every step starts and ends: its checked config and output folder, a JSON-serialisable result
+dataclass written to that folder, and the progress callback type."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from alignment.training.config import StepConfig
+    from alignment.training.memory import MemoryEstimate
 
 Progress = Callable[[dict[str, Any]], None]
 """Called with plain dicts: {"event": "start"|"step"|"end", ...figures}."""
@@ -58,3 +64,63 @@ def emit(progress: Progress | None, event: str, **figures: Any) -> None:
     """Send one event to the progress callback, if any."""
     if progress is not None:
         progress({"event": event, **figures})
+
+
+_C = TypeVar("_C", bound="StepConfig")
+_R = TypeVar("_R", bound=StepResult)
+
+
+@dataclass
+class StepContext:
+    """What a running step carries to its end: its name, output folder, start time and progress callback."""
+
+    step: str
+    out: Path
+    progress: Progress | None
+    started: float = field(default_factory=time.perf_counter)
+
+    def finish(
+        self,
+        result_type: type[_R],
+        *,
+        metrics: dict[str, float],
+        memory: MemoryEstimate | None = None,
+        end: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> _R:
+        """Build the step's result, write it as result.json and send the "end" event (metrics and `end`)."""
+        result = result_type(
+            step=self.step,
+            out_dir=str(self.out),
+            metrics=metrics,
+            memory=memory.to_dict() if memory is not None else {},
+            elapsed_s=time.perf_counter() - self.started,
+            **fields,
+        )
+        result.write()
+        emit(self.progress, "end", **metrics, **(end or {}))
+        return result
+
+
+def begin_step(
+    config: _C, out_dir: str | Path, progress: Progress | None, *, reward_fn: bool = False
+) -> tuple[_C, StepContext]:
+    """The config checked against its models (`models.preflight`), and the step's context with its output
+    folder created."""
+    from alignment.training.models import preflight
+
+    started = time.perf_counter()
+    config = preflight(config, reward_fn=reward_fn)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return config, StepContext(step=config.STEP, out=out, progress=progress, started=started)
+
+
+def prompt_batches(
+    prompts: list[str], batch_size: int, progress: Progress | None
+) -> Iterator[tuple[int, list[str]]]:
+    """(start index, batch) over `prompts`; after each batch a "step" event counts the prompts done."""
+    for start in range(0, len(prompts), batch_size):
+        yield start, prompts[start : start + batch_size]
+        done = min(start + batch_size, len(prompts))
+        emit(progress, "step", step=done, total_steps=len(prompts), unit="prompt")

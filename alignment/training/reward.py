@@ -10,14 +10,13 @@ Way to Go"). Every consumer of the model (PPO, RLOO, generate, evaluate) applies
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import RewardConfig
-from alignment.training.results import Progress, StepResult, emit
+from alignment.training.results import Progress, StepResult, begin_step
 from alignment.training.rows import (
     Row,
     Rows,
@@ -94,7 +93,6 @@ def train_reward(
         load_tokenizer,
         lora_config,
         model_dtype,
-        preflight,
         quiet_transformers,
         resolve_model,
         seq_length,
@@ -108,11 +106,9 @@ def train_reward(
         step_start,
     )
 
-    started = time.perf_counter()
-    config = preflight(config)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     max_length = seq_length(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pairs = preference_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
     memory = step_start(config, "reward", progress, train_pairs=len(train_rows), eval_pairs=len(eval_rows))
@@ -162,21 +158,16 @@ def train_reward(
     trained.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     (model_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2))
-    result = RewardResult(
-        step="reward",
-        out_dir=str(out),
+    return ctx.finish(
+        RewardResult,
         metrics=metrics,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
+        memory=memory,
         model_path=str(model_dir),
         calibration=calibration,
         train_pairs=len(train_rows),
         eval_pairs=len(eval_rows),
         history=log_history(trainer),
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result
 
 
 def pair_accuracy(scorer: Any, rows: Sequence[Row], *, raw: bool = False) -> float:

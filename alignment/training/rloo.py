@@ -6,12 +6,11 @@ weights apply exactly as in PPO, and they may use another tokenizer than the pol
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import RLOOConfig
-from alignment.training.results import PolicyResult, Progress
+from alignment.training.results import PolicyResult, Progress, begin_step
 from alignment.training.rows import Rows, as_rows, prompts_of
 from alignment.training.scoring import RewardFn
 
@@ -30,44 +29,25 @@ def train_rloo(
 ) -> RLOOResult:
     """Optimise the policy with RLOO against the reward; the saved policy has adapters merged (unless 4-bit)."""
     import torch
-    from datasets import Dataset
     from trl import RLOOConfig as TRLRLOOConfig
     from trl import RLOOTrainer
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        lora_config,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-        truncate_left,
-    )
-    from alignment.training.scoring import load_reward
-    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
+    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length, truncate_left
+    from alignment.training.scoring import step_reward
+    from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started = time.perf_counter()
-    config = preflight(config, reward_fn=reward_fn is not None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
+    out = ctx.out
     prompts = prompts_of(as_rows(rows, config.dataset))
     memory = step_start(config, "rloo", progress)
 
     torch.manual_seed(config.seed)
-    combined = load_reward(
-        config.reward_model,
-        config.reward_weights,
-        reward_fn=reward_fn,
-        bf16=config.bf16,
-        max_length=seq_length(config),
-    )
+    combined = step_reward(config, reward_fn)
 
     def concord_reward(prompts: list[str], completions: list[str], **_: Any) -> list[float | None]:
         return [float(s) for s in combined(list(prompts), list(completions))]
 
-    model = load_causal_lm(config, trainable=True)
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="left")
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side="left", trainable=True)
     # TRL's RLOO does not truncate prompts: keep the end of each conversation within the budget.
     budget = prompt_budget(seq_length(config), config.response_length)
     prompts = [truncate_left(tokenizer, p, budget) for p in prompts]
@@ -79,24 +59,17 @@ def train_rloo(
         beta=config.kl_coef,
         remove_unused_columns=False,
     )
-    trainer = RLOOTrainer(
-        model=model,
-        reward_funcs=concord_reward,
-        args=args,
-        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
-        processing_class=tokenizer,
-        peft_config=lora_config(config, task_type="CAUSAL_LM"),
-        callbacks=[progress_callback(progress)],
-    )
-    return policy_step_finish(
+    return train_policy(
+        ctx,
+        RLOOTrainer,
         RLOOResult,
-        trainer,
-        tokenizer,
-        out,
-        step="rloo",
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        args=args,
+        train_rows=[{"prompt": p} for p in prompts],
+        eval_rows=None,
         memory=memory,
-        started=started,
-        progress=progress,
-        evaluate=False,
         series="reward",
+        reward_funcs=concord_reward,
     )

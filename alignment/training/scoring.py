@@ -1,7 +1,7 @@
 """Scoring decoded text with one or several reward models combined with weights.
 
 Scoring works on text, not token ids, so a reward model may use another tokenizer than the policy
-(DESIGN.md, "Key decisions"). PPO scores the sampled ids instead (``ppo.score_ids``) when a reward model
+(DESIGN.md, "Key decisions"). PPO scores the sampled ids instead (``score_ids``) when a reward model
 shares the policy's tokenizer, and applies the same calibration. Each model's raw score goes through its calibration sidecar (gain, bias,
 length coefficient, written by the reward step) before the weighted sum: 0.7·quality + 0.3·safety only
 means something when both scores are on the same scale.
@@ -144,3 +144,105 @@ def load_reward(
             RewardModelScorer(model, tokenizer, calibration, max_length=min(max_length, positions))
         )
     return CombinedReward(scorers, list(weights) if weights is not None else [1.0] * len(paths))
+
+
+def step_reward(config: Any, reward_fn: RewardFn | None) -> CombinedReward:
+    """The reward a step's config names (`reward_model`, `reward_weights`, `bf16`, its length budget), or
+    `reward_fn` when given."""
+    from alignment.training.models import seq_length
+
+    return load_reward(
+        config.reward_model,
+        config.reward_weights,
+        reward_fn=reward_fn,
+        bf16=config.bf16,
+        max_length=seq_length(config),
+    )
+
+
+def optional_step_reward(config: Any, reward_fn: RewardFn | None) -> CombinedReward | None:
+    """`step_reward`, or None where the config names no reward model and no `reward_fn` is given."""
+    if config.reward_model is None and reward_fn is None:
+        return None
+    return step_reward(config, reward_fn)
+
+
+# --- scoring sampled ids (PPO) ---------------------------------------------------------------------
+
+
+def same_tokenizer(a: Any, b: Any) -> bool:
+    """True when two tokenizers give the same ids (same class and vocabulary)."""
+    return type(a) is type(b) and len(a) == len(b) and a.get_vocab() == b.get_vocab()
+
+
+def reads_policy_ids(scorer: Any, tokenizer: Any) -> bool:
+    """Whether `scorer` is a reward model that can score the policy's token ids without decoding them."""
+    if not isinstance(scorer, RewardModelScorer):
+        return False
+    model = scorer.model
+    return (
+        hasattr(model, "score")
+        and hasattr(model, model.base_model_prefix)
+        and same_tokenizer(scorer.tokenizer, tokenizer)
+    )
+
+
+def score_ids(
+    model: Any, query_response: Any, attention_mask: Any, has_eos: Any, eos_token_id: int, max_length: int
+) -> Any:
+    """Raw scores of a sequence-classification reward model on prompt + response + EOS, from the sampled ids.
+
+    A response that ended is scored at its EOS; one cut off at response_length gets an EOS appended, as
+    reward models are trained (TRL's RewardTrainer appends it) and as the text path
+    (`RewardModelScorer.raw`) scores it. Decoding and re-tokenising instead is not the identity: it drops
+    special tokens and bytes that are not valid UTF-8 and may split text differently, so the reward model
+    would judge other tokens than the policy produced, and a critic initialised from the reward model
+    would start out predicting another score than the one it is trained on.
+    """
+    import torch
+
+    from alignment.training.sampling import position_ids
+
+    batch = query_response.shape[0]
+    device = next(model.parameters()).device
+    eos = torch.full((batch, 1), eos_token_id, dtype=query_response.dtype, device=query_response.device)
+    ids = torch.cat([query_response, eos], dim=1).to(device)
+    attention = torch.cat([attention_mask, (~has_eos).to(attention_mask.dtype)[:, None]], dim=1).to(device)
+    # Drop the start of the prompt if the sequence is longer than the reward model takes (the text path
+    # truncates the end instead, which would cut off the response).
+    ids, attention = ids[:, -max_length:], attention[:, -max_length:]
+    ends = attention.shape[1] - 1 - attention.flip(1).argmax(1)  # last attended position: the EOS
+    backbone = getattr(model, model.base_model_prefix)
+    hidden = backbone(
+        input_ids=ids, attention_mask=attention, position_ids=position_ids(attention)
+    ).last_hidden_state
+    return model.score(hidden[torch.arange(batch, device=device), ends]).squeeze(-1).float()
+
+
+def score_responses(
+    reward: Any,
+    by_ids: list[bool],
+    prompt_texts: list[str],
+    texts: list[str],
+    query_response: Any,
+    attention_mask: Any,
+    has_eos: Any,
+    eos_id: int,
+) -> Any:
+    """The weighted reward of each response: from the sampled ids where a reward model reads them, else
+    from the decoded text."""
+    import torch
+
+    if not any(by_ids):
+        return torch.as_tensor(reward(prompt_texts, texts), dtype=torch.float32).reshape(-1)
+    total = torch.zeros(len(texts))
+    for scorer, weight, reads_ids in zip(reward.scorers, reward.weights, by_ids, strict=True):
+        if reads_ids:
+            raw = score_ids(
+                scorer.model, query_response, attention_mask, has_eos, eos_id, scorer.max_length
+            ).cpu()
+            part = scorer.calibrate(raw, texts)
+        else:
+            part = torch.as_tensor(scorer(prompt_texts, texts), dtype=torch.float32).reshape(-1)
+        total = total + weight * part
+    return total

@@ -5,12 +5,11 @@ Rows are `{prompt, completion}` (loss on the completion only, by default) or `{t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from alignment.training.config import SFTConfig
-from alignment.training.results import PolicyResult, Progress
+from alignment.training.results import PolicyResult, Progress, begin_step
 from alignment.training.rows import DataError, Rows, as_rows, prompt_text, response_text, split_rows
 
 
@@ -36,33 +35,20 @@ def train_sft(
 ) -> SFTResult:
     """Fine-tune the policy on demonstrations; the saved policy has its adapters merged (unless 4-bit)."""
     import torch
-    from datasets import Dataset
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    from alignment.training.models import (
-        load_causal_lm,
-        load_tokenizer,
-        lora_config,
-        preflight,
-        prompt_budget,
-        resolve_model,
-        seq_length,
-        truncate_left,
-    )
-    from alignment.training.trainer_args import common_args, policy_step_finish, progress_callback, step_start
+    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length, truncate_left
+    from alignment.training.trainer_args import common_args, step_start, train_policy
 
-    started = time.perf_counter()
-    config = preflight(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config, ctx = begin_step(config, out_dir, progress)
+    out = ctx.out
     demos = demonstration_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(demos, config.eval_split, seed=config.seed)
     memory = step_start(config, "sft", progress)
 
     torch.manual_seed(config.seed)
-    model = load_causal_lm(config, trainable=True)
-    tokenizer = load_tokenizer(resolve_model(config.model_name), padding_side="right")
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side="right", trainable=True)
     if "prompt" in train_rows[0]:
         # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so
         # the completion the loss is on keeps at least half of the budget.
@@ -75,23 +61,15 @@ def train_sft(
         completion_only_loss=config.completion_only_loss if "prompt" in train_rows[0] else None,
         remove_unused_columns=True,
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        processing_class=tokenizer,
-        peft_config=lora_config(config, task_type="CAUSAL_LM"),
-        callbacks=[progress_callback(progress)],
-    )
-    return policy_step_finish(
+    return train_policy(
+        ctx,
+        SFTTrainer,
         SFTResult,
-        trainer,
-        tokenizer,
-        out,
-        step="sft",
+        config=config,
+        model=model,
+        tokenizer=tokenizer,
+        args=args,
+        train_rows=train_rows,
+        eval_rows=eval_rows,
         memory=memory,
-        started=started,
-        progress=progress,
-        evaluate=bool(eval_rows),
     )

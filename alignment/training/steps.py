@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from alignment.training.config import (
-    DPOConfig,
-    EvaluateConfig,
-    GenerateConfig,
-    PPOConfig,
-    RewardConfig,
-    RLOOConfig,
-    SFTConfig,
-    StepConfig,
-)
+from alignment.training.config import STEP_RUNNERS, StepConfig
 from alignment.training.results import Progress, StepResult
 from alignment.training.rows import Rows
 from alignment.training.scoring import RewardFn
@@ -35,32 +27,13 @@ def run_step(
     from alignment.training.models import preflight
 
     config = preflight(config, reward_fn=reward_fn is not None)
-    if isinstance(config, SFTConfig):
-        from alignment.training.sft import train_sft
-
-        return train_sft(config, rows, out_dir, progress=progress)
-    if isinstance(config, RewardConfig):
-        from alignment.training.reward import train_reward
-
-        return train_reward(config, rows, out_dir, progress=progress)
-    if isinstance(config, PPOConfig):
-        from alignment.training.ppo import train_ppo
-
-        return train_ppo(config, rows, out_dir, progress=progress, reward_fn=reward_fn)
-    if isinstance(config, DPOConfig):
-        from alignment.training.dpo import train_dpo
-
-        return train_dpo(config, rows, out_dir, progress=progress)
-    if isinstance(config, RLOOConfig):
-        from alignment.training.rloo import train_rloo
-
-        return train_rloo(config, rows, out_dir, progress=progress, reward_fn=reward_fn)
-    if isinstance(config, GenerateConfig):
-        from alignment.training.generate import generate
-
-        return generate(config, rows, out_dir, progress=progress, reward_fn=reward_fn)
-    if isinstance(config, EvaluateConfig):
-        from alignment.training.evaluate import evaluate
-
-        return evaluate(config, rows, out_dir, progress=progress, reward_fn=reward_fn)
-    raise TypeError(f"no step for {type(config).__name__}")
+    if config.STEP not in STEP_RUNNERS:
+        raise TypeError(f"no step for {type(config).__name__}")
+    target, takes_reward = STEP_RUNNERS[config.STEP]
+    module, function = target.split(":")
+    runner = getattr(importlib.import_module(module), function)
+    if takes_reward:
+        result: StepResult = runner(config, rows, out_dir, progress=progress, reward_fn=reward_fn)
+    else:
+        result = runner(config, rows, out_dir, progress=progress)
+    return result

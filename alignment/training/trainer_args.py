@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alignment.training.config import TrainConfig
-from alignment.training.results import PolicyResult, Progress, emit
+from alignment.training.results import PolicyResult, Progress, StepContext, emit
 
 if TYPE_CHECKING:
     from alignment.training.memory import MemoryEstimate
@@ -120,33 +120,45 @@ def step_start(config: TrainConfig, step: str, progress: Progress | None, **figu
     return memory
 
 
-def policy_step_finish(
+def train_policy(
+    ctx: StepContext,
+    trainer_type: type,
     result_type: type[_R],
-    trainer: Any,
-    tokenizer: Any,
-    out: Path,
     *,
-    step: str,
+    config: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    args: Any,
+    train_rows: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]] | None,
     memory: MemoryEstimate,
-    started: float,
-    progress: Progress | None,
-    evaluate: bool,
     series: str = "loss",
+    **trainer_kwargs: Any,
 ) -> _R:
-    """Train a TRL policy trainer, save the policy under ``out/policy``, write and return the result."""
-    from alignment.training.models import save_policy
+    """Build and train a TRL policy trainer (LoRA per the config, our progress events), evaluate it on
+    `eval_rows` if any (None: the trainer takes no eval set), save the policy under ``out/policy`` and write
+    and return the result."""
+    from datasets import Dataset
 
-    metrics, history = train_and_measure(trainer, evaluate=evaluate, series=series)
-    policy_path = save_policy(trainer.model, tokenizer, out / "policy")
-    result = result_type(
-        step=step,
-        out_dir=str(out),
+    from alignment.training.models import lora_config, save_policy
+
+    if eval_rows is not None:
+        trainer_kwargs["eval_dataset"] = Dataset.from_list(eval_rows) if eval_rows else None
+    trainer = trainer_type(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        processing_class=tokenizer,
+        peft_config=lora_config(config, task_type="CAUSAL_LM"),
+        callbacks=[progress_callback(ctx.progress)],
+        **trainer_kwargs,
+    )
+    metrics, history = train_and_measure(trainer, evaluate=bool(eval_rows), series=series)
+    policy_path = save_policy(trainer.model, tokenizer, ctx.out / "policy")
+    return ctx.finish(
+        result_type,
         metrics=metrics,
-        memory=memory.to_dict(),
-        elapsed_s=time.perf_counter() - started,
+        memory=memory,
         policy_path=str(policy_path),
         history=history,
     )
-    result.write()
-    emit(progress, "end", **metrics)
-    return result

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from alignment.training.cli import main
 from tests.alignment.training.export_shaped import export_shaped_pairs
+from tests.alignment.training.shared import write_jsonl
 from tests.alignment.training.test_reward import preference_set
 
 REPO = Path(__file__).resolve().parents[3]
@@ -19,10 +21,7 @@ class CommandLineTests:
     def test_it_trains_from_a_config_and_data_file_and_prints_a_summary(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from alignment.training.cli import main
-
-        data = tmp_path / "pairs.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in preference_set(48)))
+        data = write_jsonl(tmp_path / "pairs.jsonl", preference_set(48))
         config = tmp_path / "rm.json"
         config.write_text(
             json.dumps(
@@ -82,8 +81,6 @@ class CommandLineTests:
     def test_it_exits_2_with_the_config_error(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from alignment.training.cli import main
-
         config = tmp_path / "bad.json"
         config.write_text(json.dumps({"strategy": "rlhf", "provider": "unsloth"}))
         assert main(["rlhf", "--config", str(config), "--data", "x.jsonl", "--out", str(tmp_path)]) == 2
@@ -146,10 +143,7 @@ class CommandLineErrorTests:
     ) -> None:
         import time
 
-        from alignment.training.cli import main
-
-        data = tmp_path / "pairs.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        data = write_jsonl(tmp_path / "pairs.jsonl", export_shaped_pairs(4))
         config = tmp_path / "rlhf.json"
         config.write_text(json.dumps({**SEED_RLHF_CONFIG, "dataset": str(data)}))
         started = time.perf_counter()
@@ -165,10 +159,7 @@ class CommandLineErrorTests:
     def test_it_refuses_a_length_over_the_tiny_models_positions(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from alignment.training.cli import main
-
-        data = tmp_path / "pairs.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        data = write_jsonl(tmp_path / "pairs.jsonl", export_shaped_pairs(4))
         args = ["--data", str(data), "--out", str(tmp_path / "out"), "--set", "max_seq_length=512"]
         assert main(["reward", *args]) == 2
         (error,) = errors_of(capsys.readouterr().err)
@@ -178,10 +169,7 @@ class CommandLineErrorTests:
     def test_it_refuses_ppo_without_a_reward_model(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from alignment.training.cli import main
-
-        data = tmp_path / "pairs.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(4)))
+        data = write_jsonl(tmp_path / "pairs.jsonl", export_shaped_pairs(4))
         for step in ("rlhf", "rloo"):
             assert main([step, "--data", str(data), "--out", str(tmp_path / "out")]) == 2
             (error,) = errors_of(capsys.readouterr().err)
@@ -194,11 +182,8 @@ class ExportedFileTests:
     def test_it_runs_reward_rlhf_dpo_and_generate_on_an_export_with_defaults(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from alignment.training.cli import main
-
-        data = tmp_path / "trl_standard.jsonl"
         # Multi-turn prompts and responses of hundreds of bytes: longer than the tiny model's 256 positions.
-        data.write_text("".join(json.dumps(r) + "\n" for r in export_shaped_pairs(32)))
+        data = write_jsonl(tmp_path / "trl_standard.jsonl", export_shaped_pairs(32))
         assert main(["reward", "--data", str(data), "--out", str(tmp_path / "rm"), "--quiet"]) == 0
         reward_model = json.loads((tmp_path / "rm" / "result.json").read_text())["model_path"]
         short = ["--set", "max_steps=2", "--quiet"]

@@ -87,6 +87,18 @@ class ConfigTests:
     def test_it_maps_each_strategy_to_its_step(self, strategy: str, step: str) -> None:
         assert load_config({"strategy": strategy}).step == step
 
+    def test_it_names_a_runner_for_every_step(self) -> None:
+        import importlib
+        import inspect
+
+        from alignment.training.config import CONFIG_CLASSES, STEP_RUNNERS
+
+        assert set(STEP_RUNNERS) == set(CONFIG_CLASSES)
+        for step, (target, takes_reward) in STEP_RUNNERS.items():
+            module, function = target.split(":")
+            runner = getattr(importlib.import_module(module), function)
+            assert ("reward_fn" in inspect.signature(runner).parameters) is takes_reward, step
+
     def test_it_round_trips_through_plain_json(self) -> None:
         config = load_config({**RLHF_PAGE_CONFIG, **PPO_KEYS})
         again = load_config(json.loads(json.dumps(config_to_dict(config))))

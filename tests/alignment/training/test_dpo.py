@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from alignment.training.config import DPOConfig, load_config
+from alignment.training.config import DPOConfig
+from tests.alignment.training.shared import step_config
 from tests.alignment.training.test_reward import preference_set
 
 
@@ -18,17 +19,14 @@ class DPOTests:
         from alignment.training.dpo import train_dpo
         from alignment.training.tiny import tiny_path
 
-        config = load_config(
-            {
-                "strategy": "dpo",
-                "learning_rate": 1e-3,
-                "per_device_train_batch_size": 8,
-                "num_train_epochs": 1,
-                "lora_r": 0,
-                "logging_steps": 2,
-            }
+        config = step_config(
+            DPOConfig,
+            learning_rate=1e-3,
+            per_device_train_batch_size=8,
+            num_train_epochs=1,
+            lora_r=0,
+            logging_steps=2,
         )
-        assert isinstance(config, DPOConfig)
         result = train_dpo(config, preference_set(64), tmp_path)
         steps = [h for h in result.history if "loss" in h and "rewards/margins" in h]
         assert steps[-1]["loss"] < steps[0]["loss"]

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from alignment.training.config import EvaluateConfig, load_config
+from alignment.training.config import EvaluateConfig
+from tests.alignment.training.shared import step_config
 from tests.alignment.training.test_ppo import PROMPTS, lowercase_share, ppo_config
 from tests.alignment.training.test_reward import preference_set
 
@@ -19,16 +20,13 @@ class EvaluateTests:
             ppo_config(max_steps=16, learning_rate=5e-3), PROMPTS, tmp_path / "ppo", reward_fn=lowercase_share
         )
         rows = PROMPTS[:32] + preference_set(16)
-        config = load_config(
-            {
-                "strategy": "evaluate",
-                "model_name": trained.policy_path,
-                "reference_model": tiny_policy,
-                "response_length": 16,
-                "temperature": 1.0,
-            }
+        config = step_config(
+            EvaluateConfig,
+            model_name=trained.policy_path,
+            reference_model=tiny_policy,
+            response_length=16,
+            temperature=1.0,
         )
-        assert isinstance(config, EvaluateConfig)
         result = evaluate(config, rows, tmp_path / "eval", reward_fn=lowercase_share)
         m = result.metrics
         assert result.prompts == 48 and result.pairs == 16
@@ -37,14 +35,8 @@ class EvaluateTests:
         assert m["kl"] > 0.5
         assert m["rm_accuracy"] == 1.0  # lowercase_share always prefers the lowercase (chosen) answer
 
-        same = load_config(
-            {
-                "strategy": "evaluate",
-                "model_name": tiny_policy,
-                "reference_model": tiny_policy,
-                "response_length": 16,
-            }
+        same = step_config(
+            EvaluateConfig, model_name=tiny_policy, reference_model=tiny_policy, response_length=16
         )
-        assert isinstance(same, EvaluateConfig)
         baseline = evaluate(same, PROMPTS[:16], tmp_path / "same", reward_fn=lowercase_share)
         assert baseline.metrics["kl"] == pytest.approx(0.0, abs=1e-5)

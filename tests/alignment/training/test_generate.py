@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from alignment.training.config import GenerateConfig, load_config
+from alignment.training.config import GenerateConfig
+from tests.alignment.training.shared import step_config
 from tests.alignment.training.test_ppo import lowercase_share
 
 PROMPTS = [{"prompt": f"Tell me thing {i}."} for i in range(5)]
@@ -17,16 +18,9 @@ class GenerateTests:
     def test_it_samples_n_responses_per_prompt_in_batches(self, tmp_path: Path) -> None:
         from alignment.training.generate import generate
 
-        config = load_config(
-            {
-                "strategy": "generate",
-                "num_return_sequences": 3,
-                "batch_size": 2,
-                "response_length": 12,
-                "temperature": 1.0,
-            }
+        config = step_config(
+            GenerateConfig, num_return_sequences=3, batch_size=2, response_length=12, temperature=1.0
         )
-        assert isinstance(config, GenerateConfig)
         result = generate(config, PROMPTS, tmp_path, reward_fn=lowercase_share)
         lines = [json.loads(line) for line in Path(result.output_path).read_text().splitlines()]
         assert [line["prompt"] for line in lines] == [p["prompt"] for p in PROMPTS]
@@ -41,24 +35,20 @@ class GenerateTests:
     def test_it_keeps_the_best_of_n_by_reward(self, tmp_path: Path) -> None:
         from alignment.training.generate import generate
 
-        plain = load_config({"strategy": "generate", "num_return_sequences": 4, "response_length": 12})
-        assert isinstance(plain, GenerateConfig)
+        plain = step_config(GenerateConfig, num_return_sequences=4, response_length=12)
         sampled = generate(
             plain,
             PROMPTS,
             tmp_path / "all",
             reward_fn=lowercase_share,
         )
-        config = load_config(
-            {
-                "strategy": "generate",
-                "num_return_sequences": 4,
-                "response_length": 12,
-                "best_of_n": True,
-                "reward_model": "unused-when-reward_fn-is-given",
-            }
+        config = step_config(
+            GenerateConfig,
+            num_return_sequences=4,
+            response_length=12,
+            best_of_n=True,
+            reward_model="unused-when-reward_fn-is-given",
         )
-        assert isinstance(config, GenerateConfig)
         best = generate(config, PROMPTS, tmp_path / "best", reward_fn=lowercase_share)
         everything = [json.loads(x) for x in Path(sampled.output_path).read_text().splitlines()]
         kept = [json.loads(x) for x in Path(best.output_path).read_text().splitlines()]
@@ -71,8 +61,7 @@ class GenerateTests:
 
         chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}]
         rows: list[dict[str, Any]] = [{"prompt": chat}, {"prompt": "Name a prime."}]
-        config = load_config({"strategy": "generate", "num_return_sequences": 2, "response_length": 6})
-        assert isinstance(config, GenerateConfig)
+        config = step_config(GenerateConfig, num_return_sequences=2, response_length=6)
         result = generate(config, rows, tmp_path)
         lines = [
             json.loads(line) for line in Path(result.output_path).read_text(encoding="utf-8").splitlines()

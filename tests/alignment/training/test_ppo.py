@@ -48,7 +48,7 @@ class PPOMathTests:
     def test_it_computes_gae_like_the_recursion(self) -> None:
         import torch
 
-        from alignment.training.ppo import gae
+        from alignment.training.ppo_math import gae
 
         rewards = torch.tensor([[0.0, 0.0, 1.0, 5.0]])
         values = torch.tensor([[0.5, 0.2, 0.1, 9.0]])
@@ -67,7 +67,7 @@ class PPOMathTests:
     def test_it_whitens_advantages_over_masked_tokens_only(self) -> None:
         import torch
 
-        from alignment.training.ppo import masked_mean, masked_whiten
+        from alignment.training.ppo_math import masked_mean, masked_whiten
 
         values = torch.tensor([[1.0, 2.0, 3.0, 100.0]])
         mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
@@ -79,7 +79,7 @@ class PPOMathTests:
     def test_it_masks_tokens_after_the_first_eos(self) -> None:
         import torch
 
-        from alignment.training.ppo import response_mask
+        from alignment.training.sampling import response_mask
 
         mask, has_eos = response_mask(torch.tensor([[5, 1, 7, 1], [5, 6, 7, 8]]), eos_token_id=1)
         assert mask.tolist() == [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
@@ -88,7 +88,7 @@ class PPOMathTests:
     def test_it_clips_the_policy_loss_outside_the_trust_region(self) -> None:
         import torch
 
-        from alignment.training.ppo import ppo_losses
+        from alignment.training.ppo_math import ppo_losses
 
         def policy_grad(log_ratio: float, advantage: float) -> tuple[float, float]:
             new = torch.tensor([[log_ratio]], requires_grad=True)
@@ -117,7 +117,7 @@ class PPOMathTests:
     def test_it_clips_the_value_loss_around_the_rollout_values(self) -> None:
         import torch
 
-        from alignment.training.ppo import ppo_losses
+        from alignment.training.ppo_math import ppo_losses
 
         values = torch.tensor([[0.5]], requires_grad=True)
         out = ppo_losses(
@@ -139,7 +139,7 @@ class PPOMathTests:
         assert float(out["value_clipfrac"]) == 1.0
 
     def test_it_moves_kl_coef_toward_the_target(self) -> None:
-        from alignment.training.ppo import AdaptiveKLController
+        from alignment.training.ppo_math import AdaptiveKLController
 
         controller = AdaptiveKLController(0.1, target=1.0, horizon=100)
         controller.update(current_kl=5.0, n_episodes=10)
@@ -178,7 +178,7 @@ class PPOTests:
         import torch
         from transformers import AutoModelForCausalLM
 
-        from alignment.training.ppo import forward_response, left_pad, sample_responses
+        from alignment.training.sampling import forward_response, left_pad, sample_responses
 
         model = AutoModelForCausalLM.from_pretrained(tiny_policy).eval()
         query, mask = left_pad([[10, 11, 12, 13, 14], [20, 21]], pad_token_id=0)  # row 2 is left-padded
@@ -214,8 +214,8 @@ class PPOTests:
         import torch
 
         from alignment.training.models import load_tokenizer
-        from alignment.training.ppo import left_pad, reads_policy_ids, response_mask, score_ids
-        from alignment.training.scoring import RewardModelScorer, load_reward
+        from alignment.training.sampling import left_pad, response_mask
+        from alignment.training.scoring import RewardModelScorer, load_reward, reads_policy_ids, score_ids
 
         tokenizer = load_tokenizer(tiny_policy, padding_side="left")
         scorer = load_reward(tiny_reward).scorers[0]
@@ -299,7 +299,7 @@ class PPOTests:
         import torch
 
         from alignment.training.models import load_policy
-        from alignment.training.ppo import forward_response
+        from alignment.training.sampling import forward_response
 
         config = ppo_config(lora_r=4, lora_alpha=8, lora_dropout=0.0)
         model, _ = load_policy(config)
@@ -423,8 +423,8 @@ def mean_reward(policy: str, reward_model: str, prompts: list[str]) -> tuple[flo
     """Mean reward and share of lowercase letters of two samples per prompt, sampled with a fixed seed."""
     import torch
 
-    from alignment.training.generate import sample_texts
     from alignment.training.models import load_causal_lm, load_tokenizer
+    from alignment.training.sampling import sample_texts
     from alignment.training.scoring import load_reward
 
     config = load_config({"strategy": "generate", "model_name": policy})

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from alignment.training.config import RLOOConfig, load_config
+from alignment.training.config import RLOOConfig
+from tests.alignment.training.shared import step_config
 from tests.alignment.training.test_ppo import PROMPTS, lowercase_share
 
 
@@ -13,20 +14,17 @@ class RLOOTests:
     def test_it_raises_the_reward(self, tmp_path: Path) -> None:
         from alignment.training.rloo import train_rloo
 
-        config = load_config(
-            {
-                "strategy": "rloo",
-                "learning_rate": 3e-3,
-                "per_device_train_batch_size": 16,
-                "max_steps": 12,
-                "lora_r": 0,
-                "logging_steps": 1,
-                "num_generations": 4,
-                "response_length": 16,
-                "temperature": 1.0,
-            }
+        config = step_config(
+            RLOOConfig,
+            learning_rate=3e-3,
+            per_device_train_batch_size=16,
+            max_steps=12,
+            lora_r=0,
+            logging_steps=1,
+            num_generations=4,
+            response_length=16,
+            temperature=1.0,
         )
-        assert isinstance(config, RLOOConfig)
         result = train_rloo(config, PROMPTS, tmp_path, reward_fn=lowercase_share)
         rewards = [h["reward"] for h in result.history if "reward" in h]
         assert len(rewards) == 12

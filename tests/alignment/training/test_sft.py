@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from alignment.training.config import SFTConfig, load_config
+from alignment.training.config import SFTConfig
+from tests.alignment.training.shared import step_config
 from tests.alignment.training.test_reward import preference_set
 
 
@@ -13,18 +14,15 @@ class SFTTests:
     def test_it_lowers_the_loss_on_demonstrations(self, tmp_path: Path) -> None:
         from alignment.training.sft import train_sft
 
-        config = load_config(
-            {
-                "strategy": "sft",
-                "learning_rate": 1e-2,
-                "per_device_train_batch_size": 8,
-                "num_train_epochs": 3,
-                "lora_r": 8,
-                "lora_alpha": 16,
-                "logging_steps": 2,
-            }
+        config = step_config(
+            SFTConfig,
+            learning_rate=1e-2,
+            per_device_train_batch_size=8,
+            num_train_epochs=3,
+            lora_r=8,
+            lora_alpha=16,
+            logging_steps=2,
         )
-        assert isinstance(config, SFTConfig)
         demos = [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_set(64)]
         result = train_sft(config, demos, tmp_path)
         # LoRA on a random-init model moves slowly (its small tied embeddings bound the logits); 0.15 nats is
