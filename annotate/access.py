@@ -21,7 +21,8 @@ Annotating needs a membership (or superuser) in an active project; model permiss
 make someone an annotator. A lease is used (submitted, skipped) only by the annotator who
 holds it, while it is live, in the project it belongs to (the page's URL names the project),
 and only while that annotator may still annotate the project. ``may_annotate_sql`` is the
-same rule in SQL, for the one-statement submit of the API (``annotate/services/assignment.py``).
+same rule in SQL (``annotate/sql/may_annotate.sql``), for the lease guard and the one-statement
+submit (``annotate/sql/submit_and_lease_next.sql``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from annotate.db import columns, instance_from_row, rows_prepared
+from annotate.db import columns, instance_from_row, rows_prepared, sql_fragment, sql_statement
 from annotate.models import Membership, Project, Role
 
 AnyUser = User | AnonymousUser
@@ -169,12 +170,12 @@ def can_create_projects(user: AnyUser) -> bool:
     return bool(getattr(user, "is_superuser", False)) or _perm(user, "add_project")
 
 
-def may_annotate_sql(project: str) -> str:
-    """``can_annotate`` in SQL for the project row ``project``; binds ``%(user)s`` and ``%(superuser)s``."""
-    return (
-        f"{project}.is_active AND (%(superuser)s OR EXISTS "
-        f"(SELECT 1 FROM annotate_membership m WHERE m.project_id = {project}.id AND m.user_id = %(user)s))"
-    )
+_MAY_ANNOTATE_SQL = sql_fragment("may_annotate")
+
+
+def may_annotate_sql() -> str:
+    """``can_annotate`` in SQL for the project row ``pr`` (annotate/sql/may_annotate.sql); binds ``user``, ``superuser``."""
+    return _MAY_ANNOTATE_SQL
 
 
 def may_annotate_params(user: AnyUser) -> dict[str, object]:
@@ -186,10 +187,9 @@ def may_annotate_params(user: AnyUser) -> dict[str, object]:
 
 
 # One prepared statement with no ORM compilation: this guards every skip and every refused submit.
-_LEASE_PROJECT = f"""
-SELECT {columns(Project, "p")} FROM annotate_project p JOIN annotate_assignment a ON a.project_id = p.id
-WHERE a.id = %(lease)s AND a.annotator_id = %(user)s AND {may_annotate_sql("p")}
-"""
+_LEASE_PROJECT = sql_statement(
+    "lease_project", project_columns=columns(Project, "pr"), may_annotate=may_annotate_sql()
+)
 
 
 def lease_project(*, user: AnyUser, assignment_id: int, project: Project | None = None) -> Project | None:

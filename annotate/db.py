@@ -9,12 +9,49 @@ large ``IN`` lists are slower when bound server-side).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any, TypeVar
 
 from django.db import connection, models
 
 _M = TypeVar("_M", bound=models.Model)
+
+# psycopg caches its parsing of a statement (``%(name)s`` → ``$n``) only up to this many bytes
+# (``psycopg._queries.MAX_CACHED_STATEMENT_LENGTH``); a longer one is parsed on every call.
+PARSE_CACHE_BYTES = 4096
+
+_COMMENT = re.compile(r"--[^\n]*")
+_FRAGMENT = re.compile(r"\{(\w+)\}")
+
+
+def sql_file(name: str) -> str:
+    """The text of ``annotate/sql/<name>.sql`` (package data), as written."""
+    return resources.files("annotate").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def sql_statement(name: str, **fragments: str) -> str:
+    """``annotate/sql/<name>.sql`` as it runs: comments dropped, each ``{fragment}`` filled, on one line.
+
+    One line because psycopg caches the parsing of statements up to ``PARSE_CACHE_BYTES``
+    only, and indentation would push the longest past it (no literal in these files holds
+    blanks or ``--``). ValueError for a fragment missing or left over, or a statement too long.
+    """
+    text = _COMMENT.sub("", sql_file(name))
+    named = set(_FRAGMENT.findall(text))
+    if named != set(fragments):
+        raise ValueError(f"{name}.sql names the fragments {sorted(named)}, given {sorted(fragments)}")
+    text = _FRAGMENT.sub(lambda match: fragments[match.group(1)], text)
+    sql = " ".join(text.split())
+    if len(sql.encode()) > PARSE_CACHE_BYTES:
+        raise ValueError(f"{name}.sql runs as {len(sql.encode())} bytes, over psycopg's {PARSE_CACHE_BYTES}")
+    return sql
+
+
+def sql_fragment(name: str) -> str:
+    """``annotate/sql/<name>.sql``, a piece of a statement, without comments and on one line."""
+    return " ".join(_COMMENT.sub("", sql_file(name)).split())
 
 
 def rows_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:

@@ -27,7 +27,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotate import access
-from annotate.db import loaded, rows_prepared
+from annotate.db import loaded, rows_prepared, sql_statement
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -57,6 +57,13 @@ SKIP_REASON_MAX_LENGTH = 500
 # ``annotate.reclaim_expired_leases`` sweeps every project once a minute as well).
 RECLAIM_EVERY_SECONDS = 5.0
 _last_sweep: dict[int, float] = {}
+
+# The statements of the PostgreSQL fast path, loaded once from annotate/sql/ (read the files to
+# see what runs; tests/annotate/test_sql_statements.py checks that it is what runs). Pick an open
+# comparison and lease it, in one statement (one round trip on the hottest path):
+LEASE_NEW_SQL = sql_statement("lease_new")
+# Submit a verdict, guarded like ``access.lease_project``, then (``lease_next``) the same pick:
+SUBMIT_AND_LEASE_NEXT_SQL = sql_statement("submit_and_lease_next", may_annotate=access.may_annotate_sql())
 
 
 def canonical_choice(*, display_choice: str, flipped: bool) -> Choice:
@@ -102,7 +109,8 @@ def _live_lease(*, project: Project, annotator: User, now: datetime) -> Assignme
     )
 
 
-def _unseen(*, project: Project, annotator: User) -> Exists:
+def _seen_by(annotator: User) -> Exists:
+    """Whether the annotator ever held a lease on the comparison (of the outer query)."""
     return Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator))
 
 
@@ -112,7 +120,7 @@ def _pick_gold(*, project: Project, annotator: User) -> Comparison | None:
     return (
         Comparison.objects.open()
         .filter(project=project, is_gold=True)
-        .exclude(_unseen(project=project, annotator=annotator))
+        .exclude(_seen_by(annotator))
         .select_related("prompt", "response_a", "response_b")
         .order_by("id")
         .first()
@@ -123,7 +131,7 @@ def _pick_open(*, project: Project, annotator: User) -> Comparison | None:
     return (
         Comparison.objects.open()
         .filter(project=project, is_gold=False, slots_taken__lt=project.overlap_target)
-        .exclude(_unseen(project=project, annotator=annotator))
+        .exclude(_seen_by(annotator))
         .order_by("-priority", "slots_taken", "id")
         .select_related("prompt", "response_a", "response_b")
         .select_for_update(skip_locked=True, of=("self",))
@@ -160,7 +168,9 @@ def _gold_turn(project: Project) -> bool:
     return project.gold_rate > 0 and _rng.random() < project.gold_rate
 
 
-def _lease_next_portable(*, project: Project, annotator: User, now: datetime, gold: bool) -> Assignment | None:
+def _lease_next_portable(
+    *, project: Project, annotator: User, now: datetime, gold: bool
+) -> Assignment | None:
     lease = _live_lease(project=project, annotator=annotator, now=now)
     if lease is not None:
         return lease
@@ -169,63 +179,6 @@ def _lease_next_portable(*, project: Project, annotator: User, now: datetime, go
         # Nothing free: expired leases (missed by the throttled sweep) may hold the last slots.
         lease = _lease_new(project=project, annotator=annotator, now=now, gold=gold)
     return lease
-
-
-def _pick_ctes(
-    *, project: str = "%(project)s", k: str = "%(k)s", expires: str = "%(expires)s", only_if: str = "",
-    submitted_lease: str = "",
-) -> str:  # fmt: skip
-    """The CTEs ``picked``, ``bumped`` and ``lease``: pick an open comparison, take a slot, lease it.
-
-    Same semantics as the portable path: FOR UPDATE OF c SKIP LOCKED skips rows another
-    picker holds, and PostgreSQL re-checks the WHERE clause on a row that changed since
-    the statement's snapshot. It picks nothing while the annotator holds a live lease
-    (the caller then returns that one). ``project``, ``k`` and ``expires`` are SQL for
-    the project id, its overlap target and the lease's expiry; ``only_if`` is an extra
-    SQL condition; ``submitted_lease`` names a lease this same statement closes, which
-    its snapshot still sees as live.
-    """
-    return f"""
-picked AS (
-    SELECT c.id FROM annotate_comparison c
-    WHERE c.project_id = {project} AND c.status = 'open' AND NOT c.is_gold AND c.slots_taken < {k}
-      {f"AND {only_if}" if only_if else ""}
-      AND NOT EXISTS (
-          SELECT 1 FROM annotate_assignment a WHERE a.comparison_id = c.id AND a.annotator_id = %(user)s
-      )
-      AND NOT EXISTS (
-          SELECT 1 FROM annotate_assignment l
-          WHERE l.annotator_id = %(user)s AND l.project_id = {project} AND l.status = 'live'
-            AND l.expires_at > %(now)s {f"AND l.id <> {submitted_lease}" if submitted_lease else ""}
-      )
-    ORDER BY c.priority DESC, c.slots_taken, c.id
-    LIMIT 1
-    FOR UPDATE OF c SKIP LOCKED
-), bumped AS (
-    UPDATE annotate_comparison c SET slots_taken = c.slots_taken + 1 FROM picked WHERE c.id = picked.id
-    RETURNING c.id, c.prompt_id, c.response_a_id, c.response_b_id
-), lease AS (
-    INSERT INTO annotate_assignment
-        (project_id, comparison_id, annotator_id, flipped, status, skip_reason, created_at, expires_at)
-    SELECT {project}, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, {expires} FROM bumped
-    RETURNING id, comparison_id, expires_at
-)"""
-
-
-# What the page shows of a new lease, from the CTEs of ``_pick_ctes``.
-_LEASE_COLUMNS = (
-    "lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text, bumped.response_b_id, rb.text, "
-    "lease.expires_at"
-)
-_LEASE_JOINS = """lease
-JOIN bumped ON bumped.id = lease.comparison_id
-JOIN annotate_prompt p ON p.id = bumped.prompt_id
-JOIN annotate_response ra ON ra.id = bumped.response_a_id
-JOIN annotate_response rb ON rb.id = bumped.response_b_id"""
-
-# PostgreSQL: pick, bump ``slots_taken``, insert the lease and return what the page shows,
-# in one statement (one round trip on the hottest path).
-_LEASE_NEW_POSTGRESQL = f"WITH {_pick_ctes()}\nSELECT {_LEASE_COLUMNS} FROM {_LEASE_JOINS}"
 
 
 def _pick_params(*, project: Project, annotator: User, now: datetime) -> dict[str, Any]:
@@ -241,14 +194,14 @@ def _pick_params(*, project: Project, annotator: User, now: datetime) -> dict[st
 
 def _lease_new_postgresql(*, project: Project, annotator: User, now: datetime) -> Assignment | None:
     params = _pick_params(project=project, annotator=annotator, now=now)
-    rows = rows_prepared(_LEASE_NEW_POSTGRESQL, params)
+    rows = rows_prepared(LEASE_NEW_SQL, params)
     return _lease_from_row(rows[0], project=project, annotator=annotator, params=params) if rows else None
 
 
 def _lease_from_row(
     row: Sequence[Any], *, project: Project | None, annotator: User, params: dict[str, Any]
 ) -> Assignment:
-    """The new lease, from ``_LEASE_COLUMNS``; without ``project``, set ``project_id`` on it."""
+    """The new lease, from the lease columns of lease_new.sql; without ``project``, set ``project_id`` on it."""
     lease_id, comparison_id, prompt_id, content, a_id, a_text, b_id, b_text, expires_at = row
     # Django loads jsonb as text and lets JSONField parse it; a raw cursor has to do the same.
     prompt = loaded(Prompt(id=prompt_id, content=json.loads(content)))
@@ -312,95 +265,6 @@ class SubmitResult:
     created: bool  # False when this was a retry of an earlier submit
 
 
-def _compact(sql: str) -> str:
-    """One line: psycopg caches the parsing of statements up to 4 KiB only (no literal here holds spaces)."""
-    return " ".join(sql.split())
-
-
-def _submit_ctes(*, guarded: bool = False, in_project: bool = False) -> str:
-    """PostgreSQL CTEs ``closed``, ``judged``, ``counted``: close the lease, store the judgment, count the vote.
-
-    One statement is one round trip and needs no BEGIN/COMMIT. It keeps the lock order
-    of the portable path (assignment, then comparison). The vote is counted with
-    increments (``votes_a = votes_a + 1``), never by re-counting judgments: when a
-    concurrent submit has just updated the comparison, PostgreSQL re-evaluates the
-    UPDATE on the newest row version, so increments are never lost, whereas a count
-    would run on this statement's older snapshot. Winner and agreement follow from the
-    new counters, as ``_plurality`` computes them.
-
-    ``guarded`` also checks the rule of ``access.lease_project`` (``access.may_annotate_sql``:
-    an active project the annotator still belongs to, or a superuser) and returns the
-    project's id, overlap target, lease TTL and gold rate from ``closed``; ``in_project``
-    also requires the lease to be of the project ``%(project)s``.
-    """
-    new = {c: f"c.votes_{c}+j.i_{c}" for c in Choice.values}  # j.i_<choice> is 1 for the vote's choice
-    top = f"GREATEST({', '.join(new.values())})"
-    winner = " ".join(
-        f"WHEN {new[c]} > GREATEST({', '.join(new[o] for o in Choice.values if o != c)}) THEN '{c}'"
-        for c in Choice.values
-    )
-    if guarded:
-        close = f"""
-    UPDATE annotate_assignment a SET status = 'submitted', closed_at = %(now)s
-    FROM annotate_project pr
-    WHERE a.id = %(lease)s AND a.annotator_id = %(user)s AND a.status = 'live' AND a.expires_at > %(now)s
-      AND pr.id = a.project_id {"AND pr.id = %(project)s" if in_project else ""}
-      AND {access.may_annotate_sql("pr")}
-    RETURNING a.comparison_id, a.flipped, pr.id AS project_id, pr.overlap_target AS k, pr.lease_ttl_seconds AS ttl,
-              pr.gold_rate"""
-        k = "(SELECT k FROM closed)"
-    else:
-        close = """
-    UPDATE annotate_assignment SET status = 'submitted', closed_at = %(now)s
-    WHERE id = %(lease)s AND annotator_id = %(user)s AND status = 'live' AND expires_at > %(now)s
-    RETURNING comparison_id, flipped"""
-        k = "%(k)s"
-    return f"""
-closed AS ({close}
-), judged AS (
-    INSERT INTO annotate_judgment
-        (comparison_id, annotator_id, assignment_id, choice, strength, rationale, seconds_spent, shown_flipped,
-         is_imported, created_at)
-    SELECT comparison_id, %(user)s, %(lease)s, v.choice, CASE WHEN v.choice IN ('a', 'b') THEN %(strength)s ELSE '' END,
-           %(rationale)s, %(seconds)s, flipped, false, %(now)s
-    FROM closed, LATERAL (SELECT CASE WHEN NOT flipped THEN %(choice)s WHEN %(choice)s = 'a' THEN 'b'
-                                      WHEN %(choice)s = 'b' THEN 'a' ELSE %(choice)s END AS choice) v
-    RETURNING id, comparison_id, choice, strength, shown_flipped,
-              {", ".join(f"(choice = '{c}')::int AS i_{c}" for c in Choice.values)}
-), counted AS (
-    UPDATE annotate_comparison c SET
-        {", ".join(f"votes_{c} = {new[c]}" for c in Choice.values)},
-        vote_count = c.vote_count + 1,
-        winner = CASE {winner} ELSE '' END,
-        agreement = {top}::float8 / (c.vote_count + 1),
-        status = CASE WHEN NOT c.is_gold AND c.vote_count + 1 >= {k} THEN 'complete' ELSE c.status END
-    FROM judged j WHERE c.id = j.comparison_id
-    RETURNING c.id
-)"""
-
-
-_JUDGED = "judged j JOIN counted ON counted.id = j.comparison_id"
-_JUDGED_COLUMNS = "j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped"
-# The general submit: guarded like ``access.lease_project``, optionally in the page's project.
-_SUBMIT_POSTGRESQL = _compact(f"WITH {_submit_ctes(guarded=True)}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}")
-_SUBMIT_IN_PROJECT_POSTGRESQL = _compact(
-    f"WITH {_submit_ctes(guarded=True, in_project=True)}\nSELECT {_JUDGED_COLUMNS} FROM {_JUDGED}"
-)
-# Submit and the next lease in one statement, guarded like ``access.lease_project``:
-# the pick runs only if the submit went through and this is not a gold turn (``roll``, a
-# uniform draw, against the project's gold rate); the snapshot still sees the lease just
-# closed as live, so it is left out of the "already holds a live lease" test.
-_SUBMIT_AND_LEASE_POSTGRESQL = _compact(f"""WITH {_submit_ctes(guarded=True)}, {_pick_ctes(
-    project="(SELECT project_id FROM closed)",
-    k="(SELECT k FROM closed)",
-    expires="%(now)s + make_interval(secs => (SELECT ttl FROM closed))",
-    only_if="%(roll)s >= (SELECT gold_rate FROM closed) AND EXISTS (SELECT 1 FROM counted)",
-    submitted_lease="%(lease)s",
-)}
-SELECT {_JUDGED_COLUMNS}, closed.project_id, closed.gold_rate, {_LEASE_COLUMNS}
-FROM {_JUDGED} CROSS JOIN closed LEFT JOIN ({_LEASE_JOINS}) ON true""")
-
-
 def _check_lease_access(*, assignment_id: int, annotator: User, project: Project | None) -> None:
     """NotYourLease unless the rule of ``access.lease_project`` lets ``annotator`` use this lease."""
     if access.lease_project(user=annotator, assignment_id=assignment_id, project=project) is None:
@@ -445,15 +309,12 @@ def judgment_submit(
     if connection.vendor == "postgresql":
         params = _submit_params(
             assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
-            seconds_spent=seconds_spent, now=now,
+            seconds_spent=seconds_spent, now=now, project=project, lease_next=False,
         )  # fmt: skip
-        if project is None:
-            rows = rows_prepared(_SUBMIT_POSTGRESQL, params)
-        else:
-            rows = rows_prepared(_SUBMIT_IN_PROJECT_POSTGRESQL, {**params, "project": project.pk})
+        rows = rows_prepared(SUBMIT_AND_LEASE_NEXT_SQL, params)
         if not rows:
             return _submit_refused(assignment_id=assignment_id, annotator=annotator, project=project)
-        return _submitted_from_row(rows[0], annotator=annotator, params=params)
+        return _submitted_from_row(rows[0][:5], annotator=annotator, params=params)
     return _judgment_submit_portable(
         assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
         seconds_spent=seconds_spent, project=project, now=now,
@@ -480,13 +341,11 @@ def judgment_submit_and_lease_next(
     now = now or timezone.now()
     rationale = _check_verdict(choice=choice, strength=strength, rationale=rationale)
     if connection.vendor == "postgresql":
-        roll = _rng.random()
-        verdict = _submit_params(
+        params = _submit_params(
             assignment_id=assignment_id, annotator=annotator, choice=choice, strength=strength, rationale=rationale,
-            seconds_spent=seconds_spent, now=now,
+            seconds_spent=seconds_spent, now=now, project=None, lease_next=True,
         )  # fmt: skip
-        params = {**verdict, "roll": roll, "flipped": _rng.random() < 0.5}
-        rows = rows_prepared(_SUBMIT_AND_LEASE_POSTGRESQL, params)
+        rows = rows_prepared(SUBMIT_AND_LEASE_NEXT_SQL, params)
         if rows:
             row = rows[0]
             result = _submitted_from_row(row[:5], annotator=annotator, params=params)
@@ -498,7 +357,9 @@ def judgment_submit_and_lease_next(
                 return result, lease
             project = Project.objects.get(pk=project_id)
             _sweep_now_and_then(project=project, now=now)
-            return result, _lease_next_portable(project=project, annotator=annotator, now=now, gold=roll < gold_rate)
+            return result, _lease_next_portable(
+                project=project, annotator=annotator, now=now, gold=params["roll"] < gold_rate
+            )
         # Refused: someone else's lease or a lost right (NotYourLease), or a retry / a closed lease.
         result = _submit_refused(assignment_id=assignment_id, annotator=annotator, project=None)
     else:
@@ -541,11 +402,16 @@ def _check_verdict(*, choice: str, strength: str, rationale: str) -> str:
 
 def _submit_params(
     *, assignment_id: int, annotator: User, choice: str, strength: str, rationale: str,
-    seconds_spent: float | None, now: datetime,
+    seconds_spent: float | None, now: datetime, project: Project | None, lease_next: bool,
 ) -> dict[str, Any]:  # fmt: skip
+    """The parameters of submit_and_lease_next.sql; ``roll`` decides whether the next lease is a gold turn."""
     return {
-        **access.may_annotate_params(annotator), "now": now, "lease": assignment_id, "choice": choice,
-        "strength": strength, "rationale": rationale, "seconds": seconds_spent,
+        **access.may_annotate_params(annotator), "now": now, "lease": assignment_id,
+        "project": project.pk if project is not None else None,
+        "lease_next": lease_next, "roll": _rng.random(), "flipped": _rng.random() < 0.5,
+        "choice": canonical_choice(display_choice=choice, flipped=False).value,
+        "choice_if_flipped": canonical_choice(display_choice=choice, flipped=True).value,
+        "strength": strength if choice in (Choice.A, Choice.B) else "", "rationale": rationale, "seconds": seconds_spent,
     }  # fmt: skip
 
 
@@ -598,7 +464,11 @@ def assignment_skip(
 
     The lease must pass ``access.lease_project`` (and be of ``project`` when given), else NotYourLease.
     """
-    reason = annotation_text_clean(field="reason", value=reason, max_length=SKIP_REASON_MAX_LENGTH) if reason else ""
+    reason = (
+        annotation_text_clean(field="reason", value=reason, max_length=SKIP_REASON_MAX_LENGTH)
+        if reason
+        else ""
+    )
     now = timezone.now()
     with transaction.atomic():
         lease = Assignment.objects.select_for_update().filter(pk=assignment_id).first()

@@ -182,6 +182,34 @@ class JudgmentSubmitTests:
         assert comparison.winner == Choice.A
         assert comparison.agreement == pytest.approx(2 / 3)
 
+    def test_it_leases_nothing_new(self, project: Project, annotator: User) -> None:
+        # On PostgreSQL it runs the submit-and-next statement with the pick switched off.
+        make_comparisons(project, 3)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", project=project)
+        assert list(Assignment.objects.values_list("pk", "status")) == [
+            (lease.pk, AssignmentStatus.SUBMITTED)
+        ]
+        assert sorted(Comparison.objects.values_list("slots_taken", flat=True)) == [0, 0, 1]
+
+    @pytest.mark.parametrize("choice", ["tie", "both_bad"])
+    @pytest.mark.parametrize("flipped", [False, True])
+    def test_it_stores_strength_only_for_a_preference(
+        self, project: Project, annotator: User, choice: str, flipped: bool
+    ) -> None:
+        make_comparison(project)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        Assignment.objects.filter(pk=lease.pk).update(flipped=flipped)
+        result = judgment_submit(
+            assignment_id=lease.pk, annotator=annotator, choice=choice, strength="better"
+        )
+        stored = Judgment.objects.get()
+        assert (stored.choice, stored.strength, stored.shown_flipped) == (choice, "", flipped)
+        assert (result.judgment.choice, result.judgment.strength) == (choice, "")
+        assert getattr(Comparison.objects.get(), f"votes_{choice}") == 1
+
 
 class JudgmentSubmitAndLeaseNextTests:
     """The annotator's all-day path: one statement on PostgreSQL, two services elsewhere."""
@@ -441,7 +469,9 @@ class AnnotationTextTests:
         assert Judgment.objects.count() == 0
 
 
-def _judge(project: Project, user: User, choice: str, *, flipped: bool = False, **fields: object) -> Assignment:
+def _judge(
+    project: Project, user: User, choice: str, *, flipped: bool = False, **fields: object
+) -> Assignment:
     """Lease the next comparison to ``user`` (shown flipped or not) and submit ``choice`` in screen terms."""
     lease = comparison_next_for_annotator(project=project, annotator=user)
     assert lease is not None
@@ -457,7 +487,9 @@ def _state(comparison: Comparison) -> tuple[object, ...]:
 
 
 class JudgmentUndoTests:
-    def test_it_uncounts_exactly_its_vote_and_serves_the_lease_back(self, project: Project, annotator: User) -> None:
+    def test_it_uncounts_exactly_its_vote_and_serves_the_lease_back(
+        self, project: Project, annotator: User
+    ) -> None:
         project.overlap_target = 4
         project.save()
         comparison = make_comparison(project)
@@ -493,13 +525,17 @@ class JudgmentUndoTests:
         judgment_undo(assignment_id=lease.pk, annotator=annotator)
         assert _state(comparison) == (1, 0, 0, 0, 1, "a", 1.0, ComparisonStatus.OPEN, 2)
 
-    def test_it_leaves_no_winner_when_the_last_vote_is_taken_back(self, project: Project, annotator: User) -> None:
+    def test_it_leaves_no_winner_when_the_last_vote_is_taken_back(
+        self, project: Project, annotator: User
+    ) -> None:
         comparison = make_comparison(project)
         lease = _judge(project, annotator, "both_bad")
         judgment_undo(assignment_id=lease.pk, annotator=annotator)
         assert _state(comparison) == (0, 0, 0, 0, 0, "", None, ComparisonStatus.OPEN, 1)
 
-    def test_it_allows_undo_after_others_voted_while_still_open(self, project: Project, annotator: User) -> None:
+    def test_it_allows_undo_after_others_voted_while_still_open(
+        self, project: Project, annotator: User
+    ) -> None:
         project.overlap_target = 3
         project.save()
         comparison = make_comparison(project)
@@ -534,7 +570,9 @@ class JudgmentUndoTests:
         judgment_undo(assignment_id=lease.pk, annotator=annotator, now=created + timedelta(seconds=29))
         assert _state(comparison)[4] == 0
 
-    def test_it_refuses_someone_elses_judgment_and_changes_nothing(self, project: Project, annotator: User) -> None:
+    def test_it_refuses_someone_elses_judgment_and_changes_nothing(
+        self, project: Project, annotator: User
+    ) -> None:
         comparison = make_comparison(project)
         lease = _judge(project, annotator, "a")
         before = _state(comparison)
@@ -546,7 +584,9 @@ class JudgmentUndoTests:
         assert _state(comparison) == before
         assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.SUBMITTED
 
-    def test_it_refuses_a_former_member_and_another_projects_page(self, project: Project, annotator: User) -> None:
+    def test_it_refuses_a_former_member_and_another_projects_page(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparison(project)
         lease = _judge(project, annotator, "a")
         other = make_project(slug="elsewhere")
@@ -558,7 +598,9 @@ class JudgmentUndoTests:
             judgment_undo(assignment_id=lease.pk, annotator=annotator)
         assert Judgment.objects.filter(assignment_id=lease.pk).exists()
 
-    def test_it_undoes_once_and_never_a_live_or_skipped_lease(self, project: Project, annotator: User) -> None:
+    def test_it_undoes_once_and_never_a_live_or_skipped_lease(
+        self, project: Project, annotator: User
+    ) -> None:
         make_comparisons(project, 3)
         lease = _judge(project, annotator, "a")
         judgment_undo(assignment_id=lease.pk, annotator=annotator)
