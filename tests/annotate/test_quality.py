@@ -17,15 +17,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotate import charts
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import ExportJob, JobStatus, Judgment, Project, Snapshot
-from annotate.selectors_quality import (
-    SnapshotFilters,
-    annotator_quality,
-    pair_selection,
-    project_agreement,
-    project_votes,
-    response_ranking,
-)
+from annotate.selectors.agreement import project_agreement
+from annotate.selectors.pairs import pair_selection
+from annotate.selectors.quality import annotator_quality
+from annotate.selectors.ranking import response_ranking
+from annotate.selectors.votes import project_votes
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
 from tests.factories import (

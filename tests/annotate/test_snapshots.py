@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Project, Snapshot, SnapshotPair
 from annotate.models.snapshots import SnapshotImmutable
-from annotate.selectors_quality import SnapshotFilters, pair_selection, snapshot_diff
+from annotate.selectors.pairs import pair_selection
+from annotate.selectors.snapshots import snapshot_diff
 from annotate.services import snapshots as snapshot_services
 from annotate.services.decontamination import benchmark_index_build
 from annotate.services.snapshots import snapshot_create
