@@ -8,7 +8,7 @@ and the annotator flags and calls ``select_pairs``; the snapshot service freezes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, get_args
 
 import numpy as np
@@ -106,18 +106,11 @@ class PairSelection:
         return int(self.comparison_id.size)
 
     def take(self, keep: BoolArray) -> PairSelection:
-        return PairSelection(
-            comparison_id=self.comparison_id[keep],
-            chosen_is_a=self.chosen_is_a[keep],
-            margin=self.margin[keep],
-            agreement=self.agreement[keep],
-            votes=self.votes[keep],
-            posterior=self.posterior[keep],
-            chosen_response_id=self.chosen_response_id[keep],
-            rejected_response_id=self.rejected_response_id[keep],
-            counts=dict(self.counts),
-            flagged=list(self.flagged),
-        )
+        """The same selection with only the pairs where ``keep`` is True (counts and flagged names as they were)."""
+        pairs = {
+            f.name: getattr(self, f.name)[keep] for f in fields(self) if f.name not in ("counts", "flagged")
+        }
+        return PairSelection(**pairs, counts=dict(self.counts), flagged=list(self.flagged))
 
 
 def select_pairs(

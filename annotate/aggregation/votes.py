@@ -8,7 +8,8 @@ chosen response as A, not a person's judgment with a display order and a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -86,6 +87,10 @@ def validated_weights(name: str, weight: npt.ArrayLike | None, n_votes: int) -> 
     return array
 
 
+# The ProjectVotes fields with one entry per vote (the others are per item or per worker).
+PER_VOTE: Final = ("item", "worker", "label", "strength", "flipped", "seconds", "day", "time")
+
+
 @dataclass(frozen=True)
 class ProjectVotes:
     """A project's judgments as parallel arrays (one entry per vote) plus per-item and per-worker tables."""
@@ -126,23 +131,7 @@ class ProjectVotes:
 
     def subset(self, keep: BoolArray) -> ProjectVotes:
         """The same tables with only the votes where ``keep`` is True."""
-        return ProjectVotes(
-            item=self.item[keep],
-            worker=self.worker[keep],
-            label=self.label[keep],
-            strength=self.strength[keep],
-            flipped=self.flipped[keep],
-            seconds=self.seconds[keep],
-            day=self.day[keep],
-            time=self.time[keep],
-            comparison_id=self.comparison_id,
-            response_a_id=self.response_a_id,
-            response_b_id=self.response_b_id,
-            is_gold=self.is_gold,
-            gold_label=self.gold_label,
-            batch=self.batch,
-            annotator_id=self.annotator_id,
-        )
+        return replace(self, **{name: getattr(self, name)[keep] for name in PER_VOTE})
 
 
 def value_counts(votes: ProjectVotes, keep: BoolArray | None = None) -> npt.NDArray[np.float64]:

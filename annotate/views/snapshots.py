@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -23,6 +24,10 @@ from annotate.selectors.snapshots import snapshot_diff, snapshot_get, snapshot_l
 from annotate.services.decontamination import DEFAULT_NGRAM
 from annotate.services.exports import export_download_path, export_job_create
 from annotate.services.snapshots import snapshot_create
+
+
+def _not_found(what: str) -> NoReturn:
+    raise Http404(what)
 
 
 def _page(request: HttpRequest, project: Project, create_form: SnapshotCreateForm, status: int = 200) -> HttpResponse:
@@ -69,9 +74,7 @@ def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ADMINISTER)
-    snapshot = snapshot_get(project=project, version=version)
-    if snapshot is None:
-        raise Http404("No such snapshot")
+    snapshot = snapshot_get(project=project, version=version) or _not_found("No such snapshot")
     form = ExportForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Unknown format or schema.", status=400)
@@ -86,9 +89,7 @@ def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpRespon
 @login_required
 def export_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.READ)
-    job = export_job_get(project=project, job_id=job_id)
-    if job is None:
-        raise Http404("No such export")
+    job = export_job_get(project=project, job_id=job_id) or _not_found("No such export")
     return render(request, "annotate/partials/export_job.html", {"project": project, "job": job})
 
 
