@@ -1,10 +1,20 @@
-"""Forms of the site's own project and account pages (the API has its serializers)."""
+"""Forms of the site's own pages: projects and members, imports, snapshot filters and exports (the API has its serializers)."""
 
 from __future__ import annotations
 
 from django import forms
 
-from annotate.models import Project, Role
+from annotate.aggregation.selection import SnapshotFilters
+from annotate.models import (
+    AggregationMethod,
+    ExportFormat,
+    ExportSchema,
+    ImportFormat,
+    ImportKind,
+    Project,
+    Role,
+)
+from annotate.services.decontamination import DEFAULT_NGRAM
 
 
 class ProjectCreateForm(forms.Form):
@@ -34,3 +44,55 @@ class MemberRoleForm(forms.Form):
 
 class MemberRemoveForm(forms.Form):
     username = forms.CharField(max_length=150)
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField()
+    kind = forms.ChoiceField(choices=ImportKind.choices)
+    format = forms.ChoiceField(
+        choices=[("", "From the file name"), *ImportFormat.choices], required=False, label="Format"
+    )
+    batch = forms.CharField(
+        max_length=100, required=False, help_text="Optional label for per-batch agreement."
+    )
+
+
+class SnapshotFilterForm(forms.Form):
+    method = forms.ChoiceField(choices=AggregationMethod.choices, initial=AggregationMethod.MAJORITY)
+    min_votes = forms.IntegerField(min_value=1, max_value=100, initial=SnapshotFilters.min_votes)
+    min_agreement = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_agreement)
+    min_posterior = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_posterior)
+    drop_ties = forms.BooleanField(required=False, initial=True, label="Ignore tie and both-bad votes")
+    drop_flagged = forms.BooleanField(required=False, initial=True, label="Act on flagged annotators' votes")
+    flagged_votes = forms.ChoiceField(
+        choices=[("downweight", "Down-weight them"), ("drop", "Drop them")],
+        initial=SnapshotFilters.flagged_votes,
+        required=False,
+        label="Flagged annotators' votes",
+    )
+
+    def filters(self) -> SnapshotFilters:
+        data = dict(self.cleaned_data)
+        # A form posted before the mode existed (or without it) gets the default mode.
+        data["flagged_votes"] = data.get("flagged_votes") or SnapshotFilters.flagged_votes
+        return SnapshotFilters(**data)
+
+    @classmethod
+    def from_query(cls, data: object) -> SnapshotFilterForm:
+        """Bound to the query string when it has filter fields, else to the defaults."""
+        query = data if isinstance(data, dict) or hasattr(data, "getlist") else {}
+        if "method" in query:  # type: ignore[operator]
+            return cls(query)  # type: ignore[arg-type]
+        return cls({name: field.initial for name, field in cls.base_fields.items()})
+
+
+class SnapshotCreateForm(SnapshotFilterForm):
+    benchmark = forms.FileField(
+        required=False, help_text="Optional: drop prompts sharing an n-gram with any line."
+    )
+    ngram = forms.IntegerField(min_value=5, max_value=50, initial=DEFAULT_NGRAM, required=False)
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices)
+    schema = forms.ChoiceField(choices=ExportSchema.choices)

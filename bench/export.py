@@ -56,7 +56,7 @@ import json, time
 import django
 django.setup()
 from annotate.models import Project
-from annotate.selectors_quality import SnapshotFilters
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.services.snapshots import snapshot_create
 start = time.perf_counter()
 s = snapshot_create(project=Project.objects.get(), filters=SnapshotFilters(min_votes=2, min_agreement=0.6, drop_flagged=False))

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from annotate import views_tokens
+from annotate.views import account
 
 # Redoc (the API docs page, not our code) styles itself with injected <style> elements and
 # runs its search in a blob: worker; the rest of the site keeps the strict policy.
@@ -16,8 +16,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="annotate:home", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/token/", views_tokens.api_token, name="api-token"),
-    path("accounts/token/revoke/", views_tokens.api_token_revoke, name="api-token-revoke"),
+    path("accounts/token/", account.api_token, name="api-token"),
+    path("accounts/token/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path("admin/", admin.site.urls),
     path("annotate/", include("annotate.urls")),
     path("api/", include("annotate.api.urls")),

@@ -19,6 +19,9 @@ prior that keeps scores finite when a response wins (or loses) every comparison 
 there the maximum-likelihood estimate is infinite. The default 1e-6 matches
 `choix.opt_pairwise`. Left biases get their own, stronger `bias_penalty`, since an
 "always-left" annotator would otherwise have an infinite bias.
+
+One module although past ~350 lines: the plain fit, the bootstrap and the fit per
+connected component all run the same design matrix and optimiser (``_design``, ``_fit``).
 """
 
 from __future__ import annotations

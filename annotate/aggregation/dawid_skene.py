@@ -34,6 +34,9 @@ all items form a slot, so an E-step is a gather `log(confusion)[class][key]` per
 class and the M-step's expected counts a `bincount` per slot and class, all over
 class-major (4, items) arrays. Each EM iteration is one pass over the blocks (E-step, then
 the block's share of the M-step's sums), spread over threads.
+
+One module although past ~350 lines: the plain and the left-pick (position-aware) model
+run through the same blocked EM (``_vote_blocks``, ``_em_block``, ``_BlockSums``).
 """
 
 from __future__ import annotations

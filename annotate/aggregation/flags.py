@@ -31,6 +31,9 @@ Five flags, each answering one question about an annotator:
 
 A flag that cannot be computed says why (no gold, no timings, no item with enough
 votes) instead of silently never firing.
+
+One module although past ~350 lines: the tests share the label-count and leave-one-out
+majority helpers, and ``annotator_flags`` fills one ``AnnotatorFlags`` from all of them.
 """
 
 from __future__ import annotations

@@ -22,6 +22,11 @@ LABEL_NAMES: Final = ("a", "b", "tie", "both_bad")
 # Reported instead of a label when an item has no votes or its top vote weight is tied.
 NO_WINNER: Final = -1
 
+# How much better the chosen response is, as the reward model's margin: Llama 2's scale
+# (Touvron et al., 2023, §3.2.1). The one table; importing reads it backwards.
+STRENGTH_MARGIN: Final = {"significantly": 3, "better": 2, "slightly": 1, "negligibly": 0}
+MARGIN_STRENGTH: Final = {margin: strength for strength, margin in STRENGTH_MARGIN.items()}
+
 
 def label_code(name: str) -> int:
     """Return the integer code of a label name ("a", "b", "tie", "both_bad"); ValueError otherwise."""

@@ -1,13 +1,24 @@
-"""Validation of the parallel vote arrays every aggregation function takes."""
+"""The parallel vote arrays every aggregation function takes: a project's votes, and their validation.
+
+Imported judgments (``annotator=None``) are the votes of one "imported" pseudo-annotator.
+They count in aggregation (``annotate.aggregation.selection``), but not in agreement,
+annotator statistics or flags: an imported verdict is a dataset's label, stored with the
+chosen response as A, not a person's judgment with a display order and a time.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from annotate.aggregation.labels import N_LABELS
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,60 @@ def validated_weights(name: str, weight: npt.ArrayLike | None, n_votes: int) -> 
     if array.size and (not np.all(np.isfinite(array)) or float(array.min()) < 0):
         raise ValueError(f"{name} must be finite and non-negative")
     return array
+
+
+# The ProjectVotes fields with one entry per vote (the others are per item or per worker).
+PER_VOTE: Final = ("item", "worker", "label", "strength", "flipped", "seconds", "day", "time")
+
+
+@dataclass(frozen=True)
+class ProjectVotes:
+    """A project's judgments as parallel arrays (one entry per vote) plus per-item and per-worker tables."""
+
+    item: IntArray  # index into comparison_id
+    worker: IntArray  # index into annotator_id
+    label: IntArray
+    strength: IntArray  # Llama 2 margin 0..3, -1 when no strength was given
+    flipped: BoolArray  # response B was shown on the left
+    seconds: FloatArray  # NaN when unknown
+    day: IntArray  # proleptic ordinal of the judgment's UTC date
+    time: FloatArray  # POSIX seconds of the judgment: orders each annotator's history
+    comparison_id: IntArray  # per item
+    response_a_id: IntArray
+    response_b_id: IntArray
+    is_gold: BoolArray
+    gold_label: IntArray  # -1 for non-gold items
+    batch: list[str]
+    annotator_id: list[int | None]  # per worker; None is the imported pseudo-annotator
+
+    @property
+    def n_items(self) -> int:
+        return int(self.comparison_id.size)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.annotator_id)
+
+    @property
+    def imported(self) -> BoolArray:
+        """Per vote: True for an imported verdict (the pseudo-annotator's votes)."""
+        is_imported = np.asarray([a is None for a in self.annotator_id], dtype=bool)
+        return is_imported[self.worker] if self.worker.size else np.zeros(0, dtype=bool)
+
+    def people(self) -> ProjectVotes:
+        """Only the votes people cast: imported verdicts left out, worker and item indices unchanged."""
+        return self.subset(~self.imported)
+
+    def subset(self, keep: BoolArray) -> ProjectVotes:
+        """The same tables with only the votes where ``keep`` is True."""
+        return replace(self, **{name: getattr(self, name)[keep] for name in PER_VOTE})
+
+
+def value_counts(votes: ProjectVotes, keep: BoolArray | None = None) -> npt.NDArray[np.float64]:
+    """Per item, how many votes (of those ``keep`` marks) gave each label, as floats."""
+    item, label = (votes.item, votes.label) if keep is None else (votes.item[keep], votes.label[keep])
+    return (
+        np.bincount(item * N_LABELS + label, minlength=votes.n_items * N_LABELS)
+        .reshape(votes.n_items, N_LABELS)
+        .astype(np.float64)
+    )

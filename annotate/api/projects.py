@@ -11,13 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import access, selectors
+from annotate import access
 from annotate.access import Need
 from annotate.api.pagination import ApiPagination
 from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.api.schema import ErrorSerializer
 from annotate.api.serializers import FlagField, IntField, NumberField, SlugTextField, TextField
 from annotate.models import Choice, Comparison, ComparisonStatus, Project
+from annotate.selectors.comparisons import comparison_list
 from annotate.services.projects import project_create, project_update
 
 
@@ -163,7 +164,7 @@ class ComparisonListApi(APIView):
         # ``?min_votes=`` through although the schema says it is an integer.
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        comparisons = selectors.comparison_list(project=project, **filters.validated_data)
+        comparisons = comparison_list(project=project, **filters.validated_data)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(comparisons, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.http import FileResponse, Http404, QueryDict
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser
@@ -14,20 +15,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.api.serializers import FlagField, IntField, NumberField
-from annotate.models import AggregationMethod, ExportFormat, ExportJob, ExportSchema, Project, Snapshot
-from annotate.selectors_quality import (
-    SnapshotFilters,
-    annotator_quality,
-    export_job_get,
-    project_agreement,
-    project_votes,
-    snapshot_diff,
-    snapshot_get,
-    snapshot_list,
+from annotate.models import (
+    AggregationMethod,
+    ExportFormat,
+    ExportJob,
+    ExportSchema,
+    JobStatus,
+    Project,
+    Snapshot,
 )
+from annotate.selectors.agreement import project_agreement
+from annotate.selectors.exports import export_job_get
+from annotate.selectors.quality import annotator_quality
+from annotate.selectors.snapshots import snapshot_diff, snapshot_get, snapshot_list
+from annotate.selectors.votes import project_votes
 from annotate.services.decontamination import DEFAULT_NGRAM
 from annotate.services.exports import export_download_path, export_job_create
 from annotate.services.snapshots import snapshot_create
@@ -54,9 +59,9 @@ class ExportJobOutputSerializer(serializers.ModelSerializer[ExportJob]):
         ]
 
     def get_download(self, job: ExportJob) -> str | None:
-        if job.status != "succeeded":
+        if job.status != JobStatus.SUCCEEDED:
             return None
-        return f"/api/projects/{job.snapshot.project.slug}/exports/{job.pk}/download/"
+        return reverse("api:export-download", kwargs={"slug": job.snapshot.project.slug, "job_id": job.pk})
 
 
 def _snapshot_or_404(project: Project, version: int) -> Snapshot:
@@ -258,17 +263,9 @@ class AnnotatorQualityApi(APIView):
         agreement = project_agreement(project=project, votes=votes)
         report = annotator_quality(project=project, votes=votes)
 
-        def _clean(value: Any) -> Any:
-            # JSON has no NaN: "never answered" becomes null.
-            if isinstance(value, float) and value != value:
-                return None
-            if isinstance(value, list):
-                return [_clean(v) for v in value]
-            return value
-
         return Response(
             {
-                "annotators": [{k: _clean(v) for k, v in a.as_dict().items()} for a in report.annotators],
+                "annotators": [a.as_dict() for a in report.annotators],
                 "collusion_groups": [vars(group) for group in report.groups],
                 "unavailable_flags": report.unavailable,
                 "agreement": {

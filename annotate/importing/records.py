@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from annotate.aggregation.labels import MARGIN_STRENGTH
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import UNSTORABLE
 
@@ -30,8 +31,6 @@ EXPORT_COLUMNS = ("margin", "agreement", "votes")
 # ``scores`` (one per response) goes into each response's metadata as ``score``; ``best`` and
 # ``best_score`` repeat one of them and are checked but not stored.
 GENERATE_COLUMNS = ("scores", "best", "best_score")
-# margin, rounded, to the strength it was made from (annotate.services.snapshots).
-MARGIN_STRENGTH = {0: "negligibly", 1: "slightly", 2: "better", 3: "significantly"}
 
 # (required, optional) fields per kind.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

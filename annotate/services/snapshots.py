@@ -12,8 +12,9 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Max
 
+from annotate.aggregation.selection import PairSelection, SnapshotFilters
 from annotate.models import Comparison, Project, Prompt, Response, Snapshot, SnapshotPair
-from annotate.selectors_quality import PairSelection, SnapshotFilters, pair_selection
+from annotate.selectors.pairs import pair_selection
 from annotate.services.decontamination import DEFAULT_NGRAM, benchmark_index_build, prompt_text
 from annotate.services.exports import hh_transcript, sql_hh_transcript
 
@@ -91,12 +92,6 @@ def _write_pairs_postgresql(snapshot: Snapshot, s: PairSelection, start: int, st
         )
 
 
-def _turns(content: Any) -> list[dict[str, str]]:
-    if isinstance(content, str):
-        return [{"role": "user", "content": content}]
-    return [{"role": str(t["role"]), "content": str(t["content"])} for t in content]
-
-
 def _write_pairs_portable(snapshot: Snapshot, s: PairSelection, start: int, stop: int) -> None:
     ids = s.comparison_id[start:stop].tolist()
     texts = {
@@ -111,7 +106,7 @@ def _write_pairs_portable(snapshot: Snapshot, s: PairSelection, start: int, stop
         content, a, b = texts[cid]
         chosen_is_a = bool(s.chosen_is_a[i])
         margin = float(s.margin[i])
-        turns = _turns(content)
+        turns = Prompt(content=content).turns
         pairs.append(
             SnapshotPair(
                 snapshot=snapshot, comparison_id=cid, chosen_is_a=chosen_is_a, prompt=turns, transcript=hh_transcript(turns),

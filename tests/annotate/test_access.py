@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -36,7 +37,6 @@ from annotate.models import (
     Project,
     Role,
 )
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create

@@ -29,9 +29,9 @@ from schemathesis.transport import SerializationContext
 from schemathesis.transport.requests import prepare_multipart_parts
 from schemathesis.transport.wsgi import WSGI_TRANSPORT
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.api import urls as api_urls
 from annotate.models import ExportJob, ImportJob, Role
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create

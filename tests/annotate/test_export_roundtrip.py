@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Comparison, Judgment, Project, Prompt, Response, Snapshot
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services import exports as export_services
 from annotate.services.exports import export_write
 from annotate.services.imports import ImportResult, import_file

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services import exports as export_services
 from annotate.services.exports import export_job_create, export_job_run, export_write
 from annotate.services.snapshots import snapshot_create

@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
 from tests.factories import make_comparison, make_judgment

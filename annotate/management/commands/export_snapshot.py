@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotate.models import ExportFormat, ExportSchema, Project
-from annotate.selectors_quality import snapshot_get, snapshot_list
+from annotate.selectors.snapshots import snapshot_get, snapshot_list
 from annotate.services.exports import export_write
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import AggregationMethod, Project
-from annotate.selectors_quality import SnapshotFilters
 from annotate.services.decontamination import DEFAULT_NGRAM
 from annotate.services.snapshots import snapshot_create
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,57 +17,17 @@ from django.views.decorators.http import require_POST
 
 from annotate import access
 from annotate.access import Need
-from annotate.models import AggregationMethod, ExportFormat, ExportSchema, Project
-from annotate.selectors_quality import (
-    SnapshotFilters,
-    export_job_get,
-    export_job_list,
-    snapshot_diff,
-    snapshot_get,
-    snapshot_list,
-)
+from annotate.forms import ExportForm, SnapshotCreateForm
+from annotate.models import Project
+from annotate.selectors.exports import export_job_get, export_job_list
+from annotate.selectors.snapshots import snapshot_diff, snapshot_get, snapshot_list
 from annotate.services.decontamination import DEFAULT_NGRAM
 from annotate.services.exports import export_download_path, export_job_create
 from annotate.services.snapshots import snapshot_create
 
 
-class SnapshotFilterForm(forms.Form):
-    method = forms.ChoiceField(choices=AggregationMethod.choices, initial=AggregationMethod.MAJORITY)
-    min_votes = forms.IntegerField(min_value=1, max_value=100, initial=SnapshotFilters.min_votes)
-    min_agreement = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_agreement)
-    min_posterior = forms.FloatField(min_value=0, max_value=1, initial=SnapshotFilters.min_posterior)
-    drop_ties = forms.BooleanField(required=False, initial=True, label="Ignore tie and both-bad votes")
-    drop_flagged = forms.BooleanField(required=False, initial=True, label="Act on flagged annotators' votes")
-    flagged_votes = forms.ChoiceField(
-        choices=[("downweight", "Down-weight them"), ("drop", "Drop them")],
-        initial=SnapshotFilters.flagged_votes,
-        required=False,
-        label="Flagged annotators' votes",
-    )
-
-    def filters(self) -> SnapshotFilters:
-        data = dict(self.cleaned_data)
-        # A form posted before the mode existed (or without it) gets the default mode.
-        data["flagged_votes"] = data.get("flagged_votes") or SnapshotFilters.flagged_votes
-        return SnapshotFilters(**data)
-
-    @classmethod
-    def from_query(cls, data: object) -> SnapshotFilterForm:
-        """Bound to the query string when it has filter fields, else to the defaults."""
-        query = data if isinstance(data, dict) or hasattr(data, "getlist") else {}
-        if "method" in query:  # type: ignore[operator]
-            return cls(query)  # type: ignore[arg-type]
-        return cls({name: field.initial for name, field in cls.base_fields.items()})
-
-
-class SnapshotCreateForm(SnapshotFilterForm):
-    benchmark = forms.FileField(required=False, help_text="Optional: drop prompts sharing an n-gram with any line.")
-    ngram = forms.IntegerField(min_value=5, max_value=50, initial=DEFAULT_NGRAM, required=False)
-
-
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=ExportFormat.choices)
-    schema = forms.ChoiceField(choices=ExportSchema.choices)
+def _not_found(what: str) -> NoReturn:
+    raise Http404(what)
 
 
 def _page(request: HttpRequest, project: Project, create_form: SnapshotCreateForm, status: int = 200) -> HttpResponse:
@@ -114,9 +74,7 @@ def snapshots(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ADMINISTER)
-    snapshot = snapshot_get(project=project, version=version)
-    if snapshot is None:
-        raise Http404("No such snapshot")
+    snapshot = snapshot_get(project=project, version=version) or _not_found("No such snapshot")
     form = ExportForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Unknown format or schema.", status=400)
@@ -131,9 +89,7 @@ def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpRespon
 @login_required
 def export_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.READ)
-    job = export_job_get(project=project, job_id=job_id)
-    if job is None:
-        raise Http404("No such export")
+    job = export_job_get(project=project, job_id=job_id) or _not_found("No such export")
     return render(request, "annotate/partials/export_job.html", {"project": project, "job": job})
 
 

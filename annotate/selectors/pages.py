@@ -1,50 +1,29 @@
-"""The label-quality page for project admins: agreement over time, annotators, confusion, filter counts.
+"""The quality page's figures: the annotator picker, the confusion matrix it picks, and the charts.
 
-One URL serves the page and, for htmx requests from the filter form, just the
-counts fragment (STYLE.md rule 7).
+Everything here reads the project's votes once (``project_votes``) and shapes what
+``annotate/quality.html`` shows; the view only parses the request and renders.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
 
-from annotate import access, charts
-from annotate.access import Need
+from annotate import charts
 from annotate.aggregation.labels import LABEL_NAMES
+from annotate.aggregation.votes import ProjectVotes
 from annotate.models import Project
-from annotate.selectors_quality import (
-    ProjectVotes,
-    annotator_quality,
-    pair_selection,
-    project_agreement,
-    project_votes,
-    response_ranking,
-)
-from annotate.views_snapshots import SnapshotFilterForm
+from annotate.selectors.agreement import project_agreement
+from annotate.selectors.quality import annotator_quality
+from annotate.selectors.ranking import response_ranking
+from annotate.selectors.votes import project_votes
 
 
-def _counts_context(
-    request: HttpRequest, project: Project, votes: ProjectVotes | None = None
-) -> dict[str, object]:
-    form = SnapshotFilterForm.from_query(request.GET)
-    selection = (
-        pair_selection(project=project, filters=form.filters(), votes=votes) if form.is_valid() else None
-    )
-    return {"project": project, "filter_form": form, "selection": selection}
-
-
-@login_required
-def quality(request: HttpRequest, slug: str) -> HttpResponse:
-    project = access.project_for(user=request.user, slug=slug, need=Need.READ)
-    if request.htmx and request.htmx.target == "counts":  # type: ignore[attr-defined]
-        return render(request, "annotate/partials/pair_counts.html", _counts_context(request, project))
-    votes = project_votes(project=project)
+def quality_page(*, project: Project, picked: str = "", votes: ProjectVotes | None = None) -> dict[str, Any]:
+    """The quality page's context: agreement, annotators, ranking and charts; ``picked`` names an annotator or pools them."""
+    votes = votes if votes is not None else project_votes(project=project)
     agreement = project_agreement(project=project, votes=votes)
     report = annotator_quality(project=project, votes=votes)
     people = report.annotators
-    picked = request.GET.get("annotator", "")
     # The picker names an annotator by user id; default is pooled. Imported verdicts are no annotator.
     worker_ids = [None if a is None else str(a) for a in votes.annotator_id]
     listed = {str(a.annotator_id) for a in people}
@@ -57,8 +36,7 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
         heat_title = "Dawid–Skene confusion, pooled over annotators (vote-weighted)"
     days = [row.label for row in agreement.daily]
     drifting = [a for a in people if "drift" in a.flags and a.drift is not None]
-    context = {
-        **_counts_context(request, project, votes),
+    return {
         "agreement": agreement,
         "annotators": people,
         "picked": picked,
@@ -92,4 +70,3 @@ def quality(request: HttpRequest, slug: str) -> HttpResponse:
         ),
         "confusion_chart": charts.heatmap(title=heat_title, matrix=matrix.tolist(), labels=list(LABEL_NAMES)),
     }
-    return render(request, "annotate/quality.html", context)

@@ -7,27 +7,17 @@ second; a finished one stops asking. Without JavaScript the page still lists eve
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from annotate import access, selectors
+from annotate import access
 from annotate.access import Need
-from annotate.models import ImportFormat, ImportJob, ImportKind
+from annotate.forms import ImportUploadForm
+from annotate.models import ImportJob
+from annotate.selectors.imports import import_job_list
 from annotate.services.imports import ImportRejected, import_job_create
-
-
-class ImportUploadForm(forms.Form):
-    file = forms.FileField()
-    kind = forms.ChoiceField(choices=ImportKind.choices)
-    format = forms.ChoiceField(
-        choices=[("", "From the file name"), *ImportFormat.choices], required=False, label="Format"
-    )
-    batch = forms.CharField(
-        max_length=100, required=False, help_text="Optional label for per-batch agreement."
-    )
 
 
 @login_required
@@ -59,7 +49,7 @@ def imports(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("annotate:imports", slug=project.slug)
         else:
             status = 400
-    jobs = selectors.import_job_list(project=project)[:50]
+    jobs = import_job_list(project=project)[:50]
     context = {"project": project, "form": form, "jobs": jobs, "error": error, "problems": problems}
     return render(request, "annotate/imports.html", context, status=status)
 

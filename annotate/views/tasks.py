@@ -6,6 +6,7 @@ only the ``task`` partial, which replaces the current item in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
@@ -15,9 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from annotate import access, navigation, selectors
+from annotate import access, navigation
 from annotate.access import Need
 from annotate.models import Assignment, Judgment, Project, Strength
+from annotate.selectors.comparisons import annotator_progress
+from annotate.selectors.judgments import judgment_list_as_shown, judgment_undoable
 from annotate.services.assignment import (
     assignment_skip,
     comparison_next_for_annotator,
@@ -40,7 +43,7 @@ def _render_task(
     request: HttpRequest, project: Project, lease: Assignment | None, *, error: str = "", status: int = 200,
     undo: Judgment | None = None,
 ) -> HttpResponse:  # fmt: skip
-    progress = selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
+    progress = annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
     context = {
         "undo": _undo_offer(undo),
         "project": project,
@@ -62,7 +65,7 @@ def home(request: HttpRequest) -> HttpResponse:
     rows = [
         (
             project,
-            selectors.annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
+            annotator_progress(project=project, annotator=request.user)  # type: ignore[arg-type]
             if project.pk in annotatable
             else None,
             links,
@@ -76,17 +79,16 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def task(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
-    lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
     # After a plain (no-JS) submit, the redirect names the lease just judged so its Undo is offered.
     raw = request.GET.get("undo", "")
     undo = None
     if raw.isdigit() and len(raw) <= 18:
-        undo = selectors.judgment_undoable(
+        undo = judgment_undoable(
             annotator=request.user,  # type: ignore[arg-type]
             assignment_id=int(raw),
             window_seconds=judgment_undo_seconds(),
         )
-    return _render_task(request, project, lease, undo=undo)
+    return _next_task(request, project, undo=undo)
 
 
 def _seconds(raw: str | None) -> float | None:
@@ -104,31 +106,44 @@ def _lease_id(request: HttpRequest) -> int:
     return int(raw)
 
 
+def _next_task(
+    request: HttpRequest, project: Project, *, error: str = "", status: int = 200, undo: Judgment | None = None
+) -> HttpResponse:
+    lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
+    return _render_task(request, project, lease, error=error, status=status, undo=undo)
+
+
+def _on_lease(request: HttpRequest, project: Project, act: Callable[[int], Judgment | None]) -> HttpResponse:
+    """Parse the posted lease, call the service with it, and answer with the next task or the service's error."""
+    try:
+        done = act(_lease_id(request))
+    except ServiceError as exc:
+        return _next_task(request, project, error=exc.message, status=exc.status)
+    if not request.htmx:  # type: ignore[attr-defined]
+        page = reverse("annotate:task", kwargs={"slug": project.slug})
+        # A judgment stored: the task page names the lease just judged, to offer its Undo.
+        return redirect(f"{page}?undo={done.assignment_id}" if done is not None else page)
+    return _next_task(request, project, undo=done)
+
+
 @login_required
 @require_POST
 def task_submit(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
-    error, status, undo = "", 200, None
-    try:
-        # The same service and rules as the API; ``project`` refuses a lease of another project.
-        undo = judgment_submit(
-            assignment_id=_lease_id(request),
+    # The same service and rules as the API; ``project`` refuses a lease of another project.
+    return _on_lease(
+        request,
+        project,
+        lambda lease_id: judgment_submit(
+            assignment_id=lease_id,
             annotator=request.user,  # type: ignore[arg-type]
             choice=request.POST.get("choice", ""),
             strength=request.POST.get("strength", ""),
             rationale=request.POST.get("rationale", ""),
             seconds_spent=_seconds(request.POST.get("seconds")),
             project=project,
-        ).judgment
-    except ServiceError as exc:
-        error, status = exc.message, exc.status
-    if not request.htmx and undo is not None:  # type: ignore[attr-defined]
-        # Stored: the task page names the lease just judged, to offer its Undo.
-        return redirect(
-            f"{reverse('annotate:task', kwargs={'slug': project.slug})}?undo={undo.assignment_id}"
-        )
-    lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease, error=error, status=status, undo=undo)
+        ).judgment,
+    )
 
 
 @login_required
@@ -143,8 +158,7 @@ def task_undo(request: HttpRequest, slug: str, assignment_id: int) -> HttpRespon
             project=project,
         ).lease
     except ServiceError as exc:
-        lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-        return _render_task(request, project, lease, error=exc.message, status=exc.status)
+        return _next_task(request, project, error=exc.message, status=exc.status)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("annotate:task", slug=project.slug)
     return _render_task(request, project, lease)
@@ -154,25 +168,21 @@ def task_undo(request: HttpRequest, slug: str, assignment_id: int) -> HttpRespon
 @require_POST
 def task_skip(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
-    error, status = "", 200
-    try:
+
+    def skip(lease_id: int) -> None:
         assignment_skip(
-            assignment_id=_lease_id(request),
+            assignment_id=lease_id,
             annotator=request.user,  # type: ignore[arg-type]
             reason=request.POST.get("reason", ""),
             project=project,
         )
-    except ServiceError as exc:
-        error, status = exc.message, exc.status
-    if not request.htmx and not error:  # type: ignore[attr-defined]
-        return redirect("annotate:task", slug=project.slug)
-    lease = comparison_next_for_annotator(project=project, annotator=request.user)  # type: ignore[arg-type]
-    return _render_task(request, project, lease, error=error, status=status)
+
+    return _on_lease(request, project, skip)
 
 
 @login_required
 def my_judgments(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
     # As the annotator saw them: letters and texts in the displayed order, not the stored (canonical) ones.
-    judgments = selectors.judgment_list_as_shown(annotator=request.user, project=project)  # type: ignore[arg-type]
+    judgments = judgment_list_as_shown(annotator=request.user, project=project)  # type: ignore[arg-type]
     return render(request, "annotate/mine.html", {"project": project, "judgments": judgments})
