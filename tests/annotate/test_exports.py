@@ -9,10 +9,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from annotate.formats.sqljson import sql_json_number
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
 from annotate.selectors_quality import SnapshotFilters
+from annotate.services import export_files
 from annotate.services import exports as export_services
-from annotate.services.exports import export_job_create, export_job_run, export_write
+from annotate.services.export_files import export_write
+from annotate.services.exports import export_job_create, export_job_run
 from annotate.services.snapshots import snapshot_create
 from tests.factories import add_member, make_comparison, make_judgment, make_project, make_user
 
@@ -308,13 +311,13 @@ class ExportPathsAgreeTests:
         self, snapshot: Snapshot, tmp_path: Path, schema: str
     ) -> None:
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_services._write_jsonl(export_services._chunks(snapshot, 1), schema, portable, lambda n: None)
-        export_services._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
+        export_files._write_jsonl(export_files._chunks(snapshot, 1), schema, portable, lambda n: None)
+        export_files._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
         assert fast.read_bytes() == portable.read_bytes()
         if schema != "trl_conversational":
             portable_pq, fast_pq = tmp_path / "portable.parquet", tmp_path / "fast.parquet"
-            export_services._write_parquet(export_services._chunks(snapshot, 1), schema, portable_pq, lambda n: None)
-            export_services._write_parquet_postgresql(snapshot, schema, fast_pq, lambda n: None, 1)
+            export_files._write_parquet(export_files._chunks(snapshot, 1), schema, portable_pq, lambda n: None)
+            export_files._write_parquet_postgresql(snapshot, schema, fast_pq, lambda n: None, 1)
             assert pq.read_table(fast_pq).equals(pq.read_table(portable_pq))
 
     @pytest.mark.parametrize("chunk_size", [1, 4, 10_000])
@@ -324,9 +327,9 @@ class ExportPathsAgreeTests:
     ) -> None:
         snapshot = _awkward_snapshot(project)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_services._write_jsonl(export_services._chunks(snapshot, chunk_size), schema, portable, lambda n: None)
+        export_files._write_jsonl(export_files._chunks(snapshot, chunk_size), schema, portable, lambda n: None)
         ticks: list[int] = []
-        export_services._write_jsonl_postgresql(snapshot, schema, fast, ticks.append, chunk_size)
+        export_files._write_jsonl_postgresql(snapshot, schema, fast, ticks.append, chunk_size)
         assert fast.read_bytes() == portable.read_bytes()
         rows = _jsonl(fast)
         assert len(rows) == len(AWKWARD_TEXTS) == sum(ticks)
@@ -340,7 +343,7 @@ class ExportPathsAgreeTests:
     def test_it_writes_a_system_turn_the_same_way_and_as_the_hh_import_reads_it(
         self, project: Project, tmp_path: Path, schema: str
     ) -> None:
-        from annotate.importing.records import hh_turns
+        from annotate.formats.hh import hh_turns
 
         user = make_user()
         add_member(project, user)
@@ -348,8 +351,8 @@ class ExportPathsAgreeTests:
         make_judgment(make_comparison(project, prompt=system, a="Blue.", b="Red."), user, "a")
         snapshot = snapshot_create(project=project, filters=LENIENT)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_services._write_jsonl(export_services._chunks(snapshot, 1), schema, portable, lambda n: None)
-        export_services._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
+        export_files._write_jsonl(export_files._chunks(snapshot, 1), schema, portable, lambda n: None)
+        export_files._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
         assert fast.read_bytes() == portable.read_bytes()
         row = _jsonl(fast)[0]
         if schema == "trl_conversational":
@@ -365,7 +368,7 @@ class ExportPathsAgreeTests:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL extra_float_digits = 1")
             cursor.execute(
-                f"SELECT {export_services._sql_json_number('v')} FROM unnest(%s::float8[]) WITH ORDINALITY AS x(v, o) "
+                f"SELECT {sql_json_number('v')} FROM unnest(%s::float8[]) WITH ORDINALITY AS x(v, o) "
                 "ORDER BY o",
                 [values],
             )

@@ -511,7 +511,7 @@ class HhSystemTurnTests:
         ]
 
     def test_it_reads_what_the_export_writes(self) -> None:
-        from annotate.services.exports import hh_transcript
+        from annotate.formats.hh import hh_transcript
 
         turns = [
             {"role": "system", "content": "Be brief."},

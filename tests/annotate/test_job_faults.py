@@ -33,7 +33,8 @@ from annotate.models import (
     Snapshot,
     SnapshotPair,
 )
-from annotate.services.exports import export_job_create, export_write
+from annotate.services.export_files import export_write
+from annotate.services.exports import export_job_create
 from annotate.services.imports import import_job_create
 from tests.factories import make_pair_records
 from tests.worker import FaultCluster, WorkerProcess, wait_for
