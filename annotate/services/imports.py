@@ -15,7 +15,6 @@ when it is small, or in the ``annotate.import_job_run`` Celery task when it is l
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -30,10 +29,11 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from annotate.db import rows_insert
 from annotate.importing.files import file_check, file_records
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
@@ -46,8 +46,8 @@ from annotate.importing.records import (
     ResponseRecord,
     batch_problems,
 )
-from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
-from annotate.services.content import content_hash, prompt_hash
+from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Response
+from annotate.services.content import NewComparison, NewPrompt, NewResponse, content_write
 from annotate.services.gold import gold_answers_set
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
@@ -216,210 +216,43 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows (attribute name such as ``prompt_id`` -> value; other fields take their defaults) and return their ids, in order.
-
-    On PostgreSQL this is COPY with ids drawn from the table's sequence beforehand: the ORM's
-    bulk_create spends most of its time building model instances and SQL parameters, and
-    100k pairs (500k rows) took two minutes that way against a few seconds with COPY.
-    """
-    if not rows:
-        return []
-    given = list(rows[0])
-    if connection.vendor != "postgresql":
-        objs = model._default_manager.bulk_create([model(**row) for row in rows])
-        ids = [obj.pk for obj in objs]
-        # bulk_create returns ids on PostgreSQL and on SQLite ≥ 3.35 (Python 3.11 ships newer).
-        assert all(pk is not None for pk in ids), "this database does not return ids from bulk inserts"
-        return ids
-    now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    constants: dict[str, Any] = {}
-    for field in fields:
-        if field.attname in given:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            constants[field.attname] = now
-        else:
-            constants[field.attname] = field.get_db_prep_save(field.get_default(), connection)
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    quote = connection.ops.quote_name
-    table = model._meta.db_table
-    columns = ", ".join(quote(c) for c in ["id", *(f.column for f in fields)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
-            for pk, row in zip(ids, rows, strict=True):
-                values = [pk]
-                for field in fields:
-                    if field.attname in row:
-                        value = row[field.attname]
-                        values.append(json.dumps(value) if field.attname in json_fields else value)
-                    else:
-                        values.append(constants[field.attname])
-                copy.write_row(values)
-    return ids
-
-
-def _prompts_ensure(
-    project: Project, wanted: dict[str, tuple[Any, dict[str, Any]]]
-) -> tuple[dict[str, int], set[str]]:
-    """Ids of the project's prompts with these hashes, creating the missing ones; and the new hashes."""
-    ids = dict(
-        Prompt.objects.filter(project=project, content_hash__in=list(wanted)).values_list(
-            "content_hash", "id"
-        )
-    )
-    missing = [h for h in wanted if h not in ids]
-    rows = [
-        {"project_id": project.pk, "content": wanted[h][0], "content_hash": h, "metadata": wanted[h][1]}
-        for h in missing
-    ]
-    ids.update(zip(missing, _rows_insert(Prompt, rows), strict=True))
-    return ids, set(missing)
-
-
-ResponseKey = tuple[int, str]  # (prompt id, text hash)
-
-
-def _responses_ensure(
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]], new_prompts: set[int]
-) -> tuple[dict[ResponseKey, int], set[ResponseKey]]:
-    """Ids of the responses with these (prompt, hash) keys, creating the missing ones; and the new keys."""
-    # A prompt created in this chunk has no responses yet: look up only the older ones.
-    old = [key for key in wanted if key[0] not in new_prompts]
-    ids: dict[ResponseKey, int] = {}
-    if old:
-        ids = {(p, h): i for p, h, i in _responses_lookup(old) if (p, h) in wanted}
-    missing = [key for key in wanted if key not in ids]
-    new_rows = [
-        {
-            "prompt_id": key[0],
-            "content_hash": key[1],
-            "text": wanted[key][0],
-            "model_version": wanted[key][1],
-            "metadata": wanted[key][2],
-        }
-        for key in missing
-    ]
-    ids.update(zip(missing, _rows_insert(Response, new_rows), strict=True))
-    return ids, set(missing)
-
-
-def _responses_lookup(keys: list[ResponseKey]) -> list[tuple[int, str, int]]:
-    """(prompt id, hash, id) of the existing responses among these keys."""
-    if not keys:
-        return []
-    return list(
-        Response.objects.filter(
-            prompt_id__in={k[0] for k in keys}, content_hash__in={k[1] for k in keys}
-        ).values_list("prompt_id", "content_hash", "id")
-    )
-
-
-def _comparisons_lookup(pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-    """(id, response_a id, response_b id) of the existing comparisons of these pairs, in either order."""
-    if not pairs:
-        return []
-    if connection.vendor == "postgresql":
-        firsts = [a for a, b in pairs] + [b for a, b in pairs]
-        seconds = [b for a, b in pairs] + [a for a, b in pairs]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT c.id, c.response_a_id, c.response_b_id FROM {Comparison._meta.db_table} c "
-                "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(a, b) ON c.response_a_id = k.a AND c.response_b_id = k.b",
-                [firsts, seconds],
-            )
-            return list(cursor.fetchall())
-    ids = {i for pair in pairs for i in pair}
-    return list(
-        Comparison.objects.filter(response_a_id__in=ids, response_b_id__in=ids).values_list(
-            "id", "response_a_id", "response_b_id"
-        )
-    )
-
-
 def _write_prompts(project: Project, chunk: list[PromptRecord], tally: _Tally) -> None:
-    wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for record in chunk:
-        wanted.setdefault(prompt_hash(record.prompt), (record.prompt, record.metadata))
-    _, new = _prompts_ensure(project, wanted)
-    tally.prompts += len(new)
-    tally.duplicates += len(chunk) - len(new)
+    written = content_write(project=project, prompts=[NewPrompt(content=r.prompt, metadata=r.metadata) for r in chunk])
+    tally.prompts += len(written.new_prompts)
+    tally.duplicates += len(chunk) - len(written.new_prompts)
 
 
 def _write_responses(project: Project, chunk: list[ResponseRecord], tally: _Tally) -> set[int]:
-    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
-    wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        wanted_prompts.setdefault(h, (record.prompt, {}))
-    prompt_ids, new_prompt_hashes = _prompts_ensure(project, wanted_prompts)
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]] = {}
-    given = 0
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        # A record of generate's output carries several responses; each counts as one here.
-        for text, metadata in zip(record.responses, record.metadata, strict=True):
-            given += 1
-            wanted.setdefault((prompt_ids[h], content_hash(text)), (text, record.model_version, metadata))
-    _, new = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompt_hashes})
-    tally.prompts += len(new_prompt_hashes)
-    tally.responses += len(new)
-    tally.duplicates += given - len(new)
-    return {key[0] for key in new}
+    # A record of generate's output carries several responses; each counts as one here.
+    responses = [
+        NewResponse(prompt=record.prompt, text=text, model_version=record.model_version, metadata=metadata)
+        for record in chunk
+        for text, metadata in zip(record.responses, record.metadata, strict=True)
+    ]
+    written = content_write(project=project, responses=responses)
+    tally.prompts += len(written.new_prompts)
+    tally.responses += len(written.new_responses)
+    tally.duplicates += len(responses) - len(written.new_responses)
+    return {key[0] for key in written.new_responses}
 
 
 def _write_comparisons(
     project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: _Tally
 ) -> None:
-    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
-    wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        wanted_prompts.setdefault(h, (record.prompt, {}))
-    prompt_ids, new_prompt_hashes = _prompts_ensure(project, wanted_prompts)
-
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]] = {}
-    sides: list[tuple[int, ResponseKey, ResponseKey]] = []
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        prompt_id = prompt_ids[h]
-        a = (prompt_id, content_hash(record.response_a))
-        b = (prompt_id, content_hash(record.response_b))
-        wanted.setdefault(a, (record.response_a, "", {}))
-        wanted.setdefault(b, (record.response_b, "", {}))
-        sides.append((prompt_id, a, b))
-    response_ids, new_responses = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompt_hashes})
-
-    # Comparisons are unique per unordered pair; only a pair of two old responses may already have one.
-    pairs = [(response_ids[a], response_ids[b]) for _, a, b in sides]
-    old_pairs_wanted = [
-        (ia, ib)
-        for (_, a, b), (ia, ib) in zip(sides, pairs, strict=True)
-        if a not in new_responses and b not in new_responses
-    ]
-    # pair -> (comparison id, its response_a id)
-    existing = {frozenset((ra, rb)): (cid, ra) for cid, ra, rb in _comparisons_lookup(old_pairs_wanted)}
-    old_pairs = set(existing)
-    new: dict[frozenset[int], dict[str, Any]] = {}
-    for (prompt_id, _, _), (ia, ib), record in zip(sides, pairs, chunk, strict=True):
-        key = frozenset((ia, ib))
-        if key not in existing and key not in new:
-            new[key] = {
-                "project_id": project.pk,
-                "prompt_id": prompt_id,
-                "response_a_id": ia,
-                "response_b_id": ib,
-                "batch": record.batch or default_batch,
-            }
-    for (key, row), comparison_id in zip(
-        new.items(), _rows_insert(Comparison, list(new.values())), strict=True
-    ):
-        existing[key] = (comparison_id, row["response_a_id"])
+    written = content_write(
+        project=project,
+        comparisons=[
+            NewComparison(
+                prompt=r.prompt, response_a=r.response_a, response_b=r.response_b, batch=r.batch or default_batch
+            )
+            for r in chunk
+        ],
+    )
+    existing, pairs = written.comparisons, written.pairs
 
     # One imported verdict per comparison: the first the data gives. A repeat, in this file or a later
     # one, is a duplicate, so re-importing a file adds nothing.
-    old_ids = [existing[k][0] for k in old_pairs]
+    old_ids = [existing[k][0] for k in written.old_comparisons]
     judged = (
         set(
             Judgment.objects.filter(comparison_id__in=old_ids, is_imported=True).values_list(
@@ -453,11 +286,11 @@ def _write_comparisons(
                 "is_imported": True,
             }
         )
-    _rows_insert(Judgment, judgments)
+    rows_insert(Judgment, judgments)
     _gold_write(existing, pairs, chunk, tally)
-    tally.prompts += len(new_prompt_hashes)
-    tally.responses += len(new_responses)
-    tally.comparisons += len(new)
+    tally.prompts += len(written.new_prompts)
+    tally.responses += len(written.new_responses)
+    tally.comparisons += len(existing) - len(written.old_comparisons)
     tally.judgments += len(judgments)
 
 
@@ -560,7 +393,7 @@ def _comparisons_for_pairs(
                 tally.capped_prompts += 1
                 tally.pairs_not_created += possible - len(old) - made
         for offset in range(0, len(new), CHUNK):
-            _rows_insert(Comparison, new[offset : offset + CHUNK])
+            rows_insert(Comparison, new[offset : offset + CHUNK])
         tally.comparisons += len(new)
 
 

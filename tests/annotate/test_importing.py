@@ -368,7 +368,7 @@ class ImportFileTests:
         self, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(imports, "CHUNK", 3)
-        real = imports._rows_insert
+        real = imports.rows_insert
         calls = {"n": 0}
 
         def failing(model: Any, rows: Any) -> Any:
@@ -377,7 +377,7 @@ class ImportFileTests:
                 raise RuntimeError("disk full")
             return real(model, rows)
 
-        monkeypatch.setattr(imports, "_rows_insert", failing)
+        monkeypatch.setattr(imports, "rows_insert", failing)
         before = _rows()
         with pytest.raises(RuntimeError):
             import_file(project=project, path=make_import_file(tmp_path, make_pair_records(8)), kind="pairs")
