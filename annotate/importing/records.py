@@ -21,7 +21,16 @@ from annotate.importing.problems import UNSTORABLE
 
 PromptContent = str | list[dict[str, str]]
 ROLES = ("user", "assistant", "system")
-KINDS = ("prompts", "responses", "pairs", "ratings", "hh")
+# The kinds of import and their names in forms and the API: annotate.models.ImportKind is made from
+# this table, so that the kinds the reader knows and the kinds a job may have are one list.
+KIND_LABELS = {
+    "prompts": "Prompts",
+    "responses": "Responses",
+    "pairs": "Preference pairs {prompt, chosen, rejected}",
+    "ratings": "Ratings {prompt, response_a, response_b, preference}",
+    "hh": "HH-RLHF transcripts {chosen, rejected}",
+}
+KINDS = tuple(KIND_LABELS)
 
 # The columns our own exports add, accepted so that an exported file imports back: ``margin``
 # becomes the imported verdict's strength; ``agreement`` and ``votes`` describe the source's

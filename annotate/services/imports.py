@@ -34,12 +34,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.db import rows_insert
-from annotate.importing.files import file_check, file_records
+from annotate.importing.files import file_check, file_records, kind_check
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
 from annotate.importing.readers import ParquetSource, format_for, records_open
 from annotate.importing.records import (
-    KINDS,
     ComparisonRecord,
     PromptRecord,
     Record,
@@ -128,11 +127,6 @@ def _size_check(size: int) -> None:
         raise rejected(f"the file is {size:,} bytes; the limit is {limit:,} bytes (CONCORD_IMPORT_MAX_BYTES)")
 
 
-def _kind_check(kind: str) -> None:
-    if kind not in KINDS:
-        raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
-
-
 def _batch_check(batch: str) -> None:
     """The import's own batch label (API field, --batch) obeys the rules of a record's ``batch``."""
     problems = [message for field, message in batch_problems(batch)]
@@ -157,7 +151,7 @@ def import_file(
     """
     started = time.monotonic()
     path = Path(path)
-    _kind_check(kind)
+    kind_check(kind)
     _batch_check(batch)
     # A datasets folder (save_to_disk, as the hf_dataset export writes) is known by its state.json.
     folder = path.is_dir() and (path / "state.json").is_file()
@@ -509,7 +503,7 @@ def import_job_create(
     A large job is sent to the broker once the transaction commits; if the broker is down
     the job stays QUEUED (waiting for a worker) and the reaper sends it when it is back.
     """
-    _kind_check(kind)
+    kind_check(kind)
     name = uploaded_file.name or "upload"
     fmt = format_for(name=name, fmt=fmt)
     _size_check(uploaded_file.size or 0)
