@@ -11,6 +11,8 @@ which count human votes, so the comparison stays open for annotators.
 
 ``import_job_create`` stores an upload as an ``ImportJob`` and runs it in the request
 when it is small, or in the ``annotate.import_job_run`` Celery task when it is large.
+The writes of each chunk are ``annotate.services.import_writer``'s, the cleaning of old
+uploads ``annotate.services.import_files``'.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -30,24 +31,23 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from annotate.db import rows_insert
 from annotate.importing.files import file_check, file_records, kind_check
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
 from annotate.importing.readers import ParquetSource, format_for, records_open
 from annotate.importing.records import (
-    ComparisonRecord,
-    PromptRecord,
     Record,
-    ResponseRecord,
     batch_problems,
 )
-from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Response
-from annotate.services.content import NewComparison, NewPrompt, NewResponse, content_write
-from annotate.services.gold import gold_answers_set
+from annotate.models import ImportJob, JobStatus, Project
+from annotate.services.import_writer import (
+    ImportTally,
+    comparisons_for_pairs_write,
+    comparisons_write,
+    prompts_write,
+    responses_write,
+)
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "ImportRejected",
     "ImportResult",
     "import_file",
-    "import_files_clean",
     "import_job_create",
     "import_job_run",
 ]
@@ -96,18 +95,6 @@ class ImportResult:
         counts = asdict(self)
         counts["warnings"] = list(self.warnings)
         return counts
-
-
-@dataclass
-class _Tally:
-    prompts: int = 0
-    responses: int = 0
-    comparisons: int = 0
-    judgments: int = 0
-    duplicates: int = 0
-    pairs_not_created: int = 0
-    capped_prompts: int = 0
-    gold: int = 0
 
 
 def import_limits() -> ImportLimits:
@@ -165,7 +152,7 @@ def import_file(
     total = file_check(path=path, fmt=fmt, kind=kind, limits=limits, progress=progress)
     if progress is not None:
         progress(0, total)
-    tally = _Tally()
+    tally = ImportTally()
     done = 0
     with transaction.atomic():
         # One import per project at a time, so the look-up-then-insert below cannot race another import.
@@ -175,16 +162,16 @@ def import_file(
         touched: set[int] = set()
         for chunk in _chunks(file_records(path=path, fmt=fmt, kind=kind, limits=limits), CHUNK):
             if kind == "prompts":
-                _write_prompts(project, chunk, tally)  # type: ignore[arg-type]
+                prompts_write(project, chunk, tally)  # type: ignore[arg-type]
             elif kind == "responses":
-                touched |= _write_responses(project, chunk, tally)  # type: ignore[arg-type]
+                touched |= responses_write(project, chunk, tally)  # type: ignore[arg-type]
             else:
-                _write_comparisons(project, chunk, batch, tally)  # type: ignore[arg-type]
+                comparisons_write(project, chunk, batch, tally)  # type: ignore[arg-type]
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
         if touched:
-            _comparisons_for_pairs(
+            comparisons_for_pairs_write(
                 project, touched, batch, tally, settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT
             )
     counts = asdict(tally)
@@ -209,245 +196,6 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     while chunk := list(islice(iterator, size)):
         yield chunk
 
-
-def _write_prompts(project: Project, chunk: list[PromptRecord], tally: _Tally) -> None:
-    written = content_write(project=project, prompts=[NewPrompt(content=r.prompt, metadata=r.metadata) for r in chunk])
-    tally.prompts += len(written.new_prompts)
-    tally.duplicates += len(chunk) - len(written.new_prompts)
-
-
-def _write_responses(project: Project, chunk: list[ResponseRecord], tally: _Tally) -> set[int]:
-    # A record of generate's output carries several responses; each counts as one here.
-    responses = [
-        NewResponse(prompt=record.prompt, text=text, model_version=record.model_version, metadata=metadata)
-        for record in chunk
-        for text, metadata in zip(record.responses, record.metadata, strict=True)
-    ]
-    written = content_write(project=project, responses=responses)
-    tally.prompts += len(written.new_prompts)
-    tally.responses += len(written.new_responses)
-    tally.duplicates += len(responses) - len(written.new_responses)
-    return {key[0] for key in written.new_responses}
-
-
-def _write_comparisons(
-    project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: _Tally
-) -> None:
-    written = content_write(
-        project=project,
-        comparisons=[
-            NewComparison(
-                prompt=r.prompt, response_a=r.response_a, response_b=r.response_b, batch=r.batch or default_batch
-            )
-            for r in chunk
-        ],
-    )
-    existing, pairs = written.comparisons, written.pairs
-
-    # One imported verdict per comparison: the first the data gives. A repeat, in this file or a later
-    # one, is a duplicate, so re-importing a file adds nothing.
-    old_ids = [existing[k][0] for k in written.old_comparisons]
-    judged = (
-        set(
-            Judgment.objects.filter(comparison_id__in=old_ids, is_imported=True).values_list(
-                "comparison_id", flat=True
-            )
-        )
-        if old_ids
-        else set()
-    )
-    # A row of our own export summarises the votes it came from: where the comparison already has
-    # votes (human or imported), its verdict is already there, and importing it would count them twice.
-    voted = (
-        set(Judgment.objects.filter(comparison_id__in=old_ids).values_list("comparison_id", flat=True))
-        if old_ids and any(r.exported for r in chunk)
-        else set()
-    )
-    judgments: list[dict[str, Any]] = []
-    for (ia, ib), record in zip(pairs, chunk, strict=True):
-        comparison_id, stored_a = existing[frozenset((ia, ib))]
-        if comparison_id in judged or (record.exported and comparison_id in voted):
-            tally.duplicates += 1
-            continue
-        judged.add(comparison_id)
-        # The record's "a" is ia; if the stored comparison has the pair the other way round, so is the verdict.
-        choice = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
-        judgments.append(
-            {
-                "comparison_id": comparison_id,
-                "choice": choice,
-                "strength": record.strength,
-                "is_imported": True,
-            }
-        )
-    rows_insert(Judgment, judgments)
-    _gold_write(existing, pairs, chunk, tally)
-    tally.prompts += len(written.new_prompts)
-    tally.responses += len(written.new_responses)
-    tally.comparisons += len(existing) - len(written.old_comparisons)
-    tally.judgments += len(judgments)
-
-
-def _gold_write(
-    existing: dict[frozenset[int], tuple[int, int]],
-    pairs: list[tuple[int, int]],
-    chunk: list[ComparisonRecord],
-    tally: _Tally,
-) -> None:
-    """Make the comparisons of ``"gold": true`` records gold items, with the record's verdict as the answer."""
-    answers: dict[int, str] = {}
-    for (ia, ib), record in zip(pairs, chunk, strict=True):
-        if record.gold:
-            comparison_id, stored_a = existing[frozenset((ia, ib))]
-            # As for the verdict: the record's "a" is ia, so flip it if the comparison stores the pair reversed.
-            answers[comparison_id] = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
-    if answers:
-        tally.gold += gold_answers_set(answers=answers)
-
-
-def pairs_chosen(
-    responses: list[int], existing: set[frozenset[int]], budget: int
-) -> Iterator[tuple[int, int]]:
-    """Up to ``budget`` new pairs of these responses, chosen so that each response is compared early.
-
-    Pairs go by distance round a ring: first (0,1), (2,3), ... (every response once), then
-    (1,2), (3,4), ... (every response twice), then distance 2, and so on. ``responses`` should
-    list those not yet compared first. Pairs in ``existing`` are skipped, not counted.
-    """
-    n = len(responses)
-    made: set[frozenset[int]] = set()
-    for distance in range(1, n // 2 + 1):
-        for parity in (0, 1):
-            for i in range(parity, n, 2):
-                if budget <= 0:
-                    return
-                first, second = responses[i], responses[(i + distance) % n]
-                key = frozenset((first, second))
-                if first == second or key in existing or key in made:
-                    continue
-                made.add(key)
-                budget -= 1
-                yield first, second
-
-
-# Prompts whose responses and comparisons are read at a time; their pairs are held in memory.
-PAIRS_PROMPTS_AT_ONCE = 100
-
-
-def _comparisons_for_pairs(
-    project: Project, prompt_ids: set[int], batch: str, tally: _Tally, cap: int
-) -> None:
-    """Comparisons for the pairs of each prompt's responses (old ones included), about ``cap`` per prompt at most.
-
-    Below the cap every unordered pair is compared. Above it, ``pairs_chosen`` picks pairs that
-    cover the responses not compared yet first (each of them is compared, even past the cap),
-    and the pairs left out are counted.
-    """
-    ordered = sorted(prompt_ids)
-    for start in range(0, len(ordered), PAIRS_PROMPTS_AT_ONCE):
-        group = ordered[start : start + PAIRS_PROMPTS_AT_ONCE]
-        responses: dict[int, list[int]] = {}
-        for prompt_id, response_id in (
-            Response.objects.filter(prompt_id__in=group)
-            .order_by("prompt_id", "id")
-            .values_list("prompt_id", "id")
-        ):
-            responses.setdefault(prompt_id, []).append(response_id)
-        existing: dict[int, set[frozenset[int]]] = {}
-        for prompt_id, first, second in Comparison.objects.filter(prompt_id__in=group).values_list(
-            "prompt_id", "response_a_id", "response_b_id"
-        ):
-            existing.setdefault(prompt_id, set()).add(frozenset((first, second)))
-        new: list[dict[str, Any]] = []
-        for prompt_id, ids in responses.items():
-            old = existing.get(prompt_id, set())
-            possible = len(ids) * (len(ids) - 1) // 2
-            if possible <= cap:
-                pairs: Iterable[tuple[int, int]] = (
-                    (first, second)
-                    for i, first in enumerate(ids)
-                    for second in ids[i + 1 :]
-                    if frozenset((first, second)) not in old
-                )
-            else:
-                compared = {r for pair in old for r in pair}
-                ids = sorted(ids, key=lambda r: (r in compared, r))
-                # A prompt at its cap still compares each new response once (pairs_chosen pairs the
-                # uncompared first), so its comparisons grow with its responses, never with their square.
-                fresh = len(ids) - len(compared)
-                pairs = pairs_chosen(ids, old, max(cap - len(old), (fresh + 1) // 2))
-            made = 0
-            for first, second in pairs:
-                made += 1
-                new.append(
-                    {"project_id": project.pk, "prompt_id": prompt_id, "response_a_id": first,
-                     "response_b_id": second, "batch": batch}
-                )  # fmt: skip
-            if possible > cap:
-                tally.capped_prompts += 1
-                tally.pairs_not_created += possible - len(old) - made
-        for offset in range(0, len(new), CHUNK):
-            rows_insert(Comparison, new[offset : offset + CHUNK])
-        tally.comparisons += len(new)
-
-
-# --- Upload retention -----------------------------------------------------------------------
-
-# Statuses after which nothing reads a job's file again. Whatever else a job may be (queued,
-# running, waiting to be retried) keeps its file.
-_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
-IMPORTS_DIR = "imports"
-
-
-def import_files_clean(*, now: datetime | None = None) -> int:
-    """Delete the uploads of imports that finished over CONCORD_IMPORT_FILE_RETENTION_HOURS ago, and
-    files under ``MEDIA_ROOT/imports/`` as old that no job names; never a queued or running job's file.
-
-    Returns how many files were deleted. A job whose file went keeps its row, counts and
-    problems, with an empty ``file``.
-    """
-    cutoff = (now or timezone.now()) - timedelta(hours=settings.CONCORD_IMPORT_FILE_RETENTION_HOURS)
-    storage = ImportJob._meta.get_field("file").storage
-    deleted = 0
-    old = (
-        ImportJob.objects.filter(status__in=_FINISHED)
-        .exclude(file="")
-        .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
-    )
-    for pk, name in old.values_list("pk", "file").iterator():
-        # The row lets go of the file first, and only if it is still finished: a job sent back to
-        # the queue meanwhile keeps it. Names are unique in the storage, so no other job has it.
-        if ImportJob.objects.filter(pk=pk, status__in=_FINISHED, file=name).update(file="") != 1:
-            continue
-        if storage.exists(name):
-            storage.delete(name)
-            deleted += 1
-    return deleted + _orphans_clean(storage, cutoff)
-
-
-def _orphans_clean(storage: Any, cutoff: datetime) -> int:
-    """Files under imports/ older than ``cutoff`` that no job names (an upload whose row was never saved)."""
-    try:
-        root = Path(storage.path(IMPORTS_DIR))
-        base = Path(storage.path(""))
-    except NotImplementedError:
-        return 0  # a remote storage: only the files that rows name are cleaned
-    if not root.is_dir():
-        return 0
-    deleted = 0
-    limit = cutoff.timestamp()
-    for path in sorted(root.rglob("*"), reverse=True):  # files before the folders that hold them
-        if path.is_dir():
-            if path != root and not any(path.iterdir()):
-                path.rmdir()
-            continue
-        if path.stat().st_mtime >= limit:
-            continue
-        name = path.relative_to(base).as_posix()
-        if not ImportJob.objects.filter(file=name).exists():
-            path.unlink(missing_ok=True)
-            deleted += 1
-    return deleted
 
 
 # --- Jobs ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from annotate.importing.problems import ImportProblem, ImportRejected
 from annotate.importing.readers import Position, Unreadable, format_for, records_open
 from annotate.importing.records import ComparisonRecord, RecordInvalid, hh_turns, record_parse
 from annotate.models import Choice, Comparison, ComparisonStatus, Judgment, Project, Prompt, Response
-from annotate.services import imports
+from annotate.services import import_writer, imports
 from annotate.services.imports import import_file
 from tests.factories import make_comparison, make_import_file, make_pair_records
 
@@ -368,7 +368,7 @@ class ImportFileTests:
         self, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(imports, "CHUNK", 3)
-        real = imports.rows_insert
+        real = import_writer.rows_insert
         calls = {"n": 0}
 
         def failing(model: Any, rows: Any) -> Any:
@@ -377,7 +377,7 @@ class ImportFileTests:
                 raise RuntimeError("disk full")
             return real(model, rows)
 
-        monkeypatch.setattr(imports, "rows_insert", failing)
+        monkeypatch.setattr(import_writer, "rows_insert", failing)
         before = _rows()
         with pytest.raises(RuntimeError):
             import_file(project=project, path=make_import_file(tmp_path, make_pair_records(8)), kind="pairs")
