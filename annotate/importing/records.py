@@ -4,6 +4,9 @@ Every check says exactly what is wrong and with which field, and all of a record
 problems are reported at once. Pairs, ratings and HH-RLHF transcripts all become a
 ``ComparisonRecord`` whose ``choice`` says which response won (``a`` or ``b``); the
 chosen response is ``response_a``, and the serving code randomises display order.
+
+Over 350 lines on purpose: one field table and one checker serve every kind, so that a
+field means the same in each; the formats themselves are ``annotate.formats``'.
 """
 
 from __future__ import annotations

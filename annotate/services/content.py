@@ -307,15 +307,8 @@ def comparison_get_or_create(
     batch: str = "",
 ) -> tuple[Comparison, bool]:
     """The comparison of these two responses (in either order), created if new."""
-    new = NewComparison(
-        prompt=prompt.content,
-        response_a=response_a.text,
-        response_b=response_b.text,
-        batch=batch,
-        priority=priority,
-        is_gold=is_gold,
-        gold_answer=gold_answer,
-    )
+    texts = {"prompt": prompt.content, "response_a": response_a.text, "response_b": response_b.text}
+    new = NewComparison(**texts, batch=batch, priority=priority, is_gold=is_gold, gold_answer=gold_answer)
     written = content_write(project=prompt.project, comparisons=[new])
     key = frozenset(written.pairs[0])
     return Comparison.objects.get(pk=written.comparisons[key][0]), key not in written.old_comparisons
