@@ -88,3 +88,59 @@ def loaded(instance: _M) -> _M:
     instance._state.adding = False
     instance._state.db = "default"
     return instance
+
+
+# --- Bulk insert (the content writer, the import) --------------------------------------------
+
+
+def rows_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows (attribute name such as ``prompt_id`` -> value; other fields take their defaults) and return their ids, in order.
+
+    On PostgreSQL this is COPY with ids drawn from the table's sequence beforehand: the ORM's
+    bulk_create spends most of its time building model instances and SQL parameters, and
+    100k pairs (500k rows) took two minutes that way against a few seconds with COPY.
+    """
+    # Imported here, not at the top: the serving statements above need neither.
+    import json
+
+    from django.utils import timezone
+
+    if not rows:
+        return []
+    given = list(rows[0])
+    if connection.vendor != "postgresql":
+        objs = model._default_manager.bulk_create([model(**row) for row in rows])
+        ids = [obj.pk for obj in objs]
+        # bulk_create returns ids on PostgreSQL and on SQLite ≥ 3.35 (Python 3.11 ships newer).
+        assert all(pk is not None for pk in ids), "this database does not return ids from bulk inserts"
+        return ids
+    now = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    constants: dict[str, Any] = {}
+    for field in fields:
+        if field.attname in given:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            constants[field.attname] = now
+        else:
+            constants[field.attname] = field.get_db_prep_save(field.get_default(), connection)
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    quote = connection.ops.quote_name
+    table = model._meta.db_table
+    columns = ", ".join(quote(c) for c in ["id", *(f.column for f in fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                values = [pk]
+                for field in fields:
+                    if field.attname in row:
+                        value = row[field.attname]
+                        values.append(json.dumps(value) if field.attname in json_fields else value)
+                    else:
+                        values.append(constants[field.attname])
+                copy.write_row(values)
+    return ids

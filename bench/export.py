@@ -41,7 +41,7 @@ import json, os, resource, sys, time
 import django
 django.setup()
 from annotate.models import Snapshot
-from annotate.services.exports import export_write
+from annotate.services.export_files import export_write
 fmt, schema, out = sys.argv[1], sys.argv[2], sys.argv[3]
 snapshot = Snapshot.objects.get()
 start = time.perf_counter()

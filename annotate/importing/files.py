@@ -18,9 +18,14 @@ def _problem(position: Position, field: str | None, message: str) -> ImportProbl
     return ImportProblem(line=position.line, record=position.record, field=field, message=message)
 
 
-def _source(*, path: Path, fmt: str, kind: str, limits: ImportLimits) -> RecordSource:
+def kind_check(kind: str) -> None:
+    """Reject an unknown kind of import, naming the known ones."""
     if kind not in KINDS:
         raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
+
+
+def _source(*, path: Path, fmt: str, kind: str, limits: ImportLimits) -> RecordSource:
+    kind_check(kind)
     source = records_open(path=path, fmt=fmt, limits=limits)
     if source.columns is not None:
         # A bad header would fail every row; say it once, about the header.

@@ -4,6 +4,9 @@ Every check says exactly what is wrong and with which field, and all of a record
 problems are reported at once. Pairs, ratings and HH-RLHF transcripts all become a
 ``ComparisonRecord`` whose ``choice`` says which response won (``a`` or ``b``); the
 chosen response is ``response_a``, and the serving code randomises display order.
+
+Over 350 lines on purpose: one field table and one checker serve every kind, so that a
+field means the same in each; the formats themselves are ``annotate.formats``'.
 """
 
 from __future__ import annotations
@@ -11,22 +14,32 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from annotate.aggregation.labels import MARGIN_STRENGTH
+from annotate.formats.columns import STAT_COLUMNS
+from annotate.formats.hh import hh_prompt_turns, hh_turns
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import UNSTORABLE
 
 PromptContent = str | list[dict[str, str]]
 ROLES = ("user", "assistant", "system")
-KINDS = ("prompts", "responses", "pairs", "ratings", "hh")
+# The kinds of import and their names in forms and the API: annotate.models.ImportKind is made from
+# this table, so that the kinds the reader knows and the kinds a job may have are one list.
+KIND_LABELS = {
+    "prompts": "Prompts",
+    "responses": "Responses",
+    "pairs": "Preference pairs {prompt, chosen, rejected}",
+    "ratings": "Ratings {prompt, response_a, response_b, preference}",
+    "hh": "HH-RLHF transcripts {chosen, rejected}",
+}
+KINDS = tuple(KIND_LABELS)
 
-# The columns our own exports add (docs/export.md), accepted so that an exported file imports
-# back: ``margin`` (0-3, Llama 2's scale) becomes the imported verdict's strength;
-# ``agreement`` and ``votes`` describe the source's vote and are checked but not stored.
-EXPORT_COLUMNS = ("margin", "agreement", "votes")
+# The columns our own exports add, accepted so that an exported file imports back: ``margin``
+# becomes the imported verdict's strength; ``agreement`` and ``votes`` describe the source's
+# vote and are checked but not stored.
+EXPORT_COLUMNS = STAT_COLUMNS
 # The columns `python -m alignment.training generate` writes besides ``prompt`` and ``responses``:
 # ``scores`` (one per response) goes into each response's metadata as ``score``; ``best`` and
 # ``best_score`` repeat one of them and are checked but not stored.
@@ -553,65 +566,6 @@ def _rating_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord 
         strength=strength,
         exported=check.exported,
     )
-
-
-# HH-RLHF's speakers, and ours for a system turn: a "\n\nSystem: " turn, which is how the export
-# writes one (annotate.services.exports.hh_transcript) and where in the conversation it was.
-_HH_MARK = re.compile(r"\n\n(Human|Assistant|System): ?")
-_HH_ROLES = {"Human": "user", "Assistant": "assistant", "System": "system"}
-# The open assistant turn that ends a TRL standard prompt ("\n\nHuman: …\n\nAssistant:").
-_HH_OPEN = re.compile(r"\n\nAssistant: ?\Z")
-
-
-def _hh_split(text: str) -> list[dict[str, str]]:
-    """The turns of HH-RLHF text, each turn's text exactly as written after "Speaker: "."""
-    if not text.startswith("\n\n"):
-        # Copies of HH-RLHF that went through a strip() lost the leading blank line; the rest is intact.
-        text = "\n\n" + text
-    parts = _HH_MARK.split(text)
-    if parts[0].strip() or len(parts) < 3:
-        raise ValueError('does not start with "\\n\\nHuman: " (or "\\n\\nSystem: ")')
-    # parts[0] is what came before the first speaker: nothing, or only blank space.
-    return [
-        {"role": _HH_ROLES[speaker], "content": content}
-        for speaker, content in zip(parts[1::2], parts[2::2], strict=True)
-    ]
-
-
-def hh_turns(text: str) -> list[dict[str, str]]:
-    """An HH-RLHF transcript as turns; raises ``ValueError`` saying why it is not one.
-
-    Turns are Human, Assistant or System (``"\\n\\nSystem: …"``), in any order, and the last is
-    the assistant's answer. A turn's text is kept exactly (only the one space after the colon
-    is the separator's), so that what the export writes reads back to the same text.
-    """
-    turns = _hh_split(text)
-    if turns[-1]["role"] != "assistant":
-        raise ValueError('does not end with an "\\n\\nAssistant: " turn')
-    if len(turns) < 2:
-        raise ValueError("has no human turn before the assistant's answer")
-    for number, turn in enumerate(turns, start=1):
-        if not turn["content"].strip():
-            raise ValueError(f"turn {number} is empty")
-    return turns
-
-
-def hh_prompt_turns(text: str) -> list[dict[str, str]] | None:
-    """The turns of a TRL standard HH prompt (a transcript ending in an open "\\n\\nAssistant:"), else None.
-
-    Such a prompt is the same conversation as the HH transcript and the conversational
-    export's turns, so it is read as those turns; any other text is a plain prompt.
-    """
-    end = _HH_OPEN.search(text)
-    if end is None:
-        return None
-    try:
-        turns = _hh_split(text[: end.start()])
-    except ValueError:
-        return None
-    if any(not turn["content"].strip() for turn in turns):
-        return None
-    return turns
 
 
 def _hh_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | None:

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from annotate.importing.records import KIND_LABELS
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -77,12 +79,12 @@ class Job(models.Model):
         return self.attempts + 1 if self.status == JobStatus.QUEUED else self.attempts
 
 
-class ImportKind(models.TextChoices):
-    PROMPTS = "prompts", "Prompts"
-    RESPONSES = "responses", "Responses"
-    PAIRS = "pairs", "Preference pairs {prompt, chosen, rejected}"
-    RATINGS = "ratings", "Ratings {prompt, response_a, response_b, preference}"
-    HH = "hh", "HH-RLHF transcripts {chosen, rejected}"
+# PROMPTS, RESPONSES, PAIRS, RATINGS, HH: the kinds the import reads (annotate.importing.records.KIND_LABELS).
+# (Enum's functional form, which django-stubs does not describe: hence the ignore.)
+ImportKind = models.TextChoices(
+    "ImportKind",
+    [(kind.upper(), (kind, label)) for kind, label in KIND_LABELS.items()],  # type: ignore[call-overload]
+)
 
 
 class ImportFormat(models.TextChoices):

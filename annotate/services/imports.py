@@ -11,18 +11,18 @@ which count human votes, so the comparison stays open for annotators.
 
 ``import_job_create`` stores an upload as an ``ImportJob`` and runs it in the request
 when it is small, or in the ``annotate.import_job_run`` Celery task when it is large.
+The writes of each chunk are ``annotate.services.import_writer``'s, the cleaning of old
+uploads ``annotate.services.import_files``'.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -30,25 +30,24 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
-from django.db.models import Model, Q
-from django.utils import timezone
+from django.db import transaction
 
-from annotate.importing.files import file_check, file_records
+from annotate.importing.files import file_check, file_records, kind_check
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
 from annotate.importing.readers import ParquetSource, format_for, records_open
 from annotate.importing.records import (
-    KINDS,
-    ComparisonRecord,
-    PromptRecord,
     Record,
-    ResponseRecord,
     batch_problems,
 )
-from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
-from annotate.services.content import content_hash, prompt_hash
-from annotate.services.gold import gold_answers_set
+from annotate.models import ImportJob, JobStatus, Project
+from annotate.services.import_writer import (
+    ImportTally,
+    comparisons_for_pairs_write,
+    comparisons_write,
+    prompts_write,
+    responses_write,
+)
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "ImportRejected",
     "ImportResult",
     "import_file",
-    "import_files_clean",
     "import_job_create",
     "import_job_run",
 ]
@@ -99,18 +97,6 @@ class ImportResult:
         return counts
 
 
-@dataclass
-class _Tally:
-    prompts: int = 0
-    responses: int = 0
-    comparisons: int = 0
-    judgments: int = 0
-    duplicates: int = 0
-    pairs_not_created: int = 0
-    capped_prompts: int = 0
-    gold: int = 0
-
-
 def import_limits() -> ImportLimits:
     """The configured limits on one import (config.settings, "Import limits")."""
     return ImportLimits(
@@ -126,11 +112,6 @@ def _size_check(size: int) -> None:
     limit = settings.CONCORD_IMPORT_MAX_BYTES
     if size > limit:
         raise rejected(f"the file is {size:,} bytes; the limit is {limit:,} bytes (CONCORD_IMPORT_MAX_BYTES)")
-
-
-def _kind_check(kind: str) -> None:
-    if kind not in KINDS:
-        raise rejected(f'unknown kind "{kind}"; use one of: {", ".join(KINDS)}')
 
 
 def _batch_check(batch: str) -> None:
@@ -157,7 +138,7 @@ def import_file(
     """
     started = time.monotonic()
     path = Path(path)
-    _kind_check(kind)
+    kind_check(kind)
     _batch_check(batch)
     # A datasets folder (save_to_disk, as the hf_dataset export writes) is known by its state.json.
     folder = path.is_dir() and (path / "state.json").is_file()
@@ -171,7 +152,7 @@ def import_file(
     total = file_check(path=path, fmt=fmt, kind=kind, limits=limits, progress=progress)
     if progress is not None:
         progress(0, total)
-    tally = _Tally()
+    tally = ImportTally()
     done = 0
     with transaction.atomic():
         # One import per project at a time, so the look-up-then-insert below cannot race another import.
@@ -181,16 +162,16 @@ def import_file(
         touched: set[int] = set()
         for chunk in _chunks(file_records(path=path, fmt=fmt, kind=kind, limits=limits), CHUNK):
             if kind == "prompts":
-                _write_prompts(project, chunk, tally)  # type: ignore[arg-type]
+                prompts_write(project, chunk, tally)  # type: ignore[arg-type]
             elif kind == "responses":
-                touched |= _write_responses(project, chunk, tally)  # type: ignore[arg-type]
+                touched |= responses_write(project, chunk, tally)  # type: ignore[arg-type]
             else:
-                _write_comparisons(project, chunk, batch, tally)  # type: ignore[arg-type]
+                comparisons_write(project, chunk, batch, tally)  # type: ignore[arg-type]
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
         if touched:
-            _comparisons_for_pairs(
+            comparisons_for_pairs_write(
                 project, touched, batch, tally, settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT
             )
     counts = asdict(tally)
@@ -215,412 +196,6 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     while chunk := list(islice(iterator, size)):
         yield chunk
 
-
-def _rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows (attribute name such as ``prompt_id`` -> value; other fields take their defaults) and return their ids, in order.
-
-    On PostgreSQL this is COPY with ids drawn from the table's sequence beforehand: the ORM's
-    bulk_create spends most of its time building model instances and SQL parameters, and
-    100k pairs (500k rows) took two minutes that way against a few seconds with COPY.
-    """
-    if not rows:
-        return []
-    given = list(rows[0])
-    if connection.vendor != "postgresql":
-        objs = model._default_manager.bulk_create([model(**row) for row in rows])
-        ids = [obj.pk for obj in objs]
-        # bulk_create returns ids on PostgreSQL and on SQLite ≥ 3.35 (Python 3.11 ships newer).
-        assert all(pk is not None for pk in ids), "this database does not return ids from bulk inserts"
-        return ids
-    now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    constants: dict[str, Any] = {}
-    for field in fields:
-        if field.attname in given:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            constants[field.attname] = now
-        else:
-            constants[field.attname] = field.get_db_prep_save(field.get_default(), connection)
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    quote = connection.ops.quote_name
-    table = model._meta.db_table
-    columns = ", ".join(quote(c) for c in ["id", *(f.column for f in fields)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
-            for pk, row in zip(ids, rows, strict=True):
-                values = [pk]
-                for field in fields:
-                    if field.attname in row:
-                        value = row[field.attname]
-                        values.append(json.dumps(value) if field.attname in json_fields else value)
-                    else:
-                        values.append(constants[field.attname])
-                copy.write_row(values)
-    return ids
-
-
-def _prompts_ensure(
-    project: Project, wanted: dict[str, tuple[Any, dict[str, Any]]]
-) -> tuple[dict[str, int], set[str]]:
-    """Ids of the project's prompts with these hashes, creating the missing ones; and the new hashes."""
-    ids = dict(
-        Prompt.objects.filter(project=project, content_hash__in=list(wanted)).values_list(
-            "content_hash", "id"
-        )
-    )
-    missing = [h for h in wanted if h not in ids]
-    rows = [
-        {"project_id": project.pk, "content": wanted[h][0], "content_hash": h, "metadata": wanted[h][1]}
-        for h in missing
-    ]
-    ids.update(zip(missing, _rows_insert(Prompt, rows), strict=True))
-    return ids, set(missing)
-
-
-ResponseKey = tuple[int, str]  # (prompt id, text hash)
-
-
-def _responses_ensure(
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]], new_prompts: set[int]
-) -> tuple[dict[ResponseKey, int], set[ResponseKey]]:
-    """Ids of the responses with these (prompt, hash) keys, creating the missing ones; and the new keys."""
-    # A prompt created in this chunk has no responses yet: look up only the older ones.
-    old = [key for key in wanted if key[0] not in new_prompts]
-    ids: dict[ResponseKey, int] = {}
-    if old:
-        ids = {(p, h): i for p, h, i in _responses_lookup(old) if (p, h) in wanted}
-    missing = [key for key in wanted if key not in ids]
-    new_rows = [
-        {
-            "prompt_id": key[0],
-            "content_hash": key[1],
-            "text": wanted[key][0],
-            "model_version": wanted[key][1],
-            "metadata": wanted[key][2],
-        }
-        for key in missing
-    ]
-    ids.update(zip(missing, _rows_insert(Response, new_rows), strict=True))
-    return ids, set(missing)
-
-
-def _responses_lookup(keys: list[ResponseKey]) -> list[tuple[int, str, int]]:
-    """(prompt id, hash, id) of the existing responses among these keys."""
-    if not keys:
-        return []
-    return list(
-        Response.objects.filter(
-            prompt_id__in={k[0] for k in keys}, content_hash__in={k[1] for k in keys}
-        ).values_list("prompt_id", "content_hash", "id")
-    )
-
-
-def _comparisons_lookup(pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-    """(id, response_a id, response_b id) of the existing comparisons of these pairs, in either order."""
-    if not pairs:
-        return []
-    if connection.vendor == "postgresql":
-        firsts = [a for a, b in pairs] + [b for a, b in pairs]
-        seconds = [b for a, b in pairs] + [a for a, b in pairs]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT c.id, c.response_a_id, c.response_b_id FROM {Comparison._meta.db_table} c "
-                "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(a, b) ON c.response_a_id = k.a AND c.response_b_id = k.b",
-                [firsts, seconds],
-            )
-            return list(cursor.fetchall())
-    ids = {i for pair in pairs for i in pair}
-    return list(
-        Comparison.objects.filter(response_a_id__in=ids, response_b_id__in=ids).values_list(
-            "id", "response_a_id", "response_b_id"
-        )
-    )
-
-
-def _write_prompts(project: Project, chunk: list[PromptRecord], tally: _Tally) -> None:
-    wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for record in chunk:
-        wanted.setdefault(prompt_hash(record.prompt), (record.prompt, record.metadata))
-    _, new = _prompts_ensure(project, wanted)
-    tally.prompts += len(new)
-    tally.duplicates += len(chunk) - len(new)
-
-
-def _write_responses(project: Project, chunk: list[ResponseRecord], tally: _Tally) -> set[int]:
-    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
-    wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        wanted_prompts.setdefault(h, (record.prompt, {}))
-    prompt_ids, new_prompt_hashes = _prompts_ensure(project, wanted_prompts)
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]] = {}
-    given = 0
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        # A record of generate's output carries several responses; each counts as one here.
-        for text, metadata in zip(record.responses, record.metadata, strict=True):
-            given += 1
-            wanted.setdefault((prompt_ids[h], content_hash(text)), (text, record.model_version, metadata))
-    _, new = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompt_hashes})
-    tally.prompts += len(new_prompt_hashes)
-    tally.responses += len(new)
-    tally.duplicates += given - len(new)
-    return {key[0] for key in new}
-
-
-def _write_comparisons(
-    project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: _Tally
-) -> None:
-    prompt_hashes = [prompt_hash(r.prompt) for r in chunk]
-    wanted_prompts: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        wanted_prompts.setdefault(h, (record.prompt, {}))
-    prompt_ids, new_prompt_hashes = _prompts_ensure(project, wanted_prompts)
-
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any]]] = {}
-    sides: list[tuple[int, ResponseKey, ResponseKey]] = []
-    for h, record in zip(prompt_hashes, chunk, strict=True):
-        prompt_id = prompt_ids[h]
-        a = (prompt_id, content_hash(record.response_a))
-        b = (prompt_id, content_hash(record.response_b))
-        wanted.setdefault(a, (record.response_a, "", {}))
-        wanted.setdefault(b, (record.response_b, "", {}))
-        sides.append((prompt_id, a, b))
-    response_ids, new_responses = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompt_hashes})
-
-    # Comparisons are unique per unordered pair; only a pair of two old responses may already have one.
-    pairs = [(response_ids[a], response_ids[b]) for _, a, b in sides]
-    old_pairs_wanted = [
-        (ia, ib)
-        for (_, a, b), (ia, ib) in zip(sides, pairs, strict=True)
-        if a not in new_responses and b not in new_responses
-    ]
-    # pair -> (comparison id, its response_a id)
-    existing = {frozenset((ra, rb)): (cid, ra) for cid, ra, rb in _comparisons_lookup(old_pairs_wanted)}
-    old_pairs = set(existing)
-    new: dict[frozenset[int], dict[str, Any]] = {}
-    for (prompt_id, _, _), (ia, ib), record in zip(sides, pairs, chunk, strict=True):
-        key = frozenset((ia, ib))
-        if key not in existing and key not in new:
-            new[key] = {
-                "project_id": project.pk,
-                "prompt_id": prompt_id,
-                "response_a_id": ia,
-                "response_b_id": ib,
-                "batch": record.batch or default_batch,
-            }
-    for (key, row), comparison_id in zip(
-        new.items(), _rows_insert(Comparison, list(new.values())), strict=True
-    ):
-        existing[key] = (comparison_id, row["response_a_id"])
-
-    # One imported verdict per comparison: the first the data gives. A repeat, in this file or a later
-    # one, is a duplicate, so re-importing a file adds nothing.
-    old_ids = [existing[k][0] for k in old_pairs]
-    judged = (
-        set(
-            Judgment.objects.filter(comparison_id__in=old_ids, is_imported=True).values_list(
-                "comparison_id", flat=True
-            )
-        )
-        if old_ids
-        else set()
-    )
-    # A row of our own export summarises the votes it came from: where the comparison already has
-    # votes (human or imported), its verdict is already there, and importing it would count them twice.
-    voted = (
-        set(Judgment.objects.filter(comparison_id__in=old_ids).values_list("comparison_id", flat=True))
-        if old_ids and any(r.exported for r in chunk)
-        else set()
-    )
-    judgments: list[dict[str, Any]] = []
-    for (ia, ib), record in zip(pairs, chunk, strict=True):
-        comparison_id, stored_a = existing[frozenset((ia, ib))]
-        if comparison_id in judged or (record.exported and comparison_id in voted):
-            tally.duplicates += 1
-            continue
-        judged.add(comparison_id)
-        # The record's "a" is ia; if the stored comparison has the pair the other way round, so is the verdict.
-        choice = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
-        judgments.append(
-            {
-                "comparison_id": comparison_id,
-                "choice": choice,
-                "strength": record.strength,
-                "is_imported": True,
-            }
-        )
-    _rows_insert(Judgment, judgments)
-    _gold_write(existing, pairs, chunk, tally)
-    tally.prompts += len(new_prompt_hashes)
-    tally.responses += len(new_responses)
-    tally.comparisons += len(new)
-    tally.judgments += len(judgments)
-
-
-def _gold_write(
-    existing: dict[frozenset[int], tuple[int, int]],
-    pairs: list[tuple[int, int]],
-    chunk: list[ComparisonRecord],
-    tally: _Tally,
-) -> None:
-    """Make the comparisons of ``"gold": true`` records gold items, with the record's verdict as the answer."""
-    answers: dict[int, str] = {}
-    for (ia, ib), record in zip(pairs, chunk, strict=True):
-        if record.gold:
-            comparison_id, stored_a = existing[frozenset((ia, ib))]
-            # As for the verdict: the record's "a" is ia, so flip it if the comparison stores the pair reversed.
-            answers[comparison_id] = record.choice if stored_a == ia else {"a": "b", "b": "a"}[record.choice]
-    if answers:
-        tally.gold += gold_answers_set(answers=answers)
-
-
-def pairs_chosen(
-    responses: list[int], existing: set[frozenset[int]], budget: int
-) -> Iterator[tuple[int, int]]:
-    """Up to ``budget`` new pairs of these responses, chosen so that each response is compared early.
-
-    Pairs go by distance round a ring: first (0,1), (2,3), ... (every response once), then
-    (1,2), (3,4), ... (every response twice), then distance 2, and so on. ``responses`` should
-    list those not yet compared first. Pairs in ``existing`` are skipped, not counted.
-    """
-    n = len(responses)
-    made: set[frozenset[int]] = set()
-    for distance in range(1, n // 2 + 1):
-        for parity in (0, 1):
-            for i in range(parity, n, 2):
-                if budget <= 0:
-                    return
-                first, second = responses[i], responses[(i + distance) % n]
-                key = frozenset((first, second))
-                if first == second or key in existing or key in made:
-                    continue
-                made.add(key)
-                budget -= 1
-                yield first, second
-
-
-# Prompts whose responses and comparisons are read at a time; their pairs are held in memory.
-PAIRS_PROMPTS_AT_ONCE = 100
-
-
-def _comparisons_for_pairs(
-    project: Project, prompt_ids: set[int], batch: str, tally: _Tally, cap: int
-) -> None:
-    """Comparisons for the pairs of each prompt's responses (old ones included), about ``cap`` per prompt at most.
-
-    Below the cap every unordered pair is compared. Above it, ``pairs_chosen`` picks pairs that
-    cover the responses not compared yet first (each of them is compared, even past the cap),
-    and the pairs left out are counted.
-    """
-    ordered = sorted(prompt_ids)
-    for start in range(0, len(ordered), PAIRS_PROMPTS_AT_ONCE):
-        group = ordered[start : start + PAIRS_PROMPTS_AT_ONCE]
-        responses: dict[int, list[int]] = {}
-        for prompt_id, response_id in (
-            Response.objects.filter(prompt_id__in=group)
-            .order_by("prompt_id", "id")
-            .values_list("prompt_id", "id")
-        ):
-            responses.setdefault(prompt_id, []).append(response_id)
-        existing: dict[int, set[frozenset[int]]] = {}
-        for prompt_id, first, second in Comparison.objects.filter(prompt_id__in=group).values_list(
-            "prompt_id", "response_a_id", "response_b_id"
-        ):
-            existing.setdefault(prompt_id, set()).add(frozenset((first, second)))
-        new: list[dict[str, Any]] = []
-        for prompt_id, ids in responses.items():
-            old = existing.get(prompt_id, set())
-            possible = len(ids) * (len(ids) - 1) // 2
-            if possible <= cap:
-                pairs: Iterable[tuple[int, int]] = (
-                    (first, second)
-                    for i, first in enumerate(ids)
-                    for second in ids[i + 1 :]
-                    if frozenset((first, second)) not in old
-                )
-            else:
-                compared = {r for pair in old for r in pair}
-                ids = sorted(ids, key=lambda r: (r in compared, r))
-                # A prompt at its cap still compares each new response once (pairs_chosen pairs the
-                # uncompared first), so its comparisons grow with its responses, never with their square.
-                fresh = len(ids) - len(compared)
-                pairs = pairs_chosen(ids, old, max(cap - len(old), (fresh + 1) // 2))
-            made = 0
-            for first, second in pairs:
-                made += 1
-                new.append(
-                    {"project_id": project.pk, "prompt_id": prompt_id, "response_a_id": first,
-                     "response_b_id": second, "batch": batch}
-                )  # fmt: skip
-            if possible > cap:
-                tally.capped_prompts += 1
-                tally.pairs_not_created += possible - len(old) - made
-        for offset in range(0, len(new), CHUNK):
-            _rows_insert(Comparison, new[offset : offset + CHUNK])
-        tally.comparisons += len(new)
-
-
-# --- Upload retention -----------------------------------------------------------------------
-
-# Statuses after which nothing reads a job's file again. Whatever else a job may be (queued,
-# running, waiting to be retried) keeps its file.
-_FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
-IMPORTS_DIR = "imports"
-
-
-def import_files_clean(*, now: datetime | None = None) -> int:
-    """Delete the uploads of imports that finished over CONCORD_IMPORT_FILE_RETENTION_HOURS ago, and
-    files under ``MEDIA_ROOT/imports/`` as old that no job names; never a queued or running job's file.
-
-    Returns how many files were deleted. A job whose file went keeps its row, counts and
-    problems, with an empty ``file``.
-    """
-    cutoff = (now or timezone.now()) - timedelta(hours=settings.CONCORD_IMPORT_FILE_RETENTION_HOURS)
-    storage = ImportJob._meta.get_field("file").storage
-    deleted = 0
-    old = (
-        ImportJob.objects.filter(status__in=_FINISHED)
-        .exclude(file="")
-        .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
-    )
-    for pk, name in old.values_list("pk", "file").iterator():
-        # The row lets go of the file first, and only if it is still finished: a job sent back to
-        # the queue meanwhile keeps it. Names are unique in the storage, so no other job has it.
-        if ImportJob.objects.filter(pk=pk, status__in=_FINISHED, file=name).update(file="") != 1:
-            continue
-        if storage.exists(name):
-            storage.delete(name)
-            deleted += 1
-    return deleted + _orphans_clean(storage, cutoff)
-
-
-def _orphans_clean(storage: Any, cutoff: datetime) -> int:
-    """Files under imports/ older than ``cutoff`` that no job names (an upload whose row was never saved)."""
-    try:
-        root = Path(storage.path(IMPORTS_DIR))
-        base = Path(storage.path(""))
-    except NotImplementedError:
-        return 0  # a remote storage: only the files that rows name are cleaned
-    if not root.is_dir():
-        return 0
-    deleted = 0
-    limit = cutoff.timestamp()
-    for path in sorted(root.rglob("*"), reverse=True):  # files before the folders that hold them
-        if path.is_dir():
-            if path != root and not any(path.iterdir()):
-                path.rmdir()
-            continue
-        if path.stat().st_mtime >= limit:
-            continue
-        name = path.relative_to(base).as_posix()
-        if not ImportJob.objects.filter(file=name).exists():
-            path.unlink(missing_ok=True)
-            deleted += 1
-    return deleted
 
 
 # --- Jobs ---------------------------------------------------------------------------------
@@ -676,7 +251,7 @@ def import_job_create(
     A large job is sent to the broker once the transaction commits; if the broker is down
     the job stays QUEUED (waiting for a worker) and the reaper sends it when it is back.
     """
-    _kind_check(kind)
+    kind_check(kind)
     name = uploaded_file.name or "upload"
     fmt = format_for(name=name, fmt=fmt)
     _size_check(uploaded_file.size or 0)

@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from annotate.aggregation.selection import PairSelection, SnapshotFilters
+from annotate.formats.hh import hh_transcript, sql_hh_transcript
 from annotate.models import Comparison, Project, Prompt, Response, Snapshot, SnapshotPair
 from annotate.selectors.pairs import pair_selection
 from annotate.services.decontamination import DEFAULT_NGRAM, benchmark_index_build, prompt_text
-from annotate.services.exports import hh_transcript, sql_hh_transcript
 
 # Pairs are written in slices of this many comparisons, in comparison-id order, so that
 # SnapshotPair ids follow comparison ids and memory stays bounded for any snapshot size.

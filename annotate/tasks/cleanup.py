@@ -1,4 +1,4 @@
-"""Housekeeping on a schedule: uploads of finished imports (annotate.services.imports.import_files_clean)."""
+"""Housekeeping on a schedule: uploads of finished imports (annotate.services.import_files.import_files_clean)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,6 @@ from celery import shared_task
 )
 def import_files_clean_task() -> int:
     """Delete uploads past their retention; run again, it finds nothing more to do."""
-    from annotate.services.imports import import_files_clean
+    from annotate.services.import_files import import_files_clean
 
     return import_files_clean()

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Comparison, Judgment, Project, Prompt, Response, Snapshot
 from annotate.services import exports as export_services
-from annotate.services.exports import export_write
+from annotate.services.export_files import export_write
 from annotate.services.imports import ImportResult, import_file
 from annotate.services.snapshots import snapshot_create
 from tests.factories import add_member, make_comparison, make_judgment, make_superuser, make_user

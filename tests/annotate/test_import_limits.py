@@ -26,7 +26,9 @@ from annotate.importing.problems import ImportProblem, ImportRejected
 from annotate.importing.readers import Position, Unreadable, records_open
 from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
 from annotate.services import imports
-from annotate.services.imports import import_file, import_files_clean, pairs_chosen
+from annotate.services.import_files import import_files_clean
+from annotate.services.import_writer import pairs_chosen
+from annotate.services.imports import import_file
 from tests.factories import make_import_file, make_pair_records
 
 DEEP = "[" * 100_000

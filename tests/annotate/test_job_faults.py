@@ -33,7 +33,8 @@ from annotate.models import (
     Snapshot,
     SnapshotPair,
 )
-from annotate.services.exports import export_job_create, export_write
+from annotate.services.export_files import export_write
+from annotate.services.exports import export_job_create
 from annotate.services.imports import import_job_create
 from tests.factories import make_pair_records
 from tests.worker import FaultCluster, WorkerProcess, wait_for
@@ -138,7 +139,7 @@ class ImportJobFaultTests:
         # What a clean run of this file gives: every pair new, one imported verdict each.
         assert counts == {
             "records": n, "prompts": n, "responses": 2 * n, "comparisons": n, "judgments": n, "duplicates": 0,
-            "pairs_not_created": 0, "warnings": [],
+            "pairs_not_created": 0, "warnings": [], "gold": 0,
         }  # fmt: skip
         assert Prompt.objects.filter(project=project).count() == n
         assert Response.objects.filter(prompt__project=project).count() == 2 * n

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from annotate.models import ExportFormat, ExportSchema, Project
 from annotate.selectors.snapshots import snapshot_get, snapshot_list
-from annotate.services.exports import export_write
+from annotate.services.export_files import export_write
 
 
 class Command(BaseCommand):
