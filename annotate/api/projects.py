@@ -37,7 +37,7 @@ class _ProjectFieldsSerializer(serializers.Serializer[dict[str, object]]):
     lease_ttl_seconds = IntField(required=False, min_value=10, max_value=86_400)
     gold_rate = NumberField(required=False, min_value=0.0, max_value=1.0)
     min_gold_accuracy = NumberField(required=False, min_value=0.0, max_value=1.0)
-    min_gold_items = IntField(required=False, min_value=0)
+    min_gold_items = IntField(required=False, min_value=0, max_value=100_000)
     position_bias_p = NumberField(required=False, min_value=0.0, max_value=1.0)
     min_median_seconds = NumberField(required=False, min_value=0.0)
     is_active = FlagField(required=False)
