@@ -10,6 +10,7 @@ lets htmx swap a 400); without JavaScript it answers with a redirect or the whol
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -93,6 +94,9 @@ def _form_error(form: forms.Form) -> str:
 def _after_change(request: HttpRequest, project: Project, notice: str) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         return _members_page(request, project, notice=notice)
+    # A plain form post (no JavaScript, or a submit htmx did not take over): the notice
+    # travels with the redirect so the page says what happened either way.
+    messages.success(request, notice)
     return redirect("annotate:members", slug=project.slug)
 
 
@@ -101,7 +105,8 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     need = Need.READ if request.method in ("GET", "HEAD") else Need.ADMINISTER
     project = access.project_for(user=request.user, slug=slug, need=need)
     if request.method != "POST":
-        return _members_page(request, project)
+        notice = " ".join(str(m) for m in messages.get_messages(request))
+        return _members_page(request, project, notice=notice)
     form = MemberAddForm(request.POST)
     if not form.is_valid():
         return _members_page(request, project, add_form=form, error=_form_error(form), status=400)

@@ -144,6 +144,14 @@ class MembersPageTests:
         assert 'data-member="ann"' not in response.content.decode()
         assert not Membership.objects.filter(user=annotator).exists()
 
+    def test_a_plain_form_post_says_what_happened_after_the_redirect(
+        self, project: Project, project_admin: User, annotator: User
+    ) -> None:
+        web = _web(project_admin)
+        response = web.post("/annotate/demo/members/role/", {"username": "ann", "role": "admin"}, follow=True)
+        assert "ann is now Admin." in response.content.decode()
+        assert "ann is now Admin." not in web.get("/annotate/demo/members/").content.decode()  # shown once
+
     def test_it_refuses_to_remove_the_last_admin(self, project: Project, project_admin: User) -> None:
         response = _web(project_admin).post("/annotate/demo/members/remove/", {"username": "padmin"})
         assert response.status_code == 400
