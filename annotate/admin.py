@@ -152,7 +152,7 @@ class ResponseAdmin(ProjectScopedAdmin):
     project_path = "prompt__project"
     list_display = ["id", "prompt", "source", "model_version", "created_at"]
     list_filter = ["source", _PROJECT_FILTER_PROMPT]
-    search_fields = ["text", "model_version"]
+    search_fields = ["text"]
     raw_id_fields = ["prompt"]
     readonly_fields = ["content_hash"]
 

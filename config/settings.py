@@ -281,6 +281,13 @@ CONCORD_JOB_TIME_LIMIT_SECONDS = env_int("CONCORD_JOB_TIME_LIMIT_SECONDS", 3 * 3
 CONCORD_EXPORT_CHUNK_ROWS = env_int("CONCORD_EXPORT_CHUNK_ROWS", 10_000)
 CONCORD_IMPORT_CHUNK_RECORDS = env_int("CONCORD_IMPORT_CHUNK_RECORDS", 2000)
 
+# --- Alignment rounds ---------------------------------------------------------
+# Where rounds write model versions and training runs. Every worker that trains and every
+# worker that samples must read and write the same folder: on a cluster, a shared mount.
+CONCORD_MODEL_ROOT = Path(env_str("CONCORD_MODEL_ROOT", str(VAR_DIR / "models")))
+# How often beat checks the plans' triggers and the collecting rounds, in seconds.
+CONCORD_ROUND_TICK_SECONDS = env_int("CONCORD_ROUND_TICK_SECONDS", 60)
+
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
@@ -331,6 +338,7 @@ CELERY_BEAT_SCHEDULE = {
     "reclaim-expired-leases": {"task": "annotate.reclaim_expired_leases", "schedule": 60.0},
     "clean-import-files": {"task": "annotate.import_files_clean", "schedule": 3600.0},
     "reap-jobs": {"task": "annotate.reap_jobs", "schedule": float(CONCORD_JOB_REAP_SECONDS)},
+    "alignment-tick": {"task": "alignment.rounds_tick", "schedule": float(CONCORD_ROUND_TICK_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

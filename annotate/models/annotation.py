@@ -143,8 +143,11 @@ class Response(models.Model):
     text = models.TextField()
     content_hash = models.CharField(max_length=64)
     source = models.CharField(max_length=16, choices=ResponseSource.choices, default=ResponseSource.IMPORTED)
-    # Free-form id of the model version that sampled it; alignment rounds fill it.
-    model_version = models.CharField(max_length=200, blank=True)
+    # The policy version that sampled it (alignment rounds); imported responses have none (a label the
+    # file gave is kept in metadata["model_version"]). Never shown to annotators.
+    model_version = models.ForeignKey(
+        "alignment.ModelVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="responses"
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -61,7 +61,7 @@ class NewPrompt:
 class NewResponse:
     prompt: PromptContent
     text: str
-    model_version: str = ""
+    model_version_id: int | None = None  # the sampling policy's ModelVersion (alignment rounds)
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = ResponseSource.IMPORTED
 
@@ -122,18 +122,18 @@ def content_write(
             wanted_prompts.setdefault(h, (c.prompt, {}))
         prompt_ids, new_prompts = _prompts_ensure(project, wanted_prompts)
 
-        wanted: dict[ResponseKey, tuple[str, str, dict[str, Any], str]] = {}
+        wanted: dict[ResponseKey, tuple[str, int | None, dict[str, Any], str]] = {}
         for h, r in zip(response_prompts, responses, strict=True):
             wanted.setdefault(
-                (prompt_ids[h], content_hash(r.text)), (r.text, r.model_version, r.metadata, r.source)
+                (prompt_ids[h], content_hash(r.text)), (r.text, r.model_version_id, r.metadata, r.source)
             )
         sides: list[tuple[int, ResponseKey, ResponseKey]] = []
         for h, c in zip(comparison_prompts, comparisons, strict=True):
             prompt_id = prompt_ids[h]
             a = (prompt_id, content_hash(c.response_a))
             b = (prompt_id, content_hash(c.response_b))
-            wanted.setdefault(a, (c.response_a, "", {}, ResponseSource.IMPORTED))
-            wanted.setdefault(b, (c.response_b, "", {}, ResponseSource.IMPORTED))
+            wanted.setdefault(a, (c.response_a, None, {}, ResponseSource.IMPORTED))
+            wanted.setdefault(b, (c.response_b, None, {}, ResponseSource.IMPORTED))
             sides.append((prompt_id, a, b))
         response_ids, new_responses = _responses_ensure(wanted, {prompt_ids[h] for h in new_prompts})
 
@@ -171,7 +171,7 @@ def _prompts_ensure(
 
 
 def _responses_ensure(
-    wanted: dict[ResponseKey, tuple[str, str, dict[str, Any], str]], new_prompts: set[int]
+    wanted: dict[ResponseKey, tuple[str, int | None, dict[str, Any], str]], new_prompts: set[int]
 ) -> tuple[dict[ResponseKey, int], set[ResponseKey]]:
     """Ids of the responses with these (prompt, hash) keys, creating the missing ones; and the new keys."""
     # A prompt created in this call has no responses yet: look up only the older ones.
@@ -185,7 +185,7 @@ def _responses_ensure(
             "prompt_id": key[0],
             "content_hash": key[1],
             "text": wanted[key][0],
-            "model_version": wanted[key][1],
+            "model_version_id": wanted[key][1],
             "metadata": wanted[key][2],
             "source": wanted[key][3],
         }
@@ -284,12 +284,12 @@ def response_get_or_create(
     prompt: Prompt,
     text: str,
     source: str = ResponseSource.IMPORTED,
-    model_version: str = "",
+    model_version_id: int | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> tuple[Response, bool]:
     """The prompt's response with this text, created if new."""
     new = NewResponse(
-        prompt=prompt.content, text=text, model_version=model_version, metadata=metadata or {}, source=source
+        prompt=prompt.content, text=text, model_version_id=model_version_id, metadata=metadata or {}, source=source
     )
     written = content_write(project=prompt.project, responses=[new])
     key = (prompt.pk, content_hash(text))

@@ -50,7 +50,13 @@ def prompts_write(project: Project, chunk: list[PromptRecord], tally: ImportTall
 def responses_write(project: Project, chunk: list[ResponseRecord], tally: ImportTally) -> set[int]:
     # A record of generate's output carries several responses; each counts as one here.
     responses = [
-        NewResponse(prompt=record.prompt, text=text, model_version=record.model_version, metadata=metadata)
+        # A file's own model label is kept in metadata: Response.model_version is only ever a policy
+        # version of ours that sampled the text.
+        NewResponse(
+            prompt=record.prompt,
+            text=text,
+            metadata={**metadata, "model_version": record.model_version} if record.model_version else metadata,
+        )
         for record in chunk
         for text, metadata in zip(record.responses, record.metadata, strict=True)
     ]

@@ -45,11 +45,14 @@ class ContentWriteTests:
         assert again.old_comparisons == {frozenset(again.pairs[0])}
 
     def test_it_stores_a_generated_response_with_its_model_and_metadata(self, project: Project) -> None:
+        from alignment.models import ModelVersion, VersionKind
+
+        version = ModelVersion.objects.create(project=project, kind=VersionKind.POLICY, number=3, path="p/3")
         content_write(
             project=project,
             responses=[
                 NewResponse(
-                    prompt="Hi", text="Hello", model_version="policy-3", metadata={"score": 1.5},
+                    prompt="Hi", text="Hello", model_version_id=version.pk, metadata={"score": 1.5},
                     source=ResponseSource.MODEL,
                 )
             ],
@@ -57,6 +60,6 @@ class ContentWriteTests:
         response = Response.objects.get()
         assert (response.source, response.model_version, response.metadata) == (
             ResponseSource.MODEL,
-            "policy-3",
+            version,
             {"score": 1.5},
         )

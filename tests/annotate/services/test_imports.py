@@ -185,7 +185,9 @@ class ImportFileTests:
         # "q" now has three responses: the old pair exists, two new comparisons; "q2" has one, so none.
         assert (result.prompts, result.responses, result.comparisons, result.judgments) == (1, 2, 2, 0)
         assert Comparison.objects.filter(prompt__content="q", batch="r2").count() == 2
-        assert Response.objects.get(text="new").model_version == "m1"
+        # The file's model label is kept as metadata; Response.model_version is only ever a version of ours.
+        new = Response.objects.get(text="new")
+        assert (new.model_version, new.metadata["model_version"]) == (None, "m1")
 
     def test_it_adds_nothing_when_the_same_file_comes_again(self, project: Project, tmp_path: Path) -> None:
         path = make_import_file(tmp_path, make_pair_records(5) + make_pair_records(2))

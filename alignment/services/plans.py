@@ -1,0 +1,151 @@
+"""The alignment plan: created with defaults, updated with its training configs checked key by key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from alignment.models import AlignmentPlan, PolicyAlgorithm
+from alignment.training.config import ConfigError, load_config
+from annotate.aggregation.selection import SnapshotFilters
+from annotate.models import Project
+
+# Keys the plan fills in for every round; a config that sets them would be silently overridden.
+PLAN_KEYS = frozenset(
+    {"strategy", "model_name", "dataset", "reward_model", "reference_model", "baseline_model", "seed"}
+)
+CONFIG_STEPS = {"reward_config": "reward", "generate_config": "generate"}
+
+
+class PlanInvalid(ValueError):
+    """A plan value that cannot be used: ``field`` names the plan field, ``key`` the config key inside it."""
+
+    def __init__(self, field: str, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.key = key
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "key": self.key, "message": str(self)}
+
+
+def plan_get_or_create(*, project: Project) -> AlignmentPlan:
+    """The project's plan; a new one has the defaults (the built-in tiny models, PPO) and is disabled."""
+    plan, _ = AlignmentPlan.objects.get_or_create(project=project)
+    return plan
+
+
+def plan_config_check(*, field: str, strategy: str, raw: Any) -> dict[str, Any]:
+    """``raw`` as the plan stores it, after ``load_config`` accepted it with the plan's own keys filled in."""
+    if not isinstance(raw, dict):
+        raise PlanInvalid(field, f"{field} must be a JSON object, got {type(raw).__name__}")
+    for key in raw:
+        if key in PLAN_KEYS:
+            raise PlanInvalid(
+                field, f"'{key}' is set by the plan for each round; leave it out of {field}", key
+            )
+    try:
+        load_config({**raw, "strategy": strategy})
+    except ConfigError as exc:
+        raise PlanInvalid(field, f"{field}: {exc}", exc.key) from exc
+    return dict(raw)
+
+
+def plan_filters_check(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise PlanInvalid("snapshot_filters", "snapshot_filters must be a JSON object")
+    unknown = sorted(set(raw) - set(SnapshotFilters.__dataclass_fields__))
+    if unknown:
+        raise PlanInvalid("snapshot_filters", f"unknown snapshot filter '{unknown[0]}'", unknown[0])
+    try:
+        return SnapshotFilters.from_dict(raw).as_dict()
+    except (TypeError, ValueError) as exc:
+        raise PlanInvalid("snapshot_filters", f"snapshot_filters: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CronFields:
+    minute: str
+    hour: str
+    day_of_month: str
+    month_of_year: str
+    day_of_week: str
+
+
+def plan_schedule_check(raw: str) -> CronFields | None:
+    text = " ".join(raw.split())
+    if not text:
+        return None
+    parts = text.split(" ")
+    if len(parts) != 5:
+        raise PlanInvalid(
+            "schedule", f"a cron schedule has 5 fields (minute hour day month weekday), got {len(parts)}"
+        )
+    from celery.schedules import crontab
+
+    try:
+        crontab(*parts)  # celery parses each field and names the bad one
+    except ValueError as exc:
+        raise PlanInvalid("schedule", f"schedule: {exc}") from exc
+    return CronFields(*parts)
+
+
+def plan_update(*, plan: AlignmentPlan, **fields: Any) -> AlignmentPlan:
+    """Apply the given fields after checking every config; nothing is saved when one is bad."""
+    algorithm = fields.get("algorithm", plan.algorithm)
+    if algorithm not in PolicyAlgorithm.values:
+        raise PlanInvalid("algorithm", f"algorithm must be one of {', '.join(PolicyAlgorithm.values)}")
+    checked: dict[str, Any] = dict(fields)
+    for field, strategy in {**CONFIG_STEPS, "policy_config": algorithm}.items():
+        if field in fields or (field == "policy_config" and "algorithm" in fields):
+            checked[field] = plan_config_check(
+                field=field, strategy=strategy, raw=fields.get(field, getattr(plan, field))
+            )
+    if "snapshot_filters" in fields:
+        checked["snapshot_filters"] = plan_filters_check(fields["snapshot_filters"])
+    cron = plan_schedule_check(fields["schedule"]) if "schedule" in fields else None
+    for name, value in checked.items():
+        setattr(plan, name, value)
+    try:
+        plan.full_clean(exclude=["project", "periodic_task"])
+    except Exception as exc:  # django ValidationError: name the first bad field
+        errors = getattr(exc, "message_dict", {"plan": [str(exc)]})
+        field = next(iter(errors))
+        raise PlanInvalid(field, f"{field}: {' '.join(errors[field])}") from exc
+    with transaction.atomic():
+        plan.save()
+        if "schedule" in fields:
+            _schedule_sync(plan, cron)
+    return plan
+
+
+def _schedule_sync(plan: AlignmentPlan, cron: CronFields | None) -> None:
+    """Keep the plan's django-celery-beat task in step with its cron field (admins may also edit it there)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    if cron is None:
+        if plan.periodic_task_id is not None:
+            PeriodicTask.objects.filter(pk=plan.periodic_task_id).delete()
+            plan.periodic_task = None
+            plan.save(update_fields=["periodic_task"])
+        return
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=cron.minute, hour=cron.hour, day_of_month=cron.day_of_month,
+        month_of_year=cron.month_of_year, day_of_week=cron.day_of_week,
+    )  # fmt: skip
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"alignment round: {plan.project.slug}",
+        defaults={
+            "task": "alignment.round_start_scheduled",
+            "crontab": schedule,
+            "interval": None,
+            "args": json.dumps([plan.pk]),
+            "enabled": True,
+        },
+    )
+    if plan.periodic_task_id != task.pk:
+        plan.periodic_task = task
+        plan.save(update_fields=["periodic_task"])

@@ -1,0 +1,148 @@
+"""Training runs: the library's work inside a round's step, run under the shared job lifecycle.
+
+A step that trains or samples records one ``TrainingRun`` and does its work under that run's claim
+(``annotate.services.jobs``): a heartbeat while it works, a stale run reclaimed by the redelivered
+message or by the reaper (which sends the step's task again), at most ``max_attempts`` attempts.
+A reclaimed run works in the same folder, so PPO continues from its last checkpoint. Progress
+events of the library become the job's progress, the run's last event and the cancel check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.db import IntegrityError
+
+from alignment.models import AlignmentRound, RoundState, RunStep, TrainingRun
+from alignment.models.versions import model_root
+from alignment.services.rounds import RoundCancelled
+from annotate.models import JobStatus
+from annotate.services.jobs import JobClaim, JobKind, JobLost, job_claim
+
+# The round state whose task runs each kind of run.
+STEP_STATE = {
+    RunStep.REWARD: RoundState.TRAINING_REWARD,
+    RunStep.POLICY: RoundState.TRAINING_POLICY,
+    RunStep.EVALUATE: RoundState.EVALUATING,
+    RunStep.GENERATE: RoundState.GENERATING,
+}
+# The run's last event and the cancel check are written and read at most this often.
+EVENT_SECONDS = 2.0
+
+
+class StepFailed(Exception):
+    """The step's run failed (its error, or a worker lost on every attempt)."""
+
+
+def _training_run_send(run_id: int) -> None:
+    from alignment.services.rounds import step_send
+
+    run = TrainingRun.objects.get(pk=run_id)
+    if not step_send(round_id=run.round_id, state=STEP_STATE[RunStep(run.step)]):
+        raise RuntimeError("the broker did not take the step's message")
+
+
+# Nothing to discard: what a lost attempt left (a PPO checkpoint) is what the next attempt resumes from.
+TRAINING_RUNS = JobKind(name="training", model=TrainingRun, send=_training_run_send)
+
+
+def run_folder(round_: AlignmentRound, step: str) -> str:
+    """Where a round's step works, relative to the model root (the same for every attempt and retry)."""
+    return f"{round_.project.slug}/round-{round_.number}/{step}"
+
+
+def absolute(relative: str) -> Path:
+    return model_root() / relative
+
+
+class RunProgress:
+    """The library's progress callback for a claimed run: job progress, last event, cancel check."""
+
+    def __init__(self, claim: JobClaim, run: TrainingRun) -> None:
+        self.claim = claim
+        self.run = run
+        self._checked = 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        total = _count(event.get("total_steps")) or self.run.total or 0
+        if kind == "start":
+            self.run.total = total
+        # A "step" event's step is a number; the "start" event's names the library step.
+        done = _count(event.get("step")) if kind == "step" else 0
+        self.claim.progress(min(done, total) if total else done, total)  # raises JobLost when taken over
+        now = time.monotonic()
+        if now - self._checked < EVENT_SECONDS and event.get("event") == "step":
+            return
+        self._checked = now
+        figures = {
+            k: v for k, v in event.items() if isinstance(v, int | float | str) and not isinstance(v, bool)
+        }
+        TrainingRun.objects.filter(
+            pk=self.run.pk, status=JobStatus.RUNNING, attempts=self.claim.attempt
+        ).update(last_event=figures)
+        if AlignmentRound.objects.filter(pk=self.run.round_id, state=RoundState.CANCELLED).exists():
+            raise RoundCancelled(f"round {self.run.round_id} was cancelled")
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def run_step_in_claim(
+    *,
+    round_: AlignmentRound,
+    step: str,
+    config: dict[str, Any],
+    work: Callable[[Path, RunProgress], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The step's result: stored if a run already succeeded, else computed by ``work`` under the run's claim.
+
+    None when the run is not this worker's to run (another live worker holds it). ``StepFailed``
+    when the run failed, ``RoundCancelled`` when the round was cancelled while it ran.
+    """
+    run = (
+        TrainingRun.objects.filter(round=round_, step=step)
+        .exclude(status=JobStatus.FAILED)
+        .order_by("-pk")
+        .first()
+    )
+    if run is None:
+        try:
+            run = TrainingRun.objects.create(
+                round=round_, step=step, config=config, out_dir=run_folder(round_, step)
+            )
+        except IntegrityError:  # a concurrent delivery made it a moment ago
+            run = TrainingRun.objects.filter(
+                round=round_, step=step, status__in=["queued", "running"]
+            ).first()
+            if run is None:
+                return None
+    if run.status == JobStatus.SUCCEEDED:
+        return run.result
+    claim = job_claim(kind=TRAINING_RUNS, job_id=run.pk)
+    if claim is None:
+        run.refresh_from_db()
+        if run.status == JobStatus.FAILED:
+            raise StepFailed(run.error_message or f"the {step} run failed")
+        return run.result if run.status == JobStatus.SUCCEEDED else None
+    run = claim.job  # type: ignore[assignment]
+    folder = absolute(run.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with claim:
+        progress = RunProgress(claim, run)
+        try:
+            result = work(folder, progress)
+        except JobLost:
+            return None
+        except RoundCancelled:
+            claim.finish(status=JobStatus.FAILED, error_message="the round was cancelled")
+            raise
+        except Exception as exc:
+            claim.finish(status=JobStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}"[:4000])
+            raise
+        claim.finish(status=JobStatus.SUCCEEDED, result=result, processed=run.total or 0)
+    return result
