@@ -379,6 +379,8 @@ def generate_step(round_: AlignmentRound) -> StepOutcome | None:
     if results is None:
         return None
     lines = {name: _read_jsonl(Path(results[name]["output_path"])) for name in configs}
+    for line in (*lines["new"], *lines["start"]):
+        line["responses"] = [sampled_text(t) for t in line["responses"]]
     rng = random.Random(f"{round_.project_id}:{round_.number}")
     responses: list[NewResponse] = []
     comparisons: list[Any] = []
@@ -426,6 +428,15 @@ def _pair(
     first, second = (a, b) if rng.random() < 0.5 else (b, a)
     comparisons.append(NewComparison(prompt=turns, response_a=first, response_b=second, batch=batch, priority=priority))
     return 1
+
+
+def sampled_text(text: str) -> str:
+    """A sampled response as the database and an annotator's page can hold it: no NUL, no lone surrogates.
+
+    A small or early policy samples any byte; PostgreSQL text refuses NUL, and UTF-8 refuses lone
+    surrogates, which an import would have refused too (annotate.importing).
+    """
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _candidate(turns: list[dict[str, str]], text: str, score: float, version_id: int, number: int) -> Any:
