@@ -39,6 +39,8 @@ STRATEGIES: dict[str, str] = {
     "ppo": "ppo",
     "dpo": "dpo",
     "rloo": "rloo",
+    "kto": "kto",
+    "orpo": "orpo",
     "generate": "generate",
     "evaluate": "evaluate",
 }
@@ -297,6 +299,66 @@ class RLOOConfig(TrainConfig):
 
 
 @dataclass
+class KTOConfig(TrainConfig):
+    """Kahneman-Tversky optimisation (Ethayarajh et al., 2024) on unpaired `{prompt, completion, label}` rows."""
+
+    STEP: ClassVar[str] = "kto"
+    learning_rate: float = _field(
+        2e-4,
+        "Peak learning rate (linearly annealed to 0), for the default LoRA adapters: on the tiny model 5e-5 "
+        "separated desirable from undesirable log-probabilities 8x less than 3e-4 in 32 steps (TRL's 1e-6 "
+        "is for training all weights of a large model).",
+        gt=0,
+        lt=1,
+    )
+    per_device_train_batch_size: int = _field(
+        8,
+        "Examples per forward pass; at least 2 for the 'kto' loss, which estimates its KL term from the "
+        "batch's completions paired with the other prompts of the same batch.",
+        ge=1,
+    )
+    beta: float = _field(
+        0.1, "KTO β: strength of the pull towards the reference (the starting policy).", gt=0
+    )
+    loss_type: str = _field(
+        "kto",
+        "'kto' (the paper's loss, with the batch KL estimate as reference point) or 'apo_zero_unpaired' "
+        "(APO-zero, no KL estimate: for desirable completions better than the model's own).",
+        choices=("kto", "apo_zero_unpaired"),
+    )
+    desirable_weight: float | None = _field(
+        None,
+        "Weight λ_D of the desirable examples' losses; null: balanced by the counts (see undesirable_weight).",
+        gt=0,
+    )
+    undesirable_weight: float | None = _field(
+        None,
+        "Weight λ_U of the undesirable examples' losses; null: balanced by the counts, so that λ_D·n_D / "
+        "λ_U·n_U = 1, inside the KTO paper's advised range [1, 4/3] (the smaller class is weighted up).",
+        gt=0,
+    )
+
+
+@dataclass
+class ORPOConfig(TrainConfig):
+    """Odds-ratio preference optimisation (Hong et al., 2024) on `{prompt, chosen, rejected}` rows: SFT on
+    the chosen response plus an odds-ratio penalty; no reference model."""
+
+    STEP: ClassVar[str] = "orpo"
+    learning_rate: float = _field(
+        2e-4,
+        "Peak learning rate (linearly annealed to 0), for the default LoRA adapters: on the tiny model 1e-4 "
+        "raised the chosen-over-rejected log-odds a quarter as much as 3e-4 in 16 steps (TRL's 1e-6 is for "
+        "training all weights of a large model).",
+        gt=0,
+        lt=1,
+    )
+    beta: float = _field(
+        0.1, "ORPO λ: weight of the odds-ratio term against the chosen response's NLL (TRL's beta).", gt=0
+    )
+
+
+@dataclass
 class GenerateConfig(StepConfig):
     """Sampling n responses per prompt, optionally keeping the best by reward."""
 
@@ -332,7 +394,17 @@ class EvaluateConfig(StepConfig):
 
 CONFIG_CLASSES: dict[str, type[StepConfig]] = {
     cls.STEP: cls
-    for cls in (SFTConfig, RewardConfig, PPOConfig, DPOConfig, RLOOConfig, GenerateConfig, EvaluateConfig)
+    for cls in (
+        SFTConfig,
+        RewardConfig,
+        PPOConfig,
+        DPOConfig,
+        RLOOConfig,
+        KTOConfig,
+        ORPOConfig,
+        GenerateConfig,
+        EvaluateConfig,
+    )
 }
 """The config dataclass of each step."""
 
@@ -342,6 +414,8 @@ STEP_RUNNERS: dict[str, tuple[str, bool]] = {
     "ppo": ("alignment.training.ppo:train_ppo", True),
     "dpo": ("alignment.training.dpo:train_dpo", False),
     "rloo": ("alignment.training.rloo:train_rloo", True),
+    "kto": ("alignment.training.kto:train_kto", False),
+    "orpo": ("alignment.training.orpo:train_orpo", False),
     "generate": ("alignment.training.generate:generate", True),
     "evaluate": ("alignment.training.evaluate:evaluate", True),
 }
@@ -542,6 +616,12 @@ def _check_cross_fields(config: StepConfig) -> None:
                     f"'{key}' = {getattr(config, key)} must divide {batch_name}"
                     f"per_device_train_batch_size × gradient_accumulation_steps = {batch}",
                 )
+    if isinstance(config, KTOConfig) and config.loss_type == "kto" and config.per_device_train_batch_size < 2:
+        raise ConfigError(
+            "per_device_train_batch_size",
+            "'per_device_train_batch_size' must be at least 2 for the 'kto' loss: it estimates its KL term from "
+            "each batch's completions paired with the batch's other prompts (TRL KTOTrainer)",
+        )
     response_length = getattr(config, "response_length", None)
     if (
         response_length is not None
