@@ -1,4 +1,5 @@
-"""Concord's training library: configs, models, reward models, PPO, DPO, RLOO, generation and evaluation.
+"""Concord's training library: configs, models, reward models, PPO, DPO, RLOO, KTO, ORPO, generation and
+evaluation.
 
 A plain Python library with no Django import. Importing it is cheap: torch, transformers, trl, peft and
 datasets load only when a step runs. Each step takes a config dataclass, rows (dicts or a data file),
@@ -18,7 +19,9 @@ from alignment.training.config import (
     DPOConfig,
     EvaluateConfig,
     GenerateConfig,
+    KTOConfig,
     ModelNotFoundError,
+    ORPOConfig,
     PPOConfig,
     RewardConfig,
     RLOOConfig,
@@ -35,6 +38,8 @@ _LAZY = {
     "train_ppo": "alignment.training.ppo",
     "train_dpo": "alignment.training.dpo",
     "train_rloo": "alignment.training.rloo",
+    "train_kto": "alignment.training.kto",
+    "train_orpo": "alignment.training.orpo",
     "generate": "alignment.training.generate",
     "evaluate": "alignment.training.evaluate",
     "estimate_memory": "alignment.training.memory",
@@ -45,6 +50,8 @@ _LAZY = {
     "PPOResult": "alignment.training.ppo",
     "DPOResult": "alignment.training.dpo",
     "RLOOResult": "alignment.training.rloo",
+    "KTOResult": "alignment.training.kto",
+    "ORPOResult": "alignment.training.orpo",
     "GenerateResult": "alignment.training.generate",
     "EvaluateResult": "alignment.training.evaluate",
 }
@@ -64,7 +71,9 @@ __all__ = [
     "DPOConfig",
     "EvaluateConfig",
     "GenerateConfig",
+    "KTOConfig",
     "ModelNotFoundError",
+    "ORPOConfig",
     "PPOConfig",
     "RLOOConfig",
     "RewardConfig",

@@ -141,10 +141,14 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
         estimate.parts["activations"] = activations + logits
         if isinstance(config, PPOConfig | RLOOConfig):
             _add_rl_parts(estimate, config, shape, weights, dtype_bytes)
-        elif config.step == "dpo":
-            if not config.lora_r:
+        elif config.step in ("dpo", "orpo"):
+            if not config.lora_r and config.step == "dpo":  # ORPO has no reference model
                 estimate.parts["reference model"] = weights
             estimate.parts["activations"] *= 2  # chosen and rejected pass together
+        elif config.step == "kto" and not config.lora_r:
+            # One sequence per example trains (the KL and reference passes run without gradients): activations
+            # as counted; a second copy only without adapters to disable.
+            estimate.parts["reference model"] = weights
     return estimate
 
 

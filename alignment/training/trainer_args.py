@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -120,6 +121,68 @@ def step_start(config: TrainConfig, step: str, progress: Progress | None, **figu
     return memory
 
 
+@dataclass
+class PreparedPolicy:
+    """A step's trainable policy, tokenizer, rows and memory estimate, ready for a TRL trainer."""
+
+    config: TrainConfig
+    memory: MemoryEstimate
+    model: Any
+    tokenizer: Any
+    train_rows: list[dict[str, Any]]
+    eval_rows: list[dict[str, Any]]
+
+    def train(
+        self, ctx: StepContext, trainer_type: type, result_type: type[_R], args: Any, **kwargs: Any
+    ) -> _R:
+        """`train_policy` on these (`kwargs`: its `series`, `result_fields` and extra trainer arguments)."""
+        return train_policy(
+            ctx,
+            trainer_type,
+            result_type,
+            config=self.config,
+            model=self.model,
+            tokenizer=self.tokenizer,
+            args=args,
+            train_rows=self.train_rows,
+            eval_rows=self.eval_rows,
+            memory=self.memory,
+            **kwargs,
+        )
+
+
+def prepare_for_responses(
+    config: TrainConfig,
+    progress: Progress | None,
+    train_rows: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]],
+    *,
+    padding_side: str,
+    **figures: Any,
+) -> PreparedPolicy:
+    """For a step that trains on given responses: the memory estimate announced (`step_start`, with
+    `figures`), the seeded trainable policy and its tokenizer, and the rows with each prompt cut to half of
+    `max_seq_length` from its start (`dpo.truncated_pair`: TRL keeps the start of prompt + response, so an
+    uncut long prompt would crowd the response out or drop the row)."""
+    import torch
+
+    from alignment.training.dpo import truncated_pair
+    from alignment.training.models import load_lm_and_tokenizer, seq_length
+
+    memory = step_start(config, config.STEP, progress, **figures)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_lm_and_tokenizer(config, padding_side=padding_side, trainable=True)
+    length = seq_length(config)
+    return PreparedPolicy(
+        config=config,
+        memory=memory,
+        model=model,
+        tokenizer=tokenizer,
+        train_rows=[truncated_pair(tokenizer, row, length) for row in train_rows],
+        eval_rows=[truncated_pair(tokenizer, row, length) for row in eval_rows],
+    )
+
+
 def train_policy(
     ctx: StepContext,
     trainer_type: type,
@@ -133,11 +196,12 @@ def train_policy(
     eval_rows: Sequence[Mapping[str, Any]] | None,
     memory: MemoryEstimate,
     series: str = "loss",
+    result_fields: Mapping[str, Any] | None = None,
     **trainer_kwargs: Any,
 ) -> _R:
     """Build and train a TRL policy trainer (LoRA per the config, our progress events), evaluate it on
     `eval_rows` if any (None: the trainer takes no eval set), save the policy under ``out/policy`` and write
-    and return the result."""
+    and return the result (with `result_fields`, the step's own result fields)."""
     from datasets import Dataset
 
     from alignment.training.models import lora_config, save_policy
@@ -161,4 +225,5 @@ def train_policy(
         memory=memory,
         policy_path=str(policy_path),
         history=history,
+        **(result_fields or {}),
     )

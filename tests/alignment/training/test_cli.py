@@ -78,6 +78,37 @@ class CommandLineTests:
         out, _ = capsys.readouterr()
         assert "== ppo finished in " in out and "steps: 2" in out and "reward_mean_last" in out
 
+    def test_it_runs_kto_and_orpo_from_a_jsonl_file(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from tests.alignment.training.test_kto import unpaired_set
+
+        unpaired = write_jsonl(tmp_path / "kto.jsonl", unpaired_set(8, 4))
+        pairs = write_jsonl(tmp_path / "pairs.jsonl", preference_set(16))
+        short = [
+            "--set",
+            "max_steps=2",
+            "--set",
+            "per_device_train_batch_size=4",
+            "--set",
+            "logging_steps=1",
+            "--quiet",
+        ]
+        assert main(["kto", "--data", str(unpaired), "--out", str(tmp_path / "kto"), *short]) == 0
+        out, _ = capsys.readouterr()
+        assert (
+            out.startswith("== kto finished in ")
+            and "desirable rows: 8" in out
+            and "undesirable rows: 16" in out
+        )
+        assert main(["orpo", "--data", str(pairs), "--out", str(tmp_path / "orpo"), *short]) == 0
+        out, _ = capsys.readouterr()
+        assert out.startswith("== orpo finished in ") and "loss_last" in out
+        for run in ("kto", "orpo"):
+            stored = json.loads((tmp_path / run / "result.json").read_text())
+            assert stored["step"] == run and stored["policy_path"] == str(tmp_path / run / "policy")
+            assert (tmp_path / run / "policy" / "config.json").exists()
+
     def test_it_exits_2_with_the_config_error(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

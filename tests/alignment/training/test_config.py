@@ -11,6 +11,8 @@ import pytest
 from alignment.training.config import (
     ConfigError,
     GenerateConfig,
+    KTOConfig,
+    ORPOConfig,
     PPOConfig,
     RewardConfig,
     config_help,
@@ -82,6 +84,8 @@ class ConfigTests:
             ("ppo", "ppo"),
             ("dpo", "dpo"),
             ("rloo", "rloo"),
+            ("kto", "kto"),
+            ("orpo", "orpo"),
         ],
     )
     def test_it_maps_each_strategy_to_its_step(self, strategy: str, step: str) -> None:
@@ -127,7 +131,7 @@ class ConfigTests:
         assert (high.per_device_train_batch_size, high.lora_r, high.max_seq_length) == (2, 32, 2048)
 
     def test_it_documents_every_field(self) -> None:
-        for cls in (PPOConfig, RewardConfig, GenerateConfig):
+        for cls in (PPOConfig, RewardConfig, GenerateConfig, KTOConfig, ORPOConfig):
             assert all(text for text in config_help(cls).values())
 
     def test_it_names_an_unknown_key_and_the_allowed_keys(self) -> None:
@@ -178,6 +182,35 @@ class ConfigTests:
             load_config({"strategy": "generate", "best_of_n": True})
         with pytest.raises(ConfigError, match=r"^'strategy' = \"dpo\" is for step 'dpo', not 'ppo'$"):
             load_config({"strategy": "dpo"}, step="ppo")
+
+    def test_it_reads_seed_style_kto_and_orpo_json_and_names_what_it_refuses(self) -> None:
+        kto = load_config({**RLHF_PAGE_CONFIG, "strategy": "kto", "beta": 0.2, "desirable_weight": 1.5})
+        assert isinstance(kto, KTOConfig)
+        assert (kto.beta, kto.desirable_weight, kto.undesirable_weight, kto.lora_r) == (0.2, 1.5, None, 64)
+        assert load_config(config_to_dict(kto)) == kto
+        orpo = load_config({**RLHF_PAGE_CONFIG, "strategy": "orpo", "beta": 0.25})
+        assert isinstance(orpo, ORPOConfig) and orpo.beta == 0.25 and orpo.use_4bit
+        with pytest.raises(ConfigError) as error:
+            load_config({"strategy": "orpo", "reference_model": "base"})  # ORPO has no reference model
+        assert error.value.key == "reference_model"
+        assert str(error.value).startswith("unknown key 'reference_model' for step 'orpo'")
+        with pytest.raises(ConfigError, match=r"^unknown key 'desirable' for step 'kto' \(did you mean "):
+            load_config({"strategy": "kto", "desirable": 2.0})
+        with pytest.raises(ConfigError, match=r"^'undesirable_weight' must be > 0, got 0.0 \(not > 0\)$"):
+            load_config({"strategy": "kto", "undesirable_weight": 0})
+        with pytest.raises(
+            ConfigError, match=r"^'loss_type' = \"sigmoid\" is not supported; allowed values: "
+        ):
+            load_config({"strategy": "kto", "loss_type": "sigmoid"})
+        with pytest.raises(ConfigError) as error:
+            load_config({"strategy": "kto", "preset": "mid_range"})  # batch 1 x 8 accumulation
+        assert error.value.key == "per_device_train_batch_size"
+        assert str(error.value).startswith(
+            "'per_device_train_batch_size' must be at least 2 for the 'kto' loss"
+        )
+        assert load_config(
+            {"strategy": "kto", "per_device_train_batch_size": 1, "loss_type": "apo_zero_unpaired"}
+        )
 
     def test_it_refuses_4bit_where_bitsandbytes_has_no_backend(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import bitsandbytes.functional

@@ -70,6 +70,20 @@ class MemoryTests:
         assert estimate_memory(ppo(use_4bit=True)).parts["weights"] < estimate.parts["weights"]
         assert "total" in estimate.table()
 
+    def test_it_counts_a_reference_for_full_weight_kto_and_none_for_orpo(self) -> None:
+        from alignment.training.memory import estimate_memory
+
+        kto = estimate_memory(load_config({"strategy": "kto", "lora_r": 0}))
+        assert kto.parts["reference model"] == kto.parts["weights"]
+        assert (
+            "reference model" not in estimate_memory(load_config({"strategy": "kto"})).parts
+        )  # adapters off
+        orpo = estimate_memory(load_config({"strategy": "orpo", "lora_r": 0}))
+        dpo = estimate_memory(load_config({"strategy": "dpo", "lora_r": 0}))
+        assert "reference model" not in orpo.parts
+        assert orpo.parts["activations"] == dpo.parts["activations"]  # chosen and rejected in one pass
+        assert orpo.total_bytes < dpo.total_bytes
+
     def test_it_refuses_a_config_that_cannot_fit_the_gpu(self) -> None:
         from alignment.training.memory import ensure_fits, estimate_memory
 
