@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('base_policy', models.CharField(default='concord/tiny', help_text='The policy of round 0: a folder saved with save_pretrained, or concord/tiny.', max_length=500)),
                 ('reference_model', models.CharField(blank=True, help_text="The fixed model of the KL leash in every round; empty: the base policy (not the previous round's).", max_length=500)),
                 ('reward_base', models.CharField(default='concord/tiny-reward', help_text="The model each round's reward model is trained from.", max_length=500)),
-                ('algorithm', models.CharField(choices=[('ppo', "PPO against the round's reward model"), ('dpo', "DPO on the round's snapshot"), ('rloo', "RLOO against the round's reward model")], default='ppo', max_length=16)),
+                ('algorithm', models.CharField(choices=[('ppo', "PPO against the round's reward model"), ('dpo', "DPO on the round's snapshot"), ('rloo', "RLOO against the round's reward model"), ('kto', "KTO on the snapshot's desirable and undesirable answers"), ('orpo', 'ORPO on the round\'s snapshot (no reference model)')], default='ppo', max_length=16)),
                 ('reward_config', models.JSONField(blank=True, default=dict, help_text='Reward-model training keys (strategy reward).')),
                 ('policy_config', models.JSONField(blank=True, default=dict, help_text='Policy training keys for the algorithm.')),
                 ('generate_config', models.JSONField(blank=True, default=dict, help_text='Sampling keys for new candidates (strategy generate): response_length, temperature.')),

@@ -12,6 +12,8 @@ class PolicyAlgorithm(models.TextChoices):
     PPO = "ppo", "PPO against the round's reward model"
     DPO = "dpo", "DPO on the round's snapshot"
     RLOO = "rloo", "RLOO against the round's reward model"
+    KTO = "kto", "KTO on the snapshot's desirable and undesirable answers"
+    ORPO = "orpo", "ORPO on the round's snapshot (no reference model)"
 
 
 class AlignmentPlan(models.Model):

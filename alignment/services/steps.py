@@ -168,7 +168,7 @@ def reward_step(round_: AlignmentRound) -> StepOutcome | None:
 
 # --- 3. policy ---------------------------------------------------------------------------------------
 
-POLICY_STRATEGY = {"ppo": "ppo", "dpo": "dpo", "rloo": "rloo"}
+POLICY_STRATEGY = {"ppo": "ppo", "dpo": "dpo", "rloo": "rloo", "kto": "kto", "orpo": "orpo"}
 # The algorithms that optimise against the round's reward model (the others learn from the pairs).
 REWARD_DRIVEN = {"ppo", "rloo"}
 
@@ -186,12 +186,19 @@ def policy_config(round_: AlignmentRound) -> dict[str, Any]:
         "seed": round_.number,
     }
     reference = plan["reference"]
-    if reference != start.location:
-        config["reference_model"] = reference  # the leash stays on the base, not on the round's start
+    if reference != start.location and _has_key(config["strategy"], "reference_model"):
+        # The leash stays on the base, not on the round's start. ORPO has no reference model at all.
+        config["reference_model"] = reference
     if algorithm in REWARD_DRIVEN:
         assert round_.reward_version is not None
         config["reward_model"] = round_.reward_version.location
     return config
+
+
+def _has_key(strategy: str, key: str) -> bool:
+    from alignment.training.config import CONFIG_CLASSES, STRATEGIES
+
+    return key in CONFIG_CLASSES[STRATEGIES[strategy]].__dataclass_fields__
 
 
 def policy_step(round_: AlignmentRound) -> StepOutcome | None:
@@ -418,7 +425,13 @@ def generate_step(round_: AlignmentRound) -> StepOutcome | None:
 
 
 def _pair(
-    comparisons: list[Any], rng: random.Random, turns: list[dict[str, str]], a: str, b: str, batch: str, priority: int
+    comparisons: list[Any],
+    rng: random.Random,
+    turns: list[dict[str, str]],
+    a: str,
+    b: str,
+    batch: str,
+    priority: int,
 ) -> int:
     """Add the comparison of two texts (none when they are the same text); stored order random. 1 if added."""
     from annotate.services.content import NewComparison
@@ -426,7 +439,9 @@ def _pair(
     if a == b:
         return 0
     first, second = (a, b) if rng.random() < 0.5 else (b, a)
-    comparisons.append(NewComparison(prompt=turns, response_a=first, response_b=second, batch=batch, priority=priority))
+    comparisons.append(
+        NewComparison(prompt=turns, response_a=first, response_b=second, batch=batch, priority=priority)
+    )
     return 1
 
 

@@ -9,7 +9,7 @@ import pytest
 from alignment.models import AlignmentRound, ModelVersion, RoundState, TrainingRun, VersionKind, VersionStatus
 from alignment.services.rounds import round_start, round_step_run
 from annotate.models import Choice, Comparison, JobStatus, Response, ResponseSource
-from tests.alignment.rounds import make_agreed_pairs, make_tiny_plan, vote_round
+from tests.alignment.rounds import TINY_REWARD, make_agreed_pairs, make_tiny_plan, vote_round
 from tests.factories import make_project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -45,7 +45,9 @@ class RoundStepTests:
             VersionKind.REWARD,
             1,
         )
-        assert policy.parent is not None and policy.parent == round_.start_policy and policy.parent.number == 0
+        assert (
+            policy.parent is not None and policy.parent == round_.start_policy and policy.parent.number == 0
+        )
         assert policy.snapshot == round_.snapshot and reward.snapshot == round_.snapshot
         assert policy.reward_model == reward and policy.round == round_
         assert (
@@ -83,3 +85,30 @@ class RoundStepTests:
             ).count()
             == 1
         )
+
+
+class PolicyAlgorithmTests:
+    @pytest.mark.parametrize("algorithm", ["kto", "orpo"])
+    def test_it_trains_the_rounds_policy_with_a_direct_preference_method(
+        self, model_root: Path, algorithm: str
+    ) -> None:
+        project = make_project()
+        make_agreed_pairs(project, 24)
+        make_tiny_plan(
+            project,
+            algorithm=algorithm,
+            reward_config={**TINY_REWARD, "max_steps": 2},
+            policy_config={"max_steps": 2, "per_device_train_batch_size": 4, "max_seq_length": 128},
+        )
+        round_ = round_start(project=project)
+        for state in ORDER[:3]:
+            assert round_step_run(round_id=round_.pk, state=state) == "advanced", AlignmentRound.objects.get(
+                pk=round_.pk
+            ).error
+        run = TrainingRun.objects.get(round=round_, step="policy")
+        assert run.config["strategy"] == algorithm and "reward_model" not in run.config
+        assert (
+            model_root
+            / round_.__class__.objects.get(pk=round_.pk).metrics["training_policy"]["policy_path"]
+            / "config.json"
+        ).exists()
