@@ -29,23 +29,28 @@ RM agreement and KL by round) beside ``loop.json``, and ends with one JSON line.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
-import math
 import os
 import random
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alignment.simulated_crowd import (
+    TIE_MARGIN,
+    Annotator,
+    Crowd,
+    Oracle,
+    crowd_accounts,
+    crowd_draw,
+    load_oracle,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "concord_bench_loop"
@@ -53,8 +58,6 @@ ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 BROKER_URL = "redis://127.0.0.1:6379/11"
 SLUG = "loop"
-TIE_MARGIN = 0.01
-Oracle = Callable[[str, str], float]
 
 NOUNS = ["cat", "dog", "river", "stone", "cloud", "garden", "city", "song", "road", "tree", "ship", "lamp"]
 VERBS = [
@@ -65,156 +68,6 @@ VERBS = [
     "Say something about",
     "Name a fact about",
 ]
-
-
-# --- the oracle and the crowd ------------------------------------------------------------------------
-
-
-def load_oracle(spec: str) -> Oracle:
-    """``MODULE:FUNCTION`` or ``path/to/file.py:FUNCTION``."""
-    module_name, _, function = spec.rpartition(":")
-    if not module_name or not function:
-        raise SystemExit(f"--oracle {spec!r}: expected MODULE:FUNCTION")
-    if module_name.endswith(".py") or os.sep in module_name:
-        path = Path(module_name)
-        loaded = importlib.util.spec_from_file_location(path.stem, path)
-        if loaded is None or loaded.loader is None:
-            raise SystemExit(f"--oracle: cannot load {path}")
-        module = importlib.util.module_from_spec(loaded)
-        loaded.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_name)
-    oracle: Oracle = getattr(module, function)
-    return oracle
-
-
-@dataclass
-class Annotator:
-    name: str
-    kind: str  # careful, average, random, always_left
-    tau: float
-    token: str = ""
-    votes: int = 0
-
-
-def crowd_draw(n: int, *, spammer_share: float, seed: int) -> list[Annotator]:
-    """A mixed crowd: spammers (random and always-left) and careful/average annotators, τ drawn per head."""
-    rng = random.Random(seed)
-    spammers = round(n * spammer_share)
-    kinds = ["random" if i % 2 == 0 else "always_left" for i in range(spammers)]
-    kinds += ["careful" if i % 2 == 0 else "average" for i in range(n - spammers)]
-    base = {"careful": 0.03, "average": 0.1, "random": 1.0, "always_left": 1.0}
-    return [
-        Annotator(name=f"sim{i}", kind=k, tau=base[k] * math.exp(rng.gauss(0, 0.3)))
-        for i, k in enumerate(kinds)
-    ]
-
-
-def strength_of(gap: float) -> str:
-    gap = abs(gap)
-    return (
-        "significantly"
-        if gap > 0.3
-        else "better"
-        if gap > 0.15
-        else "slightly"
-        if gap > 0.05
-        else "negligibly"
-    )
-
-
-def decide(who: Annotator, gap: float, rng: random.Random) -> tuple[str, str]:
-    """(choice, strength) in screen terms for a gap o(left) − o(right)."""
-    if who.kind == "random":
-        return rng.choice(["a", "b"]), ""
-    if who.kind == "always_left":
-        return "a", ""
-    if abs(gap) < TIE_MARGIN:
-        return "tie", ""
-    p_left = 1 / (1 + math.exp(-max(-50.0, min(50.0, gap / who.tau))))
-    return ("a" if rng.random() < p_left else "b"), strength_of(gap)
-
-
-@dataclass
-class CrowdStats:
-    votes: int = 0
-    agree: int = 0  # non-tie votes on pairs the oracle separates, that agree with it
-    decided: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class Crowd:
-    """The annotators as threads, each with its own keep-alive connection and token."""
-
-    def __init__(self, annotators: list[Annotator], oracle: Oracle, port: int, seed: int) -> None:
-        self.annotators, self.oracle, self.port, self.seed = annotators, oracle, port, seed
-        self.stats = CrowdStats()
-        self.stop = threading.Event()
-        self.errors: list[str] = []
-        self.threads = [
-            threading.Thread(target=self._run, args=(a, i), daemon=True) for i, a in enumerate(annotators)
-        ]
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
-
-    def _post(
-        self, conn: HTTPConnection, token: str, path: str, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
-        conn.request(
-            "POST",
-            path,
-            json.dumps(body),
-            {"Authorization": f"Token {token}", "Content-Type": "application/json"},
-        )
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, (json.loads(data) if data else {})
-
-    def _run(self, who: Annotator, index: int) -> None:
-        from alignment.training.rows import prompt_text
-
-        rng = random.Random(self.seed * 1000 + index)
-        conn = HTTPConnection("127.0.0.1", self.port, timeout=30)
-        task: dict[str, Any] | None = None
-        while not self.stop.is_set():
-            try:
-                if task is None:
-                    status, body = self._post(conn, who.token, f"/api/projects/{SLUG}/next/", {})
-                    task = body.get("task") if status == 200 else None
-                    if task is None:
-                        self.stop.wait(1.0)
-                        continue
-                prompt = prompt_text(task["prompt"])
-                left, right = task["response_left"], task["response_right"]
-                gap = self.oracle(prompt, left) - self.oracle(prompt, right)
-                choice, strength = decide(who, gap, rng)
-                status, body = self._post(
-                    conn, who.token, f"/api/assignments/{task['assignment']}/submit/",
-                    {"choice": choice, "strength": strength, "seconds_spent": rng.uniform(4, 15)},
-                )  # fmt: skip
-                if status in (200, 201):
-                    who.votes += 1
-                    with self.stats.lock:
-                        self.stats.votes += 1
-                        if abs(gap) >= TIE_MARGIN and choice in ("a", "b"):
-                            self.stats.decided += 1
-                            self.stats.agree += (choice == "a") == (gap > 0)
-                    task = body.get("next")
-                else:
-                    task = None
-            except (OSError, ValueError) as exc:  # a server restart or a dropped connection: reconnect
-                self.errors.append(f"{who.name}: {exc}")
-                conn.close()
-                conn = HTTPConnection("127.0.0.1", self.port, timeout=30)
-                task = None
-                self.stop.wait(0.5)
 
 
 # --- the system under test --------------------------------------------------------------------------
@@ -301,13 +154,10 @@ def prompts_make(n: int, seed: int) -> list[str]:
 
 def setup(args: argparse.Namespace, annotators: list[Annotator], out: Path) -> dict[str, Any]:
     """The project, prompts, round-0 candidates, plan and accounts; returns what the measurement needs."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
     from alignment.services.plans import plan_get_or_create, plan_update
     from alignment.services.steps import prompt_is_held_out, sampled_text
     from alignment.services.versions import version_base_ensure
-    from annotate.models import Membership, Project, Prompt
+    from annotate.models import Project, Prompt
     from annotate.services.content import NewComparison, NewPrompt, NewResponse, content_write
 
     project = Project.objects.create(
@@ -351,11 +201,7 @@ def setup(args: argparse.Namespace, annotators: list[Annotator], out: Path) -> d
                 NewComparison(prompt=prompt.turns, response_a=texts[0], response_b=texts[1], batch="round-0")
             )
     content_write(project=project, responses=responses, comparisons=comparisons)
-    User = get_user_model()
-    for who in annotators:
-        user = User.objects.create_user(username=who.name, password=None)
-        Membership.objects.create(project=project, user=user)
-        who.token = Token.objects.create(user=user).key
+    crowd_accounts(project=project, annotators=annotators)
     plan_update(plan=plan, enabled=True)
     return {
         "project": project,
@@ -499,7 +345,10 @@ def main() -> None:
     parser.add_argument("--round-timeout", type=float, default=600)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-loop")
     args = parser.parse_args()
-    oracle = load_oracle(args.oracle)
+    try:
+        oracle = load_oracle(args.oracle)
+    except ValueError as exc:
+        raise SystemExit(f"--oracle: {exc}") from exc
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -545,7 +394,7 @@ def main() -> None:
     )
     system = System(env, out)
     system.start()
-    crowd = Crowd(annotators, oracle, system.port, args.seed)
+    crowd = Crowd(annotators, oracle, slug=SLUG, host="127.0.0.1", port=system.port, seed=args.seed)
     crowd.start()
     per_sample = 4
     base_samples = sample(ctx["base"].location, held_turns, n=per_sample, seed=1, out=out / "eval-v0")
@@ -575,9 +424,7 @@ def main() -> None:
             ds, ds_n = label_accuracy(project, oracle, "dawid_skene")
             mv, _ = label_accuracy(project, oracle, "majority")
             evaluation = round_.metrics.get(RoundState.EVALUATING, {})
-            with crowd.stats.lock:
-                crowd_agreement = crowd.stats.agree / crowd.stats.decided if crowd.stats.decided else None
-                votes = crowd.stats.votes
+            crowd_agreement, votes = crowd.stats.agreement, crowd.stats.votes
             row = {
                 "round": number,
                 "champion": champion.number,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -11,6 +15,23 @@ from annotate.models import Project, Role
 from tests.factories import add_member, make_project, make_superuser, make_user
 
 pytest_plugins = ["tests.worker", "tests.browser"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_root_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Model versions and training runs under a session folder, for this process and every worker it starts."""
+    from django.conf import settings
+
+    root = tmp_path_factory.mktemp("model-root")
+    previous = os.environ.get("CONCORD_MODEL_ROOT"), settings.CONCORD_MODEL_ROOT
+    os.environ["CONCORD_MODEL_ROOT"] = str(root)
+    settings.CONCORD_MODEL_ROOT = root
+    yield root
+    if previous[0] is None:
+        os.environ.pop("CONCORD_MODEL_ROOT", None)
+    else:
+        os.environ["CONCORD_MODEL_ROOT"] = previous[0]
+    settings.CONCORD_MODEL_ROOT = previous[1]
 
 
 @pytest.fixture

@@ -51,7 +51,13 @@ TRAINING_RUNS = JobKind(name="training", model=TrainingRun, send=_training_run_s
 
 def run_folder(round_: AlignmentRound, step: str) -> str:
     """Where a round's step works, relative to the model root (the same for every attempt and retry)."""
-    return f"{round_.project.slug}/round-{round_.number}/{step}"
+    return f"{round_folder(round_)}/{step}"
+
+
+def round_folder(round_: AlignmentRound) -> str:
+    """The round's folder under the model root. The start time makes it unique: a project deleted and made
+    again with the same slug must never find (and resume from) an older round's checkpoints."""
+    return f"{round_.project.slug}/round-{round_.number}-{round_.created_at:%Y%m%dT%H%M%S%f}"
 
 
 def absolute(relative: str) -> Path:

@@ -24,7 +24,7 @@ from django.db.models import Count, F, Q
 from alignment.models import AlignmentRound, ModelVersion, RoundState, RunStep, VersionKind, VersionStatus
 from alignment.models.versions import model_location
 from alignment.services.rounds import StepOutcome
-from alignment.services.runs import RunProgress, StepFailed, absolute, run_step_in_claim
+from alignment.services.runs import RunProgress, StepFailed, absolute, round_folder, run_step_in_claim
 from alignment.services.versions import stored_path, version_champion, version_create
 from alignment.stats import version_ladder, wilson
 from annotate.models import Choice, Comparison, ComparisonStatus, Prompt, ResponseSource, SnapshotPair
@@ -34,7 +34,7 @@ MIN_PAIRS = 8
 
 
 def _round_dir(round_: AlignmentRound) -> Path:
-    folder = absolute(f"{round_.project.slug}/round-{round_.number}")
+    folder = absolute(round_folder(round_))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

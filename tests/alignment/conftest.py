@@ -23,6 +23,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def model_root(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A folder of this test's own for model versions (the session's one is in tests/conftest.py)."""
     root = tmp_path / "models"
     settings.CONCORD_MODEL_ROOT = root  # type: ignore[attr-defined]
     return root
