@@ -34,7 +34,11 @@ SUMMARY_KEYS = (
     "best_of_n_reward_mean",
     "kl",
     "win_rate",
+    "win_rate_low",
+    "win_rate_high",
+    "baseline_reward_mean",
     "reference_reward_mean",
+    "response_length_mean",
     "rm_accuracy",
 )
 

@@ -2,6 +2,7 @@
 
 With LoRA the reference is the base with adapters disabled (TRL does this for a PEFT model); with
 `lora_r = 0` TRL reloads the reference from the model's path, which is why models are passed by path.
+A `reference_model` replaces both: it is loaded frozen and given to TRL as `ref_model`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def truncated_pair(tokenizer: Any, row: Mapping[str, Any], max_length: int) -> d
     fills max_length; cutting long prompts from the left first keeps every pair, with the end of the
     conversation and the first half of the budget for the responses (the old TRL max_prompt_length split).
     """
-    from alignment.training.models import prompt_budget, truncate_left
+    from alignment.training.locate import prompt_budget, truncate_left
 
     return {**row, "prompt": truncate_left(tokenizer, row["prompt"], prompt_budget(max_length))}
 
@@ -40,7 +41,8 @@ def train_dpo(
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
-    from alignment.training.models import load_lm_and_tokenizer, seq_length
+    from alignment.training.locate import seq_length
+    from alignment.training.models import load_lm_and_tokenizer, load_reference
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
     config, ctx = begin_step(config, out_dir, progress)
@@ -56,6 +58,9 @@ def train_dpo(
     model, tokenizer = load_lm_and_tokenizer(config, padding_side="right", trainable=True)
     train_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in train_rows]
     eval_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in eval_rows]
+    extra: dict[str, Any] = {}
+    if config.reference_model is not None:
+        extra["ref_model"] = load_reference(config, config.reference_model, tokenizer)
     args = TRLDPOConfig(
         **common_args(config, out),
         beta=config.beta,
@@ -75,4 +80,5 @@ def train_dpo(
         train_rows=train_rows,
         eval_rows=eval_rows,
         memory=memory,
+        **extra,
     )

@@ -1,7 +1,10 @@
-"""Evaluation of a policy: mean reward, KL to a reference, win rate over it, and reward-model accuracy."""
+"""Evaluation of a policy: mean reward, KL to a reference, reward-model win rate over a baseline (the
+reference, or e.g. the current champion) with its Wilson interval, response length, and reward-model
+accuracy."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,9 @@ from alignment.training.scoring import RewardFn
 
 @dataclass
 class EvaluateResult(StepResult):
-    """Evaluation figures in `metrics`: reward_mean, kl, win_rate, reference_reward_mean, rm_accuracy."""
+    """Evaluation figures in `metrics`: reward_mean, response_length_mean, kl, win_rate (with win_rate_low and
+    win_rate_high, its Wilson 95% interval), baseline_reward_mean (and reference_reward_mean when the
+    baseline is the reference), rm_accuracy."""
 
     prompts: int = 0
     pairs: int = 0
@@ -31,9 +36,10 @@ def evaluate(
     """Measure the policy on the rows' prompts (and the reward model on rows that carry chosen/rejected)."""
     import torch
 
-    from alignment.training.models import load_causal_lm, load_lm_and_tokenizer, prompt_budget, seq_length
+    from alignment.training.locate import prompt_budget, seq_length
+    from alignment.training.models import load_causal_lm, load_lm_and_tokenizer
     from alignment.training.reward import pair_accuracy
-    from alignment.training.sampling import sample_texts, sequence_logprobs
+    from alignment.training.sampling import response_mask, sample_texts, sequence_logprobs
     from alignment.training.scoring import optional_step_reward
 
     config, ctx = begin_step(config, out_dir, progress, reward_fn=reward_fn is not None)
@@ -54,12 +60,17 @@ def evaluate(
     reward = optional_step_reward(config, reward_fn)
     policy, tokenizer = load_lm_and_tokenizer(config, padding_side="left")
     reference = load_causal_lm(config, config.reference_model).eval() if config.reference_model else None
+    baseline_name = config.baseline_model or config.reference_model
+    baseline = reference
+    if baseline_name is not None and baseline_name != config.reference_model:
+        baseline = load_causal_lm(config, baseline_name).eval()
     eos_id, pad_id = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
     generator = torch.Generator().manual_seed(config.seed)
     policy_scores: list[float] = []
-    reference_scores: list[float] = []
+    baseline_scores: list[float] = []
     kls: list[float] = []
+    lengths: list[float] = []
     for _, chunk in prompt_batches(prompts, config.batch_size, progress):
         common: dict[str, Any] = {
             "n": 1,
@@ -70,6 +81,8 @@ def evaluate(
             "generator": generator,
         }
         texts, query_ids, responses = sample_texts(policy, tokenizer, chunk, **common)
+        mask, has_eos = response_mask(responses, eos_id)
+        lengths.extend(float(n) for n in mask.sum(1) - has_eos.float())  # tokens before the EOS
         if reference is not None:
             # KL(π‖π_ref) estimated on the policy's own samples: E[log π − log π_ref] (Schulman's k1).
             kl = sequence_logprobs(
@@ -78,22 +91,27 @@ def evaluate(
             kls.extend(float(k) for k in kl)
         if reward is not None:
             policy_scores.extend(float(s) for s in reward(chunk, [t[0] for t in texts]))
-            if reference is not None:
-                ref_texts, _, _ = sample_texts(reference, tokenizer, chunk, **common)
-                reference_scores.extend(float(s) for s in reward(chunk, [t[0] for t in ref_texts]))
+            if baseline is not None:
+                baseline_texts, _, _ = sample_texts(baseline, tokenizer, chunk, **common)
+                baseline_scores.extend(float(s) for s in reward(chunk, [t[0] for t in baseline_texts]))
 
     metrics: dict[str, float] = {}
     if policy_scores:
         metrics["reward_mean"] = sum(policy_scores) / len(policy_scores)
+    if lengths:
+        metrics["response_length_mean"] = sum(lengths) / len(lengths)
     if kls:
         metrics["kl"] = sum(kls) / len(kls)
-    if reference_scores:
-        metrics["reference_reward_mean"] = sum(reference_scores) / len(reference_scores)
+    if baseline_scores:
+        metrics["baseline_reward_mean"] = sum(baseline_scores) / len(baseline_scores)
+        if baseline is reference:
+            metrics["reference_reward_mean"] = metrics["baseline_reward_mean"]
         wins = [
             1.0 if a > b else 0.5 if a == b else 0.0
-            for a, b in zip(policy_scores, reference_scores, strict=True)
+            for a, b in zip(policy_scores, baseline_scores, strict=True)
         ]
         metrics["win_rate"] = sum(wins) / len(wins)
+        metrics["win_rate_low"], metrics["win_rate_high"] = wilson_interval(sum(wins), len(wins))
     if pairs and reward is not None:
         metrics["rm_accuracy"] = pair_accuracy(reward, pairs)
     return ctx.finish(
@@ -102,3 +120,13 @@ def evaluate(
         prompts=len(prompts),
         pairs=len(pairs),
     )
+
+
+def wilson_interval(wins: float, n: int, *, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a win rate of `wins` out of `n` (ties counted as half)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

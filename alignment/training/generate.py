@@ -37,7 +37,8 @@ def generate(
     """Write `responses.jsonl`: n samples per prompt with scores; best_of_n keeps the highest-scoring one."""
     import torch
 
-    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length
+    from alignment.training.locate import prompt_budget, seq_length
+    from alignment.training.models import load_lm_and_tokenizer
     from alignment.training.sampling import sample_texts
     from alignment.training.scoring import optional_step_reward
 

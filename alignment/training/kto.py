@@ -90,7 +90,7 @@ def train_kto(
     from trl import KTOConfig as TRLKTOConfig
     from trl import KTOTrainer
 
-    from alignment.training.models import seq_length
+    from alignment.training.locate import seq_length
     from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)

@@ -85,7 +85,7 @@ def _human(size: int) -> str:
 
 def model_shape(name: str) -> ModelShape | None:
     """The shape from a model's config.json, or None when it is not available offline."""
-    from alignment.training.models import resolve_model
+    from alignment.training.locate import resolve_model
 
     path = Path(resolve_model(name)) / "config.json"
     if not path.exists():
@@ -156,7 +156,7 @@ def sequence_length(config: StepConfig) -> int:
     """`max_seq_length`, or what preflight will make of null: the model's positions, at most the default."""
     if config.max_seq_length is not None:
         return config.max_seq_length
-    from alignment.training.models import model_positions
+    from alignment.training.locate import model_positions
 
     positions = model_positions(config.model_name)
     return min(positions[0], DEFAULT_MAX_SEQ_LENGTH) if positions else DEFAULT_MAX_SEQ_LENGTH

@@ -27,7 +27,7 @@ def train_orpo(
     from trl.experimental.orpo import ORPOConfig as TRLORPOConfig
     from trl.experimental.orpo import ORPOTrainer
 
-    from alignment.training.models import seq_length
+    from alignment.training.locate import seq_length
     from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)

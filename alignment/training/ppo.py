@@ -12,7 +12,7 @@ One PPO step:
    the very tokens the policy and the critic see, as TRL's PPOTrainer does; any other reward (another
    tokenizer, a function) scores the decoded text; subtract `missing_eos_penalty` where no EOS was produced;
 3. per-token rewards: −β·(log π − log π_ref) on every token, plus the score on the last token; the
-   reference is the same network with its LoRA adapters disabled;
+   reference is the same network with its LoRA adapters disabled, or `reference_model` when set;
 4. GAE(γ, λ) on a zero-initialised value head that shares the policy trunk, as in the blog's reference
    code (or, with `value_model`, a separate critic initialised from the reward model, as TRL 1.12 did),
    then advantage whitening;
@@ -121,7 +121,8 @@ def build_run(config: PPOConfig, prompts: list[str], out: Path, *, reward_fn: Re
     """Seed, load the policy, critic, reference and reward, and set up the optimiser, schedule and KL control."""
     import torch
 
-    from alignment.training.models import load_policy, prompt_budget, seq_length
+    from alignment.training.locate import prompt_budget, seq_length
+    from alignment.training.models import load_policy
     from alignment.training.ppo_math import AdaptiveKLController, linear_schedule
     from alignment.training.scoring import reads_policy_ids, step_reward
 
@@ -132,12 +133,7 @@ def build_run(config: PPOConfig, prompts: list[str], out: Path, *, reward_fn: Re
     model.to(device)
     model.eval()  # Huang §policy, "Disable dropout": sampling and training must see one network.
     value_head = _make_critic(config, model, tokenizer, device)
-    reference = None
-    if config.lora_r == 0:
-        # Without adapters there is nothing to disable: the reference is a frozen copy.
-        import copy
-
-        reference = copy.deepcopy(model).requires_grad_(False)
+    reference = _load_reference(config, model, tokenizer, device)
     reward = step_reward(config, reward_fn)
     max_prompt = prompt_budget(seq_length(config), config.response_length)
     # Truncate from the left: the end of a conversation is what the response answers.
@@ -175,6 +171,22 @@ def build_run(config: PPOConfig, prompts: list[str], out: Path, *, reward_fn: Re
         total_steps=total_steps,
         kl_stop=kl_stop,
     )
+
+
+def _load_reference(config: PPOConfig, model: Any, tokenizer: Any, device: Any) -> Any:
+    """The frozen reference of the KL leash: `reference_model` when set (a round's fixed base while the
+    policy starts from the previous champion), else a frozen copy of the start policy without adapters,
+    else None (the policy with its adapters disabled)."""
+    if config.reference_model is not None:
+        from alignment.training.models import load_reference
+
+        return load_reference(config, config.reference_model, tokenizer).to(device)
+    if config.lora_r == 0:
+        # Without adapters there is nothing to disable: the reference is a frozen copy.
+        import copy
+
+        return copy.deepcopy(model).requires_grad_(False)
+    return None
 
 
 def _save_models(run: PPORun) -> tuple[Path, Path]:
@@ -222,7 +234,8 @@ def _make_critic(config: PPOConfig, model: Any, tokenizer: Any, device: Any) -> 
     from transformers import AutoModelForSequenceClassification
 
     from alignment.training.config import ConfigError
-    from alignment.training.models import load_tokenizer, resolve_model
+    from alignment.training.locate import resolve_model
+    from alignment.training.models import load_tokenizer
     from alignment.training.scoring import as_list, same_tokenizer
 
     name = as_list(config.reward_model)[0] if config.value_model == "reward_model" else config.value_model

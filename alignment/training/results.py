@@ -105,9 +105,9 @@ class StepContext:
 def begin_step(
     config: _C, out_dir: str | Path, progress: Progress | None, *, reward_fn: bool = False
 ) -> tuple[_C, StepContext]:
-    """The config checked against its models (`models.preflight`), and the step's context with its output
+    """The config checked against its models (`locate.preflight`), and the step's context with its output
     folder created."""
-    from alignment.training.models import preflight
+    from alignment.training.locate import preflight
 
     started = time.perf_counter()
     config = preflight(config, reward_fn=reward_fn)

@@ -87,6 +87,7 @@ def train_reward(
     from trl import RewardConfig as TRLRewardConfig
     from trl import RewardTrainer
 
+    from alignment.training.locate import resolve_model, seq_length
     from alignment.training.models import (
         CALIBRATION_FILE,
         check_hardware,
@@ -94,8 +95,6 @@ def train_reward(
         lora_config,
         model_dtype,
         quiet_transformers,
-        resolve_model,
-        seq_length,
     )
     from alignment.training.trainer_args import (
         common_args,
@@ -168,6 +167,26 @@ def train_reward(
         eval_pairs=len(eval_rows),
         history=log_history(trainer),
     )
+
+
+def reward_accuracy(reward_model: str, rows: Rows, *, max_length: int | None = None) -> float:
+    """Share of `{prompt, chosen, rejected}` pairs (rows, or a data file's path) whose chosen response
+    `reward_model` scores higher (calibrated scores; ties count as wrong): e.g. the previous round's reward
+    model on this round's new pairs, which tells how stale it had become. `max_length` null: the model's
+    own positions, at most DEFAULT_MAX_SEQ_LENGTH; longer pairs lose the prompt's start."""
+    import torch
+
+    from alignment.training.config import DEFAULT_MAX_SEQ_LENGTH
+    from alignment.training.locate import check_model, model_positions
+    from alignment.training.scoring import load_reward
+
+    check_model(reward_model, key="reward_model")
+    pairs = preference_rows(as_rows(rows, None))
+    if max_length is None:
+        positions = model_positions(reward_model)
+        max_length = min(positions[0], DEFAULT_MAX_SEQ_LENGTH) if positions else DEFAULT_MAX_SEQ_LENGTH
+    with torch.no_grad():
+        return pair_accuracy(load_reward(reward_model, max_length=max_length), pairs)
 
 
 def pair_accuracy(scorer: Any, rows: Sequence[Row], *, raw: bool = False) -> float:

@@ -2,6 +2,10 @@
 
 The reward models are wrapped as one text-in reward function, so their calibration sidecars and
 weights apply exactly as in PPO, and they may use another tokenizer than the policy.
+
+TRL 1.16's RLOOTrainer takes no reference model: it uses the policy with adapters disabled, or reloads
+the policy's own path. A `reference_model` is set on the built trainer instead (`_with_reference`),
+prepared as TRL prepares its own, which its loss then uses.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ def train_rloo(
     from trl import RLOOConfig as TRLRLOOConfig
     from trl import RLOOTrainer
 
-    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length, truncate_left
+    from alignment.training.locate import prompt_budget, seq_length, truncate_left
+    from alignment.training.models import load_lm_and_tokenizer
     from alignment.training.scoring import step_reward
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
@@ -51,6 +56,9 @@ def train_rloo(
     # TRL's RLOO does not truncate prompts: keep the end of each conversation within the budget.
     budget = prompt_budget(seq_length(config), config.response_length)
     prompts = [truncate_left(tokenizer, p, budget) for p in prompts]
+    trainer_type: type = RLOOTrainer
+    if config.reference_model is not None:
+        trainer_type = _with_reference(RLOOTrainer, config)
     args = TRLRLOOConfig(
         **common_args(config, out),
         num_generations=config.num_generations,
@@ -61,7 +69,7 @@ def train_rloo(
     )
     return train_policy(
         ctx,
-        RLOOTrainer,
+        trainer_type,
         RLOOResult,
         config=config,
         model=model,
@@ -73,3 +81,24 @@ def train_rloo(
         series="reward",
         reward_funcs=concord_reward,
     )
+
+
+def _with_reference(base: type, config: RLOOConfig) -> type:
+    """`base` (RLOOTrainer) whose KL term is to `config.reference_model`, frozen, instead of the start policy."""
+    from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
+
+    from alignment.training.models import load_reference
+
+    class WithReference(base):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.beta == 0.0:
+                return  # no KL term: TRL never reads a reference
+            reference = load_reference(config, str(config.reference_model), self.processing_class)
+            disable_dropout_in_model(reference)
+            add_fused_lm_head(reference, temperature=self.temperature)
+            # Replaces the copy TRL loaded from the policy's path with full weights (freed here), or the
+            # adapter-disabled policy it uses with LoRA.
+            self.ref_model = self.accelerator.prepare_model(reference, evaluation_mode=True)
+
+    return WithReference

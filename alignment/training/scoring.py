@@ -149,7 +149,7 @@ def load_reward(
 def step_reward(config: Any, reward_fn: RewardFn | None) -> CombinedReward:
     """The reward a step's config names (`reward_model`, `reward_weights`, `bf16`, its length budget), or
     `reward_fn` when given."""
-    from alignment.training.models import seq_length
+    from alignment.training.locate import seq_length
 
     return load_reward(
         config.reward_model,

@@ -38,7 +38,8 @@ def train_sft(
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    from alignment.training.models import load_lm_and_tokenizer, prompt_budget, seq_length, truncate_left
+    from alignment.training.locate import prompt_budget, seq_length, truncate_left
+    from alignment.training.models import load_lm_and_tokenizer
     from alignment.training.trainer_args import common_args, step_start, train_policy
 
     config, ctx = begin_step(config, out_dir, progress)

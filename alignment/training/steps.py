@@ -21,10 +21,10 @@ def run_step(
 ) -> StepResult:
     """Run the step `config` is for and return its result (see each step's result dataclass).
 
-    The config is checked against its models first (`models.preflight`: every model can be found, the
+    The config is checked against its models first (`locate.preflight`: every model can be found, the
     lengths fit, PPO and RLOO have a reward), before torch or any weights load.
     """
-    from alignment.training.models import preflight
+    from alignment.training.locate import preflight
 
     config = preflight(config, reward_fn=reward_fn is not None)
     if config.STEP not in STEP_RUNNERS:

@@ -167,7 +167,8 @@ def prepare_for_responses(
     import torch
 
     from alignment.training.dpo import truncated_pair
-    from alignment.training.models import load_lm_and_tokenizer, seq_length
+    from alignment.training.locate import seq_length
+    from alignment.training.models import load_lm_and_tokenizer
 
     memory = step_start(config, config.STEP, progress, **figures)
     torch.manual_seed(config.seed)

@@ -14,6 +14,12 @@ from alignment.training.config.base import (
     _field,
 )
 
+REFERENCE_HELP = (
+    "Fixed reference model of the KL leash (a path or hub id with the policy's tokenizer), e.g. an alignment "
+    "plan's base while model_name is the previous champion; null: the starting policy (LoRA disabled, or "
+    "a frozen copy with lora_r 0)."
+)
+
 
 @dataclass
 class SFTConfig(TrainConfig):
@@ -114,6 +120,7 @@ class PPOConfig(TrainConfig):
         None, "Responses to sample in all; null: num_train_epochs × number of prompts.", ge=1
     )
     save_steps: int = _field(10, "Checkpoint every this many PPO steps (0: only at the end).", ge=0)
+    reference_model: str | None = _field(None, REFERENCE_HELP)
 
 
 @dataclass
@@ -125,6 +132,7 @@ class DPOConfig(TrainConfig):
     beta: float = _field(0.1, "DPO temperature β: strength of the pull towards the reference.", gt=0)
     loss_type: str = _field("sigmoid", "DPO loss.", choices=("sigmoid", "hinge", "ipo", "robust"))
     label_smoothing: float = _field(0.0, "Conservative DPO label smoothing.", ge=0, lt=0.5)
+    reference_model: str | None = _field(None, REFERENCE_HELP)
 
 
 @dataclass
@@ -144,6 +152,7 @@ class RLOOConfig(TrainConfig):
         f"model ('{TINY_REWARD_MODEL}' names the untrained built-in one, for demos).",
     )
     reward_weights: list[float] | None = _field(None, "One weight per reward model; null gives weight 1.")  # noqa: RUF009
+    reference_model: str | None = _field(None, REFERENCE_HELP)
 
 
 @dataclass
@@ -229,6 +238,11 @@ class EvaluateConfig(StepConfig):
     STEP: ClassVar[str] = "evaluate"
     reference_model: str | None = _field(
         None, "Policy to measure KL against and to compare win rate with; null skips both."
+    )
+    baseline_model: str | None = _field(
+        None,
+        "Policy the reward-model win rate is measured against (e.g. the current champion); null: "
+        "reference_model. KL is always to reference_model.",
     )
     reward_model: str | list[str] | None = _field(  # noqa: RUF009
         None, "Reward model path(s) that judge responses and whose accuracy is measured on pairs."

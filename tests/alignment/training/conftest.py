@@ -41,12 +41,21 @@ def tiny_reward(model_cache: Path) -> str:
     return str(tiny_path("concord/tiny-reward"))
 
 
+@pytest.fixture(scope="session")
+def other_policy(model_cache: Path) -> str:
+    """A causal LM with the policy's tokenizer but other weights (random-init, seed 1): a reference that is
+    not the start policy, as an alignment round's fixed base is not its previous champion."""
+    from alignment.training.tiny import build_tiny
+
+    return str(build_tiny(model_cache / "other-policy", seed=1, pretraining=None))
+
+
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No hub (as on this machine, whatever machine the test runs on) and an empty hub cache of our own."""
     from huggingface_hub import constants
 
-    from alignment.training.models import forget_hub_probe
+    from alignment.training.locate import forget_hub_probe
 
     cache = tmp_path / "hf-cache"
     cache.mkdir()

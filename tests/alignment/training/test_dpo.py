@@ -51,3 +51,28 @@ class DPOTruncationTests:
             assert row["prompt"].endswith(cut["prompt"]) and cut["prompt"].endswith("assistant: ")
             assert len(tokenizer(cut["prompt"], add_special_tokens=False)["input_ids"]) == 128
             assert (cut["chosen"], cut["rejected"]) == (row["chosen"], row["rejected"])
+
+
+@pytest.mark.slow
+class DPOReferenceModelTests:
+    def test_it_measures_rewards_against_the_reference_model(self, tmp_path: Path, other_policy: str) -> None:
+        from alignment.training.dpo import train_dpo
+
+        def first_step(**keys: Any) -> dict[str, float]:
+            config = step_config(
+                DPOConfig,
+                learning_rate=1e-9,
+                per_device_train_batch_size=8,
+                max_steps=1,
+                logging_steps=1,
+                **keys,
+            )
+            result = train_dpo(config, preference_set(8), tmp_path / str(len(keys)))
+            return next(h for h in result.history if "loss" in h)
+
+        # DPO's implicit rewards are β·(log π − log π_ref): zero when the reference is the start policy,
+        # and not when it is another model.
+        own = first_step(lora_r=4)
+        fixed = first_step(lora_r=4, reference_model=other_policy)
+        assert own["loss"] == pytest.approx(0.6931, abs=1e-3) and abs(own["rewards/chosen"]) < 1e-4
+        assert abs(fixed["rewards/chosen"]) > 0.05, fixed

@@ -40,3 +40,30 @@ class EvaluateTests:
         )
         baseline = evaluate(same, PROMPTS[:16], tmp_path / "same", reward_fn=lowercase_share)
         assert baseline.metrics["kl"] == pytest.approx(0.0, abs=1e-5)
+
+    def test_it_measures_the_win_rate_over_a_baseline_apart_from_the_reference(
+        self, tmp_path: Path, tiny_policy: str, other_policy: str
+    ) -> None:
+        from alignment.training.evaluate import evaluate
+
+        config = step_config(
+            EvaluateConfig,
+            model_name=tiny_policy,
+            reference_model=tiny_policy,
+            baseline_model=other_policy,  # random-init: it samples random bytes, few lowercase letters
+            response_length=16,
+        )
+        m = evaluate(config, PROMPTS[:32], tmp_path, reward_fn=lowercase_share).metrics
+        assert m["kl"] == pytest.approx(0.0, abs=1e-5)  # KL stays to the reference, the policy itself
+        assert "reference_reward_mean" not in m
+        assert m["reward_mean"] > m["baseline_reward_mean"] + 0.1
+        assert 0.5 < m["win_rate_low"] < m["win_rate"] < m["win_rate_high"] <= 1.0
+        assert 0 < m["response_length_mean"] <= 16
+
+
+def test_wilson_interval_matches_the_formula() -> None:
+    from alignment.training.evaluate import wilson_interval
+
+    low, high = wilson_interval(8, 10)
+    assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)

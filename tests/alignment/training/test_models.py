@@ -127,7 +127,7 @@ def model_folder(folder: Path, **config: object) -> str:
 
 class PreflightTests:
     def test_it_fills_max_seq_length_from_the_models_positions(self, tmp_path: Path) -> None:
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         assert preflight(ppo(reward_model="concord/tiny-reward")).max_seq_length == 256
         short = model_folder(tmp_path / "short", n_positions=128)
@@ -141,7 +141,7 @@ class PreflightTests:
     def test_it_refuses_a_length_over_the_models_positions_before_loading_weights(
         self, tmp_path: Path
     ) -> None:
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         # The folder has no weights: the refusal comes from its config.json alone.
         folder = model_folder(tmp_path / "m", n_positions=256)
@@ -151,7 +151,7 @@ class PreflightTests:
         assert caught.value.key == "max_seq_length" and "256 positions" in str(caught.value)
 
     def test_it_refuses_a_response_length_that_leaves_no_room_for_the_prompt(self, tmp_path: Path) -> None:
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         with pytest.raises(ConfigError) as caught:
             preflight(ppo(reward_model="concord/tiny-reward", response_length=250))
@@ -161,7 +161,7 @@ class PreflightTests:
         assert explicit.value.key == "max_seq_length"
 
     def test_it_requires_a_reward_model_for_ppo_and_rloo_but_not_to_generate(self) -> None:
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         for strategy in ("ppo", "rloo"):
             with pytest.raises(ConfigError, match=r"^'reward_model' is required") as caught:
@@ -175,7 +175,7 @@ class PreflightTests:
         import time
 
         from alignment.training.config import ModelNotFoundError
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         started = time.perf_counter()
         config = load_config({"strategy": "rlhf", "model_name": "meta-llama/Llama-3.1-8B-Instruct"})
@@ -195,7 +195,7 @@ class PreflightTests:
     def test_it_uses_a_hub_model_from_the_local_cache_without_the_hub(self, offline: Path) -> None:
         import json
 
-        from alignment.training.models import preflight, resolve_model
+        from alignment.training.locate import preflight, resolve_model
 
         snapshot = offline / "models--acme--small" / "snapshots" / ("0" * 40)
         model_folder(snapshot, n_positions=200)
@@ -208,7 +208,7 @@ class PreflightTests:
 
     def test_it_refuses_a_folder_that_is_not_a_model(self, tmp_path: Path) -> None:
         from alignment.training.config import ModelNotFoundError
-        from alignment.training.models import preflight
+        from alignment.training.locate import preflight
 
         (tmp_path / "empty").mkdir()
         with pytest.raises(ModelNotFoundError, match=r"is a folder without config\.json") as caught:
@@ -218,7 +218,8 @@ class PreflightTests:
 
 class TruncationTests:
     def test_it_keeps_the_end_of_a_long_prompt(self, tiny_policy: str) -> None:
-        from alignment.training.models import load_tokenizer, truncate_left
+        from alignment.training.locate import truncate_left
+        from alignment.training.models import load_tokenizer
 
         tokenizer = load_tokenizer(tiny_policy)
         text = "user: " + "early words " * 40 + "user: the last question?\nassistant: "

@@ -476,3 +476,37 @@ class PPOOnExportTests:
         assert after > before + 0.02, (before, after)
         assert lowercase_after > lowercase_before + 0.1, (lowercase_before, lowercase_after)
         assert result.metrics["reward_mean_last"] > result.metrics["reward_mean_first"]
+
+
+@pytest.mark.slow
+class PPOReferenceModelTests:
+    def test_it_measures_kl_to_the_reference_model_not_the_start_policy(
+        self, tmp_path: Path, other_policy: str
+    ) -> None:
+        # Before any update the policy is its start: KL to itself is 0, to another model it is not.
+        own = train_ppo_quiet(ppo_config(max_steps=1, lora_r=4, lora_alpha=8), tmp_path / "own")
+        fixed = train_ppo_quiet(
+            ppo_config(max_steps=1, lora_r=4, lora_alpha=8, reference_model=other_policy), tmp_path / "fixed"
+        )
+        assert abs(own.history[0]["kl"]) < 1e-4, own.history[0]
+        assert fixed.history[0]["kl"] > 1.0, fixed.history[0]
+
+    def test_it_refuses_a_reference_model_with_another_tokenizer(
+        self, tmp_path: Path, char_reward: str
+    ) -> None:
+        from alignment.training.config import ConfigError
+
+        with pytest.raises(
+            ConfigError, match=r"^'reference_model' '.*char-reward' uses another tokenizer"
+        ) as caught:
+            train_ppo_quiet(
+                ppo_config(max_steps=1, reference_model=char_reward, max_seq_length=128), tmp_path
+            )
+        assert caught.value.key == "reference_model"
+
+    def test_preflight_refuses_a_missing_reference_model(self, tmp_path: Path) -> None:
+        from alignment.training.config import ModelNotFoundError
+
+        with pytest.raises(ModelNotFoundError, match="'reference_model'") as caught:
+            train_ppo_quiet(ppo_config(reference_model=str(tmp_path / "nowhere")), tmp_path / "out")
+        assert caught.value.key == "reference_model"

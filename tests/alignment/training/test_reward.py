@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from alignment.training.config import RewardConfig, load_config
+from tests.alignment.training.shared import write_jsonl
 
 
 def preference_set(n: int, *, seed: int = 0, by_length: bool = False) -> list[dict[str, Any]]:
@@ -68,6 +69,16 @@ class RewardTests:
             [r["prompt"] for r in rows] * 2, [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
         )
         assert abs(float(scores.mean())) < 0.3 and 0.7 < float(scores.std()) < 1.3
+
+        # The library's accuracy of a saved reward model on new pairs, given by path or as rows.
+        from alignment.training.reward import reward_accuracy
+
+        new_pairs = preference_set(64, seed=5)
+        accuracy = reward_accuracy(result.model_path, write_jsonl(tmp_path / "new.jsonl", new_pairs))
+        assert accuracy >= 0.95
+        assert reward_accuracy(result.model_path, new_pairs, max_length=64) == accuracy
+        flipped = [{**r, "chosen": r["rejected"], "rejected": r["chosen"]} for r in new_pairs]
+        assert reward_accuracy(result.model_path, flipped) <= 0.05
 
     def test_it_centres_rewards_on_zero_when_asked(self, tmp_path: Path, tiny_reward: str) -> None:
         import torch
