@@ -142,7 +142,7 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
         if isinstance(config, PPOConfig | RLOOConfig):
             _add_rl_parts(estimate, config, shape, weights, dtype_bytes)
         elif config.step == "dpo":
-            if not config.lora_r:
+            if not config.lora_r or getattr(config, "reference_model", None):
                 estimate.parts["reference model"] = weights
             estimate.parts["activations"] *= 2  # chosen and rejected pass together
     return estimate
@@ -165,7 +165,8 @@ def _add_rl_parts(
     weights: int,
     dtype_bytes: int,
 ) -> None:
-    if not config.lora_r:
+    if not config.lora_r or config.reference_model:
+        # A separate reference_model is counted at the policy's size (it reads the same tokens).
         estimate.parts["reference model"] = weights
     else:
         estimate.notes.append("reference = base with adapters disabled: no second copy")

@@ -1,4 +1,4 @@
-"""Fixtures for the training library tests: the built-in tiny models, built once per session."""
+"""Fixtures for the training library tests: the built-in tiny models, built once and kept in pytest's cache."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build the tiny models into a session folder, never into the user's cache."""
-    folder = tmp_path_factory.mktemp("concord-models")
+def model_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Build the tiny models into pytest's cache folder, never into the user's cache.
+
+    Kept between runs (a session folder only where the cache plugin is off): the built-in policy is
+    pretrained when it is built (tens of seconds), and a build is the same for a given version and seed,
+    which its folder name carries.
+    """
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("concord-models") if cache is not None else tmp_path_factory.mktemp("concord-models")
     previous = os.environ.get("CONCORD_MODEL_CACHE")
     os.environ["CONCORD_MODEL_CACHE"] = str(folder)
     import torch
@@ -47,7 +53,19 @@ def other_policy(model_cache: Path) -> str:
     not the start policy, as an alignment round's fixed base is not its previous champion."""
     from alignment.training.tiny import build_tiny
 
-    return str(build_tiny(model_cache / "other-policy", seed=1, pretraining=None))
+    folder = model_cache / "other-policy-seed1"
+    return str(folder if (folder / "config.json").exists() else build_tiny(folder, seed=1, pretraining=None))
+
+
+@pytest.fixture(scope="session")
+def random_policy(model_cache: Path) -> str:
+    """The built-in policy's network without its pretraining (what `concord/tiny` was before v2): for tests of
+    the optimisers' mechanics on a rule reward, which need a policy far from that reward's optimum (the
+    pretrained one already writes mostly lowercase text)."""
+    from alignment.training.tiny import build_tiny
+
+    folder = model_cache / "random-policy-seed0"
+    return str(folder if (folder / "config.json").exists() else build_tiny(folder, seed=0, pretraining=None))
 
 
 @pytest.fixture
