@@ -18,6 +18,25 @@ pytest_plugins = ["tests.worker", "tests.browser"]
 
 
 @pytest.fixture(scope="session", autouse=True)
+def model_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Build the tiny models into pytest's cache folder, never into the user's cache.
+
+    Kept between runs (a session folder only where the cache plugin is off): the built-in policy is
+    pretrained when it is built (tens of seconds), and a build is the same for a given version and seed,
+    which its folder name carries. Set in the environment, so the Celery workers tests start use it too.
+    """
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("concord-models") if cache is not None else tmp_path_factory.mktemp("concord-models")
+    previous = os.environ.get("CONCORD_MODEL_CACHE")
+    os.environ["CONCORD_MODEL_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CONCORD_MODEL_CACHE", None)
+    else:
+        os.environ["CONCORD_MODEL_CACHE"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
 def model_root_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Model versions and training runs under a session folder, for this process and every worker it starts."""
     from django.conf import settings

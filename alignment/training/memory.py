@@ -142,7 +142,8 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
         if isinstance(config, PPOConfig | RLOOConfig):
             _add_rl_parts(estimate, config, shape, weights, dtype_bytes)
         elif config.step in ("dpo", "orpo"):
-            if not config.lora_r and config.step == "dpo":  # ORPO has no reference model
+            # ORPO has no reference model; DPO keeps one without adapters to disable, or when given apart.
+            if config.step == "dpo" and (not config.lora_r or getattr(config, "reference_model", None)):
                 estimate.parts["reference model"] = weights
             estimate.parts["activations"] *= 2  # chosen and rejected pass together
         elif config.step == "kto" and not config.lora_r:
@@ -169,7 +170,8 @@ def _add_rl_parts(
     weights: int,
     dtype_bytes: int,
 ) -> None:
-    if not config.lora_r:
+    if not config.lora_r or config.reference_model:
+        # A separate reference_model is counted at the policy's size (it reads the same tokens).
         estimate.parts["reference model"] = weights
     else:
         estimate.notes.append("reference = base with adapters disabled: no second copy")

@@ -1,8 +1,7 @@
-"""Fixtures for the training library tests: the built-in tiny models, built once per session."""
+"""Fixtures for the training library tests: the built-in tiny models by path, one torch thread."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,21 +9,12 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build the tiny models into a session folder, never into the user's cache."""
-    folder = tmp_path_factory.mktemp("concord-models")
-    previous = os.environ.get("CONCORD_MODEL_CACHE")
-    os.environ["CONCORD_MODEL_CACHE"] = str(folder)
+def one_thread(model_cache: Path) -> None:
+    """Tiny models on a 2-core runner: one intra-op thread avoids thread hand-off costs that dominate
+    matrices this small. (The built models live in tests/conftest.py's ``model_cache``.)"""
     import torch
 
-    # Tiny models on a 2-core runner: one intra-op thread avoids thread hand-off costs that dominate
-    # matrices this small.
     torch.set_num_threads(1)
-    yield folder
-    if previous is None:
-        os.environ.pop("CONCORD_MODEL_CACHE", None)
-    else:
-        os.environ["CONCORD_MODEL_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +37,19 @@ def other_policy(model_cache: Path) -> str:
     not the start policy, as an alignment round's fixed base is not its previous champion."""
     from alignment.training.tiny import build_tiny
 
-    return str(build_tiny(model_cache / "other-policy", seed=1, pretraining=None))
+    folder = model_cache / "other-policy-seed1"
+    return str(folder if (folder / "config.json").exists() else build_tiny(folder, seed=1, pretraining=None))
+
+
+@pytest.fixture(scope="session")
+def random_policy(model_cache: Path) -> str:
+    """The built-in policy's network without its pretraining (what `concord/tiny` was before v2): for tests of
+    the optimisers' mechanics on a rule reward, which need a policy far from that reward's optimum (the
+    pretrained one already writes mostly lowercase text)."""
+    from alignment.training.tiny import build_tiny
+
+    folder = model_cache / "random-policy-seed0"
+    return str(folder if (folder / "config.json").exists() else build_tiny(folder, seed=0, pretraining=None))
 
 
 @pytest.fixture

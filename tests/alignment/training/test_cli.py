@@ -122,7 +122,7 @@ class CommandLineTests:
 
 @pytest.mark.slow
 class NoDjangoTests:
-    def test_it_imports_and_trains_without_django_settings(self, tmp_path: Path) -> None:
+    def test_it_imports_and_trains_without_django_settings(self, tmp_path: Path, model_cache: Path) -> None:
         code = f"""
 import sys
 import torch
@@ -139,7 +139,7 @@ print("ok", result.to_dict()["steps"])
 """
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO")}
         env["PYTHONPATH"] = str(REPO)
-        env["CONCORD_MODEL_CACHE"] = str(tmp_path / "models")
+        env["CONCORD_MODEL_CACHE"] = str(model_cache)  # built once per session: building pretrains
         done = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
         )

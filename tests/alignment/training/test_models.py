@@ -36,6 +36,53 @@ class TinyModelTests:
         ids = torch.tensor([tokenizer("hi")["input_ids"]])
         assert policy(input_ids=ids).logits.shape == (1, ids.shape[1], 384)
 
+    def test_the_builtin_policy_is_pretrained_to_write_text(
+        self, tiny_policy: str, other_policy: str
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from alignment.training.models import load_tokenizer
+        from alignment.training.sampling import sample_texts
+
+        tokenizer = load_tokenizer(tiny_policy, padding_side="left")
+        prompts = [f"user: How do I cook the rice, part {i}?\nassistant: " for i in range(8)]
+
+        def letters_share(folder: str) -> float:
+            model = AutoModelForCausalLM.from_pretrained(folder).eval()
+            texts, _, _ = sample_texts(
+                model,
+                tokenizer,
+                prompts,
+                n=1,
+                response_length=48,
+                temperature=0.7,
+                max_prompt_tokens=200,
+                batch_size=8,
+                generator=torch.Generator().manual_seed(0),
+            )
+            flat = "".join(t[0] for t in texts)
+            return sum(c.isalpha() or c == " " for c in flat) / max(1, len(flat))
+
+        # Random bytes (the random-init model) are rarely letters; the pretrained policy writes words.
+        assert letters_share(tiny_policy) > 0.85
+        assert letters_share(other_policy) < 0.6  # 0.50 measured
+
+    def test_the_build_is_the_same_for_a_seed(self, tmp_path: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from alignment.training.tiny import Pretraining, build_tiny
+
+        short = Pretraining(steps=3, batch_size=2)
+        a, b, c = (
+            AutoModelForCausalLM.from_pretrained(build_tiny(tmp_path / name, seed=seed, pretraining=short))
+            for name, seed in (("a", 3), ("b", 3), ("c", 4))
+        )
+        weights = [dict(m.named_parameters()) for m in (a, b, c)]
+        assert all(torch.equal(weights[0][n], weights[1][n]) for n in weights[0])
+        assert not torch.equal(weights[0]["transformer.wte.weight"], weights[2]["transformer.wte.weight"])
+
     def test_it_loads_a_4bit_lora_policy_that_trains_on_cpu(self, tiny_policy: str) -> None:
         import torch
 

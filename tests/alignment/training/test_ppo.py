@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from alignment.training.config import PPOConfig, RewardConfig, SFTConfig, config_from_dict, load_config
+from alignment.training.config import PPOConfig, RewardConfig, config_from_dict, load_config
 from tests.alignment.training.export_shaped import export_shaped_pairs
 
 
@@ -150,8 +150,10 @@ class PPOMathTests:
 
 @pytest.mark.slow
 class PPOTests:
-    def test_it_raises_reward_while_kl_stays_under_its_bound(self, tmp_path: Path) -> None:
-        config = ppo_config(max_steps=30, target_kl=2.0, kl_horizon=400)
+    def test_it_raises_reward_while_kl_stays_under_its_bound(
+        self, tmp_path: Path, random_policy: str
+    ) -> None:
+        config = ppo_config(max_steps=30, target_kl=2.0, kl_horizon=400, model_name=random_policy)
         events: list[dict[str, Any]] = []
         result = train_ppo_quiet(config, tmp_path, events)
         first = sum(h["reward_mean"] for h in result.history[:5]) / 5
@@ -167,9 +169,13 @@ class PPOTests:
         assert sum(e["event"] == "step" for e in events) == 30
         assert "weights" in events[0]["memory"]["parts"]
 
-    def test_it_drifts_further_with_a_small_kl_coef(self, tmp_path: Path) -> None:
-        loose = train_ppo_quiet(ppo_config(max_steps=16, kl_coef=0.001), tmp_path / "loose")
-        tight = train_ppo_quiet(ppo_config(max_steps=16, kl_coef=3.0), tmp_path / "tight")
+    def test_it_drifts_further_with_a_small_kl_coef(self, tmp_path: Path, random_policy: str) -> None:
+        loose = train_ppo_quiet(
+            ppo_config(max_steps=16, kl_coef=0.001, model_name=random_policy), tmp_path / "loose"
+        )
+        tight = train_ppo_quiet(
+            ppo_config(max_steps=16, kl_coef=3.0, model_name=random_policy), tmp_path / "tight"
+        )
         loose_kl = sum(h["kl"] for h in loose.history[-6:]) / 6
         tight_kl = sum(h["kl"] for h in tight.history[-6:]) / 6
         assert loose_kl > 2 * max(tight_kl, 0.05), (loose_kl, tight_kl)
@@ -448,34 +454,29 @@ def mean_reward(policy: str, reward_model: str, prompts: list[str]) -> tuple[flo
 
 @pytest.mark.slow
 class PPOOnExportTests:
-    def test_it_raises_the_reward_of_a_reward_model_trained_on_an_export_with_defaults(
-        self, tmp_path: Path
+    def test_it_raises_the_reward_from_the_built_in_model_with_defaults(
+        self, tiny_policy: str, tmp_path: Path
     ) -> None:
+        """The user's path: `rlhf --data export.jsonl` with model_name concord/tiny (no SFT step) and defaults."""
         from alignment.training.ppo import train_ppo
         from alignment.training.reward import train_reward
         from alignment.training.rows import prompt_text
-        from alignment.training.sft import train_sft
 
         rows = export_shaped_pairs(300)
-        # The untrained tiny model samples random bytes, which no reward model trained on text tells apart;
-        # PPO starts from a policy warm-started on demonstrations (both responses: it writes either case).
-        demos = [{"prompt": r["prompt"], "completion": r[k]} for r in rows for k in ("chosen", "rejected")]
-        sft = config_from_dict(SFTConfig, {"learning_rate": 1e-3, "lora_r": 0, "num_train_epochs": 2})
-        policy = train_sft(sft, demos, tmp_path / "sft").policy_path
         reward = train_reward(config_from_dict(RewardConfig, {}), rows, tmp_path / "rm")
         assert reward.metrics["eval_accuracy"] >= 0.9
         held_out = [prompt_text(r["prompt"]) for r in export_shaped_pairs(48, seed=99)]
-        before, lowercase_before = mean_reward(policy, reward.model_path, held_out)
+        before, lowercase_before = mean_reward(tiny_policy, reward.model_path, held_out)
 
+        # Defaults but the run's length (37 steps for 300 prompts): the reward is up well before that.
         config = config_from_dict(
-            PPOConfig,
-            {"strategy": "rlhf", "model_name": policy, "reward_model": reward.model_path, "max_steps": 30},
+            PPOConfig, {"strategy": "rlhf", "reward_model": reward.model_path, "max_steps": 24}
         )
+        assert config.model_name == "concord/tiny"
         result = train_ppo(config, rows, tmp_path / "ppo")
         after, lowercase_after = mean_reward(result.policy_path, reward.model_path, held_out)
-        assert after > before + 0.02, (before, after)
+        assert after > before + 0.1, (before, after)
         assert lowercase_after > lowercase_before + 0.1, (lowercase_before, lowercase_after)
-        assert result.metrics["reward_mean_last"] > result.metrics["reward_mean_first"]
 
 
 @pytest.mark.slow

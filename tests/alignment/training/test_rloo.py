@@ -11,11 +11,12 @@ from tests.alignment.training.test_ppo import PROMPTS, lowercase_share
 
 @pytest.mark.slow
 class RLOOTests:
-    def test_it_raises_the_reward(self, tmp_path: Path) -> None:
+    def test_it_raises_the_reward(self, tmp_path: Path, random_policy: str) -> None:
         from alignment.training.rloo import train_rloo
 
         config = step_config(
             RLOOConfig,
+            model_name=random_policy,
             learning_rate=3e-3,
             per_device_train_batch_size=16,
             max_steps=12,
