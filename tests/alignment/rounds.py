@@ -29,6 +29,8 @@ TINY_PPO = {
     "max_seq_length": 128,
 }
 TINY_GENERATE = {"response_length": 12, "max_seq_length": 128}
+# Fewer reward steps still, for the worker tests: they are about the round, not the reward model.
+QUICK_REWARD = {**TINY_REWARD, "max_steps": 2}
 
 
 def sentence(rng: random.Random, words: int = 5) -> str:

@@ -14,6 +14,7 @@ from alignment.services.runs import TRAINING_RUNS
 from annotate.models import JobStatus
 from annotate.services.jobs import job_reap
 from tests.alignment.rounds import (
+    QUICK_REWARD,
     TINY_PPO,
     TINY_REWARD,
     make_agreed_pairs,
@@ -27,8 +28,6 @@ from tests.alignment.rounds import (
 from tests.factories import make_project
 from tests.worker import FaultCluster, wait_for
 
-# Fewer reward steps than the shared tiny plan: these tests are about the round, not the reward model.
-QUICK_REWARD = {**TINY_REWARD, "max_steps": 2}
 PPO_STEPS = 4
 
 

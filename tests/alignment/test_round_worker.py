@@ -29,6 +29,7 @@ from alignment.services.rounds import round_start, round_step_run, rounds_tick
 from alignment.tasks import STEP_TASKS
 from annotate.models import Assignment, Comparison, JobStatus, Project, Role
 from tests.alignment.rounds import (
+    QUICK_REWARD,
     head_to_head,
     make_agreed_pairs,
     make_tiny_plan,
@@ -85,7 +86,7 @@ class RoundOnWorkerTests:
     ) -> None:
         project = make_project()
         make_agreed_pairs(project, 40)
-        make_tiny_plan(project)
+        make_tiny_plan(project, reward_config=QUICK_REWARD)
         annotators = [make_user(), make_user()]
         for user in annotators:
             add_member(project, user, Role.ANNOTATOR)
