@@ -19,9 +19,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from alignment import selectors
 from alignment.forms import PlanForm, VersionRejectForm
 from alignment.models import AlignmentPlan, AlignmentRound, ModelVersion, RoundTrigger
+from alignment.selectors.figures import round_figures
+from alignment.selectors.pages import rounds_page
+from alignment.selectors.rounds import plan_get, round_get, round_progress, round_runs
+from alignment.selectors.versions import (
+    version_get,
+    version_lineage,
+    version_pair_default,
+    version_policies,
+    version_samples,
+)
 from alignment.services.plans import PlanInvalid, plan_get_or_create, plan_update
 from alignment.services.rounds import (
     RoundNotStarted,
@@ -38,14 +47,14 @@ from annotate.models import Project
 
 
 def _round_or_404(project: Project, number: int) -> AlignmentRound:
-    round_ = selectors.round_get(project=project, number=number)
+    round_ = round_get(project=project, number=number)
     if round_ is None:
         raise Http404("No such round")
     return round_
 
 
 def _version_or_404(project: Project, kind: str, number: int) -> ModelVersion:
-    version = selectors.version_get(project=project, kind=kind, number=number)
+    version = version_get(project=project, kind=kind, number=number)
     if version is None:
         raise Http404("No such model version")
     return version
@@ -62,13 +71,13 @@ def _trigger_reason(plan: AlignmentPlan | None) -> str:
 @login_required
 def rounds(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.READ)
-    context = selectors.rounds_page(project=project)
+    context = rounds_page(project=project)
     current = context["current"]
     context.update(
         project=project,
         can_change=access.can_administer(request.user, project),
         trigger_reason=_trigger_reason(context["plan"]),
-        progress=selectors.round_progress(round_=current) if current is not None else None,
+        progress=round_progress(round_=current) if current is not None else None,
     )
     return render(request, "alignment/rounds.html", context)
 
@@ -93,9 +102,9 @@ def round_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     context = {
         "project": project,
         "round": round_,
-        "figures": selectors.round_figures(round_),
-        "runs": selectors.round_runs(round_=round_),
-        "progress": selectors.round_progress(round_=round_),
+        "figures": round_figures(round_),
+        "runs": round_runs(round_=round_),
+        "progress": round_progress(round_=round_),
         "can_change": access.can_administer(request.user, project),
     }
     return render(request, "alignment/round.html", context)
@@ -107,7 +116,7 @@ def round_status(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     round_ = _round_or_404(project, number)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect(reverse("alignment:round", kwargs={"slug": project.slug, "number": round_.number}))
-    context = {"project": project, "progress": selectors.round_progress(round_=round_)}
+    context = {"project": project, "progress": round_progress(round_=round_)}
     return render(request, "alignment/partials/round_status.html", context)
 
 
@@ -153,7 +162,7 @@ def round_retry_view(request: HttpRequest, slug: str, number: int) -> HttpRespon
 def plan(request: HttpRequest, slug: str) -> HttpResponse:
     need = Need.READ if request.method in ("GET", "HEAD") else Need.ADMINISTER
     project = access.project_for(user=request.user, slug=slug, need=need)
-    saved = selectors.plan_get(project=project)
+    saved = plan_get(project=project)
     status = 200
     if request.method == "POST":
         form = PlanForm(request.POST, instance=AlignmentPlan(project=project))
@@ -187,7 +196,7 @@ def version_detail(request: HttpRequest, slug: str, kind: str, number: int) -> H
     context = {
         "project": project,
         "version": version,
-        "lineage": selectors.version_lineage(version=version),
+        "lineage": version_lineage(version=version),
         "reject_form": VersionRejectForm(),
         "can_change": access.can_administer(request.user, project),
     }
@@ -230,7 +239,7 @@ def _picked(request: HttpRequest, name: str, project: Project) -> ModelVersion |
     raw = request.GET.get(name, "")
     if not raw.isdigit():
         return None
-    return selectors.version_get(project=project, kind="policy", number=int(raw))
+    return version_get(project=project, kind="policy", number=int(raw))
 
 
 @login_required
@@ -238,17 +247,13 @@ def versions_compare(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.READ)
     first, second = _picked(request, "a", project), _picked(request, "b", project)
     if first is None and second is None:
-        first, second = selectors.version_pair_default(project=project)
-    samples = (
-        selectors.version_samples(first=first, second=second)
-        if first is not None and second is not None
-        else []
-    )
+        first, second = version_pair_default(project=project)
+    samples = version_samples(first=first, second=second) if first is not None and second is not None else []
     context = {
         "project": project,
         "first": first,
         "second": second,
-        "policies": selectors.version_policies(project=project),
+        "policies": version_policies(project=project),
         "samples": samples,
     }
     return render(request, "alignment/compare.html", context)

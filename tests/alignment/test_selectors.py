@@ -8,8 +8,23 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alignment import selectors
 from alignment.models import RoundState, RunStep, VersionKind, VersionStatus
+from alignment.selectors.figures import ladder_latest, round_charts, round_figures
+from alignment.selectors.rounds import (
+    POLL_COLLECTING,
+    POLL_WORKING,
+    duration_text,
+    round_list,
+    round_progress,
+    round_unfinished,
+)
+from alignment.selectors.versions import (
+    version_get,
+    version_lineage,
+    version_list,
+    version_pair_default,
+    version_samples,
+)
 from annotate.models import Comparison, ComparisonStatus, Project, Response, ResponseSource
 from tests.alignment.pages import make_finished_round, make_round, make_running_run, make_version
 from tests.factories import make_comparison
@@ -27,8 +42,8 @@ class RoundProgressTests:
             round_, RunStep.POLICY, started=100, heartbeat=5, now=now,
             processed=25, total=100, last_event={"event": "step", "step": 25, "loss": 0.123456, "kl": 0.02},
         )  # fmt: skip
-        progress = selectors.round_progress(round_=round_, now=now)
-        assert progress.poll == selectors.POLL_WORKING
+        progress = round_progress(round_=round_, now=now)
+        assert progress.poll == POLL_WORKING
         assert (progress.processed, progress.total, progress.percent) == (25, 100, 25)
         # 25 steps took 100 s: 75 more take 300 s.
         assert progress.eta_seconds == pytest.approx(300.0)
@@ -44,7 +59,7 @@ class RoundProgressTests:
         round_ = make_round(project, 1, RoundState.TRAINING_REWARD)
         make_running_run(round_, RunStep.REWARD, started=300, heartbeat=61, now=now)
         settings.CONCORD_JOB_STALE_SECONDS = 60  # type: ignore[attr-defined]
-        progress = selectors.round_progress(round_=round_, now=now)
+        progress = round_progress(round_=round_, now=now)
         assert progress.stale and progress.eta_seconds is None and progress.heartbeat_text == "1 min 1 s"
 
     def test_it_counts_the_rounds_comparisons_with_their_votes_while_collecting(
@@ -54,23 +69,23 @@ class RoundProgressTests:
         made = [make_comparison(project, batch=round_.batch) for _ in range(4)]
         Comparison.objects.filter(pk__in=[c.pk for c in made[:3]]).update(status=ComparisonStatus.COMPLETE)
         make_comparison(project)  # imported work is not the round's
-        progress = selectors.round_progress(round_=round_)
-        assert (progress.processed, progress.total, progress.poll) == (3, 4, selectors.POLL_COLLECTING)
+        progress = round_progress(round_=round_)
+        assert (progress.processed, progress.total, progress.poll) == (3, 4, POLL_COLLECTING)
 
     @pytest.mark.parametrize("state", [RoundState.DONE, RoundState.CANCELLED, RoundState.FAILED])
     def test_it_stops_polling_a_round_that_cannot_move_by_itself(self, project: Project, state: str) -> None:
-        assert selectors.round_progress(round_=make_round(project, 1, state)).poll == ""
+        assert round_progress(round_=make_round(project, 1, state)).poll == ""
 
     def test_a_step_without_its_run_yet_is_polled_with_no_figures(self, project: Project) -> None:
-        progress = selectors.round_progress(round_=make_round(project, 1, RoundState.SNAPSHOTTING))
+        progress = round_progress(round_=make_round(project, 1, RoundState.SNAPSHOTTING))
         assert progress.poll and progress.run is None and progress.total == 0
 
     def test_the_status_box_follows_the_newest_unfinished_round(self, project: Project) -> None:
         make_round(project, 1, RoundState.DONE)
         make_round(project, 2, RoundState.COLLECTING)
-        assert selectors.round_unfinished(project=project).number == 2  # type: ignore[union-attr]
+        assert round_unfinished(project=project).number == 2  # type: ignore[union-attr]
         make_round(project, 3, RoundState.CANCELLED)
-        assert selectors.round_unfinished(project=project).number == 2  # type: ignore[union-attr]
+        assert round_unfinished(project=project).number == 2  # type: ignore[union-attr]
 
 
 class DurationTextTests:
@@ -79,13 +94,13 @@ class DurationTextTests:
         [(None, ""), (4.4, "4 s"), (60, "1 min"), (200, "3 min 20 s"), (3600, "1 h"), (7500, "2 h 5 min")],
     )
     def test_it_writes_a_span_as_people_read_it(self, seconds: float | None, text: str) -> None:
-        assert selectors.duration_text(seconds) == text
+        assert duration_text(seconds) == text
 
 
 class RoundChartTests:
     def test_the_figures_of_a_round_come_from_its_metrics(self, project: Project) -> None:
         round_, _, _ = make_finished_round(project)
-        figures = selectors.round_figures(round_)
+        figures = round_figures(round_)
         assert (figures.rm_accuracy, figures.reward_mean, figures.kl) == (0.71, 0.42, 1.25)
         assert figures.rm_win == (0.7, 0.55, 0.82) and figures.human_win == (0.65, 0.47, 0.79)
         assert figures.human_votes == 30
@@ -95,7 +110,7 @@ class RoundChartTests:
         running = make_round(
             project, 2, RoundState.TRAINING_POLICY, metrics={"training_reward": {"rm_accuracy": 0.8}}
         )
-        charts = selectors.round_charts(rounds=[running, *selectors.round_list(project=project)[1:]])
+        charts = round_charts(rounds=[running, *round_list(project=project)[1:]])
         # Round 1 measured everything; round 2 only its reward model so far.
         assert charts["rm_accuracy"].count('class="point"') == 3  # 2 held-out accuracies + 1 previous-RM
         assert charts["kl"].count('class="point"') == 3  # round 1's KL + the budget of both rounds
@@ -107,17 +122,17 @@ class RoundChartTests:
         self, project: Project
     ) -> None:
         round_, _, _ = make_finished_round(project)
-        ladder_round, rungs = selectors.ladder_latest([round_])
+        ladder_round, rungs = ladder_latest([round_])
         assert ladder_round == round_
         assert [r.version for r in rungs] == [1, 0]
         assert rungs[0].beats_base == pytest.approx(1 / (1 + math.exp(-0.6)))
         assert rungs[1].beats_base == pytest.approx(0.5)
-        chart = selectors.round_charts(rounds=[round_])["ladder"]
+        chart = round_charts(rounds=[round_])["ladder"]
         assert chart.count('class="bar-value"') == 2 and "policy v1" in chart
 
     def test_a_version_the_ladder_could_not_place_has_no_score(self, project: Project) -> None:
         round_ = make_round(project, 1, metrics={"collecting": {"ladder": {"0": 0.0, "1": 0.5, "2": None}}})
-        _, rungs = selectors.ladder_latest([round_])
+        _, rungs = ladder_latest([round_])
         assert [(r.version, r.beats_base is None) for r in rungs] == [(1, False), (0, False), (2, True)]
 
 
@@ -126,14 +141,14 @@ class VersionSelectorTests:
         base = make_version(project, 0)
         v1 = make_version(project, 1, parent=base)
         v2 = make_version(project, 2, parent=v1, status=VersionStatus.CHAMPION)
-        assert selectors.version_lineage(version=v2) == [v1, base]
-        assert selectors.version_lineage(version=base) == []
+        assert version_lineage(version=v2) == [v1, base]
+        assert version_lineage(version=base) == []
 
     def test_an_unknown_kind_or_number_is_no_version(self, project: Project) -> None:
         make_version(project, 0)
-        assert selectors.version_get(project=project, kind="policy", number=0) is not None
-        assert selectors.version_get(project=project, kind="prompt", number=0) is None
-        assert selectors.version_get(project=project, kind=VersionKind.REWARD, number=0) is None
+        assert version_get(project=project, kind="policy", number=0) is not None
+        assert version_get(project=project, kind="prompt", number=0) is None
+        assert version_get(project=project, kind=VersionKind.REWARD, number=0) is None
 
     def test_samples_are_the_prompts_both_versions_answered(self, project: Project) -> None:
         base, v1 = make_version(project, 0), make_version(project, 1)
@@ -148,18 +163,18 @@ class VersionSelectorTests:
                 prompt=prompt.prompt, text=text, content_hash=text, source=ResponseSource.MODEL,
                 model_version=version, metadata={"score": 0.5},
             )  # fmt: skip
-        samples = selectors.version_samples(first=v1, second=base)
+        samples = version_samples(first=v1, second=base)
         assert [s.prompt.pk for s in samples] == [shared.prompt_id]
         assert [r.text for r in samples[0].first] == ["from v1"]
         assert [r.text for r in samples[0].second] == ["from v0"]
-        assert selectors.version_samples(first=v1, second=v1) == []
+        assert version_samples(first=v1, second=v1) == []
 
     def test_the_comparison_opens_with_the_newest_policy_and_its_parent(self, project: Project) -> None:
-        assert selectors.version_pair_default(project=project) == (None, None)
+        assert version_pair_default(project=project) == (None, None)
         _, base, policy = make_finished_round(project)
-        assert selectors.version_pair_default(project=project) == (policy, base)
+        assert version_pair_default(project=project) == (policy, base)
 
     def test_versions_list_policies_first_newest_first(self, project: Project) -> None:
         make_finished_round(project)
-        labels = [v.label for v in selectors.version_list(project=project)]
+        labels = [v.label for v in version_list(project=project)]
         assert labels == ["policy v1", "policy v0", "reward v1"]
