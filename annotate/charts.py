@@ -35,6 +35,17 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
     )
 
 
+def _legend_entry(x: float, y: float, colour: str, name: str) -> str:
+    return (
+        f'<rect x="{x}" y="{y - 9}" width="12" height="4" fill="{colour}"/>'
+        f'<text x="{x + 18}" y="{y - 3}" {_FONT}>{escape(name)}</text>'
+    )
+
+
+def _centred_text(width: int, height: int, text: str) -> str:
+    return f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_FONT}>{escape(text)}</text>'
+
+
 def line_chart(
     *,
     title: str,
@@ -80,15 +91,9 @@ def line_chart(
                 f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>'
                 for px, py in points
             )
-        ly = top + 14 + 18 * s
-        body.append(
-            f'<rect x="{width - right + 12}" y="{ly - 9}" width="12" height="4" fill="{colour}"/>'
-            f'<text x="{width - right + 30}" y="{ly - 3}" {_FONT}>{escape(name)}</text>'
-        )
+        body.append(_legend_entry(width - right + 12, top + 14 + 18 * s, colour, name))
     if n == 0:
-        body.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {_FONT}>No votes yet</text>'
-        )
+        body.append(_centred_text(width, height, "No votes yet"))
     return _svg(width, height, title, body)
 
 
@@ -206,4 +211,65 @@ def before_after_chart(
     for tick in (0.0, 0.5, 1.0):
         tx = left + plot_w * tick
         body.append(f'<text x="{tx:.1f}" y="{height - 4}" text-anchor="middle" {_FONT}>{tick:.1f}</text>')
+    return _svg(width, height, title, body)
+
+
+def interval_chart(
+    *,
+    title: str,
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[tuple[float | None, float | None, float | None]]]],
+    reference: float | None = 0.5,
+    width: int = 640,
+    height: int = 240,
+) -> SafeString:
+    """Per x label, one dot per series at its rate in [0, 1] with a whisker from low to high (e.g. a Wilson interval)."""
+    left, right, top, bottom = 40, 160, 16, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n, k = len(x_labels), max(len(series), 1)
+
+    def x(i: int, s: float) -> float:
+        # The series of one label sit side by side around its slot's centre, so whiskers never overlap.
+        slot = plot_w / max(n, 1)
+        return left + slot * i + slot * (s + 1) / (k + 1)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - min(max(v, 0.0), 1.0))
+
+    body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d9dee7"/>']
+    for tick in (0.0, 0.5, 1.0):
+        body.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eef0f4"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" {_FONT}>{tick:.2g}</text>'
+        )
+    if reference is not None:
+        body.append(
+            f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" '
+            f'stroke="#b3261e" stroke-dasharray="4 3"/>'
+        )
+    for i, label in enumerate(x_labels):
+        body.append(
+            f'<text x="{x(i, (k - 1) / 2):.1f}" y="{height - 14}" text-anchor="middle" {_FONT}>{escape(label)}</text>'
+        )
+    for s, (name, values) in enumerate(series):
+        colour = PALETTE[s % len(PALETTE)]
+        for i, (rate, low, high) in enumerate(values):
+            if rate is None or not _is_number(rate):
+                continue
+            px = x(i, s)
+            if low is not None and high is not None and _is_number(low) and _is_number(high):
+                body.append(
+                    f'<line class="interval" x1="{px:.1f}" x2="{px:.1f}" y1="{y(low):.1f}" y2="{y(high):.1f}" '
+                    f'stroke="{colour}" stroke-width="2"/>'
+                )
+                span = f" ({low:.2f}–{high:.2f})"
+            else:
+                span = ""
+            body.append(
+                f'<circle class="point" data-series="{escape(name)}" cx="{px:.1f}" cy="{y(rate):.1f}" r="4" fill="{colour}">'
+                f"<title>{escape(x_labels[i])} {escape(name)}: {rate:.2f}{span}</title></circle>"
+            )
+        body.append(_legend_entry(width - right + 12, top + 14 + 18 * s, colour, name))
+    if n == 0:
+        body.append(_centred_text(width, height, "No rounds yet"))
     return _svg(width, height, title, body)

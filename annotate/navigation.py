@@ -21,7 +21,7 @@ PROJECT_PAGES: tuple[tuple[str, str, Need], ...] = (
     ("annotate:imports", "Imports", Need.READ),
     ("annotate:quality", "Quality", Need.READ),
     ("annotate:snapshots", "Snapshots", Need.READ),
-    ("annotate:rounds", "Rounds", Need.READ),
+    ("alignment:rounds", "Rounds", Need.READ),
     ("annotate:members", "Members", Need.READ),
 )
 

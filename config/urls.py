@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/token/revoke/", account.api_token_revoke, name="api-token-revoke"),
     path("admin/", admin.site.urls),
     path("annotate/", include("annotate.urls")),
+    path("alignment/", include("alignment.urls")),
     path("api/", include("annotate.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", _redoc_csp(SpectacularRedocView.as_view(url_name="schema")), name="api-docs"),

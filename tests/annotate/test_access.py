@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alignment.models import AlignmentRound, ModelVersion
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import (
     Assignment,
@@ -78,6 +79,11 @@ _PAIRS = "".join(
 )
 
 _SNAPSHOT_FORM = {"method": "majority", "min_votes": 1, "min_agreement": 0, "min_posterior": 0, "ngram": 13}
+_PLAN_FORM = {
+    "base_policy": "concord/tiny", "reward_base": "concord/tiny-reward", "algorithm": "ppo", "min_new_pairs": 10,
+    "min_agreement": 0.5, "cooldown_minutes": 0, "prompts_per_round": 4, "candidates_per_prompt": 2,
+    "heldout_share": 0.1, "eval_prompts": 4, "comparison_priority": 100, "kl_budget": 5, "min_win_rate_low": 0.5,
+}  # fmt: skip
 _ADMIN_MODELS = (
     "membership", "prompt", "response", "comparison", "assignment", "judgment", "importjob", "snapshot", "exportjob",
 )  # fmt: skip
@@ -132,6 +138,21 @@ ENDPOINTS: dict[str, list[Row]] = {
         _row("post", ANON_PAGE, 200, 200, 200, 200, 200, 200),
     ],
     "api-token-revoke": [_row("post", ANON_PAGE, 302, 302, 302, 302, 302, 302)],
+    # --- alignment rounds pages (alignment/urls.py): reading = READ, every button = ADMINISTER ---
+    "alignment:rounds": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200)],
+    "alignment:round-start": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302)],
+    "alignment:round": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200)],
+    "alignment:round-status": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200, headers=HX)],
+    "alignment:round-cancel": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302)],
+    "alignment:round-retry": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302)],
+    "alignment:plan": [
+        _row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200),
+        _row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data=_PLAN_FORM),
+    ],
+    "alignment:versions-compare": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200)],
+    "alignment:version": [_row("get", ANON_PAGE, 404, 403, 200, 404, 200, 200)],
+    "alignment:version-promote": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302)],
+    "alignment:version-reject": [_row("post", ANON_PAGE, 404, 403, 302, 404, 403, 302, data={"reason": "worse"})],
     # --- the API ---
     "api:project-list": [_row("get", ANON_API, 200, 200, 200, 200, 200, 200)],
     "api:project-create": [
@@ -202,7 +223,7 @@ def _site_endpoints() -> set[str]:
 class _World:
     """One project with everything an endpoint can name, and one user per role."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, alignment: bool = False) -> None:
         self.project = make_project(slug="demo", name="Demo")
         users = {
             "non_member": _fast_user("outsider"),
@@ -239,6 +260,19 @@ class _World:
                 expires_at=timezone.now() + timedelta(minutes=10),
             ).pk  # fmt: skip
         make_comparisons(self.project, 2)  # something left to serve next
+        if alignment:
+            self._alignment_rows()
+
+    def _alignment_rows(self) -> None:
+        # A round (training) with the base policy and a candidate it made. (A project with these cannot be
+        # deleted yet: the versions' and rounds' PROTECT foreign keys to each other refuse the cascade.)
+        base = ModelVersion.objects.create(
+            project=self.project, kind="policy", number=0, path="concord/tiny", status="champion"
+        )
+        self.round = AlignmentRound.objects.create(
+            project=self.project, number=1, state="training_policy", trigger="manual", start_policy=base
+        )
+        ModelVersion.objects.create(project=self.project, kind="policy", number=1, path="v1", parent=base)
 
     def url(self, name: str, role: str) -> str:
         if name.startswith("/"):
@@ -253,6 +287,10 @@ class _World:
             kwargs["version"] = self.snapshot.version
         if "<int:job_id>" in pattern:
             kwargs["job_id"] = self.import_job.pk if "import" in name else self.export.pk
+        if "<int:number>" in pattern:  # a round's number, or a model version's (policy v1)
+            kwargs["number"] = self.round.number
+        if "<str:kind>" in pattern:
+            kwargs["kind"] = "policy"
         if "<int:assignment_id>" in pattern:
             kwargs["assignment_id"] = self.leases.get(role, self.leases["annotator"])
         return reverse(name, kwargs=kwargs)
@@ -300,7 +338,8 @@ class AuthorizationTableTests:
         self, name: str, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
     ) -> None:
         settings.MEDIA_ROOT = tmp_path
-        world = _World(tmp_path)
+        # Every endpoint sees a project with an alignment round but the delete, which its versions block for now.
+        world = _World(tmp_path, alignment=name != "api:project-delete")
         got: dict[tuple[str, str], int] = {}
         for row in ENDPOINTS[name]:
             for role in ROLES:

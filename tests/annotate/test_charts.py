@@ -25,6 +25,18 @@ class ChartTests:
         assert "<b>" not in svg and "&lt;b&gt;" in svg
         assert 'class="threshold"' in svg
 
+    def test_an_interval_chart_has_a_whisker_per_known_interval_from_low_to_high(self) -> None:
+        svg = charts.interval_chart(
+            title="t",
+            x_labels=["R1", "R2"],
+            series=[("rm", [(0.7, 0.5, 0.9), (None, None, None)]), ("<people>", [(0.6, None, None), (0.5, 0.1, 0.9)])],
+        )
+        assert svg.count('class="point"') == 3 and svg.count('class="interval"') == 2
+        # The whisker spans low to high: y = top + plot_h * (1 - v) with top 16 and plot_h 188.
+        whisker = re.search(r'class="interval" x1="[^"]+" x2="[^"]+" y1="([^"]+)" y2="([^"]+)"', svg)
+        assert whisker is not None and (float(whisker.group(1)), float(whisker.group(2))) == (110.0, 34.8)
+        assert "<people>" not in svg and "&lt;people&gt;" in svg and 'class="threshold"' in svg
+
     def test_a_heatmap_has_sixteen_cells(self) -> None:
         svg = charts.heatmap(title="t", matrix=np.eye(4).tolist(), labels=["a", "b", "tie", "both_bad"])
         assert svg.count('class="cell"') == 16
