@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 ('step_started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alignment_rounds', to='annotate.project')),
-                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotate.snapshot')),
+                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='annotate.snapshot')),
                 ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
@@ -86,11 +86,11 @@ class Migration(migrations.Migration):
                 ('status_reason', models.CharField(blank=True, max_length=500)),
                 ('status_changed_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('parent', models.ForeignKey(blank=True, help_text='The policy this one was trained from.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='alignment.modelversion')),
+                ('parent', models.ForeignKey(blank=True, help_text='The policy this one was trained from.', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='children', to='alignment.modelversion')),
                 ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_versions', to='annotate.project')),
-                ('reward_model', models.ForeignKey(blank=True, help_text='The reward model a policy was trained against.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='alignment.modelversion')),
-                ('round', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='alignment.alignmentround')),
-                ('snapshot', models.ForeignKey(blank=True, help_text='The snapshot it was trained on.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotate.snapshot')),
+                ('reward_model', models.ForeignKey(blank=True, help_text='The reward model a policy was trained against.', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='policies', to='alignment.modelversion')),
+                ('round', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='versions', to='alignment.alignmentround')),
+                ('snapshot', models.ForeignKey(blank=True, help_text='The snapshot it was trained on.', null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='annotate.snapshot')),
             ],
             options={
                 'ordering': ['project', 'kind', '-number'],
@@ -99,17 +99,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alignmentround',
             name='policy_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='alignment.modelversion'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='alignment.modelversion'),
         ),
         migrations.AddField(
             model_name='alignmentround',
             name='reward_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='alignment.modelversion'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='alignment.modelversion'),
         ),
         migrations.AddField(
             model_name='alignmentround',
             name='start_policy',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='alignment.modelversion'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='alignment.modelversion'),
         ),
         migrations.CreateModel(
             name='TrainingRun',

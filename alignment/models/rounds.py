@@ -63,17 +63,17 @@ class AlignmentRound(models.Model):
     plan = models.JSONField(default=dict)
     agreed_pairs_at_start = models.PositiveIntegerField(default=0)
     snapshot = models.ForeignKey(
-        "annotate.Snapshot", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "annotate.Snapshot", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     # The champion policy the round started from (the base policy, v0, in round 1).
     start_policy = models.ForeignKey(
-        "alignment.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "alignment.ModelVersion", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     reward_version = models.ForeignKey(
-        "alignment.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "alignment.ModelVersion", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     policy_version = models.ForeignKey(
-        "alignment.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "alignment.ModelVersion", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     # {step state: {figure: value}}, written as each step ends; "warnings": [..] for reward hacking.
     metrics = models.JSONField(default=dict, blank=True)

@@ -44,18 +44,18 @@ class ModelVersion(models.Model):
     )
     parent = models.ForeignKey(
         "self",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="children",
         help_text="The policy this one was trained from.",
     )
     round = models.ForeignKey(
-        "alignment.AlignmentRound", on_delete=models.PROTECT, null=True, blank=True, related_name="versions"
+        "alignment.AlignmentRound", on_delete=models.RESTRICT, null=True, blank=True, related_name="versions"
     )
     snapshot = models.ForeignKey(
         "annotate.Snapshot",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="+",
@@ -63,7 +63,7 @@ class ModelVersion(models.Model):
     )
     reward_model = models.ForeignKey(
         "self",
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="policies",
