@@ -9,7 +9,6 @@ Superusers see and change everything.
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
@@ -18,12 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from annotate import access
+from annotate.forms import AdminImportUploadForm
 from annotate.models import (
     Assignment,
     Comparison,
-    ImportFormat,
     ImportJob,
-    ImportKind,
     JobStatus,
     Judgment,
     Membership,
@@ -259,18 +257,6 @@ JOB_LIFECYCLE_FIELDS = [
 ]  # fmt: skip
 
 
-class ImportJobUploadForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=Project.objects.none())
-    file = forms.FileField()
-    kind = forms.ChoiceField(choices=ImportKind.choices)
-    format = forms.ChoiceField(choices=[("", "From the file name"), *ImportFormat.choices], required=False)
-    batch = forms.CharField(max_length=100, required=False)
-
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = access.projects_administered_by(user)  # type: ignore[attr-defined]
-
-
 @admin.register(ImportJob)
 class ImportJobAdmin(ProjectScopedAdmin):
     list_display = [
@@ -312,7 +298,7 @@ class ImportJobAdmin(ProjectScopedAdmin):
         """Upload a file for a project the user administers; runs it or queues it (import_job_create)."""
         if not access.projects_administered_by(request.user).exists():
             raise PermissionDenied("Only project admins may import.")
-        form = ImportJobUploadForm(request.POST or None, request.FILES or None, user=request.user)
+        form = AdminImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
         job = None
         problems: list[dict[str, Any]] = []
         if request.method == "POST" and form.is_valid():
@@ -320,14 +306,7 @@ class ImportJobAdmin(ProjectScopedAdmin):
             if not access.can_administer(request.user, project):
                 raise PermissionDenied("Only project admins may import.")
             try:
-                job = import_job_create(
-                    project=project,
-                    uploaded_file=form.cleaned_data["file"],
-                    kind=form.cleaned_data["kind"],
-                    fmt=form.cleaned_data["format"] or None,
-                    created_by=request.user,
-                    batch=form.cleaned_data["batch"],
-                )
+                job = import_job_create(project=project, created_by=request.user, **form.job_arguments())
             except ImportRejected as exc:
                 problems = [p.as_dict() for p in exc.problems]
                 self.message_user(request, exc.message, messages.ERROR)
