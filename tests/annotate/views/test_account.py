@@ -15,15 +15,10 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from annotate.services.tokens import token_create
+from tests.clients import web_client
 from tests.factories import PASSWORD, make_user
 
 PAGE = "/accounts/token/"
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _api_status(key: str) -> int:
@@ -33,7 +28,7 @@ def _api_status(key: str) -> int:
 @pytest.mark.django_db
 class TokenPageTests:
     def test_it_shows_the_new_key_once_and_the_key_authenticates(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         assert "You have no token." in web.get(PAGE).content.decode()
         created = web.post(PAGE)
         assert created.status_code == 200
@@ -46,7 +41,7 @@ class TokenPageTests:
         assert _api_status(key) == 200
 
     def test_replacing_the_key_stops_the_old_one(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         web.post(PAGE)
         old = Token.objects.get(user=annotator).key
         web.post(PAGE)
@@ -55,7 +50,7 @@ class TokenPageTests:
         assert (_api_status(old), _api_status(new)) == (401, 200)
 
     def test_revoking_removes_the_key(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         web.post(PAGE)
         key = Token.objects.get(user=annotator).key
         response = web.post(f"{PAGE}revoke/")
@@ -68,13 +63,13 @@ class TokenPageTests:
         self, annotator: User, outsider: User
     ) -> None:
         other = Token.objects.create(user=outsider)
-        _web(annotator).post(PAGE)
-        _web(annotator).post(f"{PAGE}revoke/")
+        web_client(annotator).post(PAGE)
+        web_client(annotator).post(f"{PAGE}revoke/")
         assert Token.objects.get(user=outsider).key == other.key
 
     def test_revoke_is_post_only(self, annotator: User) -> None:
         Token.objects.create(user=annotator)
-        assert _web(annotator).get(f"{PAGE}revoke/").status_code == 405
+        assert web_client(annotator).get(f"{PAGE}revoke/").status_code == 405
         assert Token.objects.filter(user=annotator).exists()
 
 
