@@ -8,7 +8,7 @@ from annotate.aggregation.bradley_terry import (
     bradley_terry_bootstrap,
     bradley_terry_by_component,
 )
-from annotate.simulation import simulate_comparisons
+from annotate.simulated_comparisons import simulate_comparisons
 
 TRUE_SCORES = [1.0, 0.5, 0.0, -0.3, -1.2]
 

@@ -15,8 +15,9 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from annotate.services.tokens import token_create
+from tests.browser import log_in
 from tests.clients import web_client
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
 
 PAGE = "/accounts/token/"
 
@@ -101,11 +102,7 @@ class TokenCreateConcurrencyTests:
 class TokenPageBrowserTests:
     def test_it_creates_shows_once_and_revokes_a_token(self, page: Any, live_server: Any) -> None:
         user = make_user("tokenuser")
-        page.goto(f"{live_server.url}/accounts/login/?next=/annotate/")
-        page.fill("#id_username", "tokenuser")
-        page.fill("#id_password", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: url.endswith("/annotate/"))
+        log_in(page, live_server, user, "/annotate/")
         page.click("text=Your API token")
         page.wait_for_selector("#token-state:has-text('You have no token.')")
         page.click("#token-create")

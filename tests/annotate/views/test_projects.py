@@ -12,8 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from annotate.models import Membership, Project, Role
+from tests.browser import log_in
 from tests.clients import web_client
-from tests.factories import PASSWORD, make_superuser, make_user
+from tests.factories import make_superuser, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -167,11 +168,7 @@ class ProjectPagesBrowserTests:
     def test_it_creates_a_project_and_invites_a_member(self, page: Any, live_server: Any) -> None:
         creator = make_user("creator", perms=["add_project"])
         make_user("newcomer")
-        page.goto(f"{live_server.url}/accounts/login/?next=/annotate/")
-        page.fill("#id_username", "creator")
-        page.fill("#id_password", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: url.endswith("/annotate/"))
+        log_in(page, live_server, creator, "/annotate/")
         page.click("#new-project")
         page.fill("#id_name", "Harmlessness")
         page.fill("#id_slug", "harm")
