@@ -13,14 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from annotate.aggregation.agreement import fleiss_kappa_from_counts, krippendorff_alpha, label_counts_by_item
-from annotate.aggregation.labels import (
-    NO_WINNER,
-)
+from annotate.aggregation.labels import NO_WINNER
 from annotate.aggregation.leave_one_out import leave_one_out_majority
 from annotate.aggregation.votes import IntArray, ProjectVotes
-from annotate.models import (
-    Project,
-)
+from annotate.models import Project
 from annotate.selectors.votes import project_votes
 
 

@@ -25,14 +25,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotate.db import loaded, rows_prepared, sql_statement
-from annotate.models import (
-    Assignment,
-    AssignmentStatus,
-    Comparison,
-    Project,
-    Prompt,
-    Response,
-)
+from annotate.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Response
 
 _rng = random.SystemRandom()
 

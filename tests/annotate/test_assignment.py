@@ -6,22 +6,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from annotate.models import (
-    Assignment,
-    AssignmentStatus,
-    Choice,
-    Comparison,
-    Project,
-)
+from annotate.models import Assignment, AssignmentStatus, Choice, Comparison, Project
 from annotate.services.assignment import assignment_reclaim_expired, comparison_next_for_annotator
-from annotate.services.judgments import (
-    judgment_submit,
-)
-from tests.factories import (
-    make_annotators,
-    make_comparison,
-    make_comparisons,
-)
+from annotate.services.judgments import judgment_submit
+from tests.factories import make_annotators, make_comparison, make_comparisons
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,7 @@ from annotate.selectors.pairs import pair_selection
 from annotate.services import snapshots as snapshot_services
 from annotate.services.decontamination import benchmark_index_build
 from annotate.services.snapshots import snapshot_create
-from tests.factories import (
-    make_annotators,
-    make_comparison,
-    make_judgment,
-    make_voted_pairs,
-)
+from tests.factories import make_annotators, make_comparison, make_judgment, make_voted_pairs
 
 pytestmark = pytest.mark.django_db
 

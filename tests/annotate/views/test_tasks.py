@@ -11,11 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from annotate.models import (
-    Choice,
-    Judgment,
-    Project,
-)
+from annotate.models import Choice, Judgment, Project
 from annotate.services.judgments import judgment_submit
 from tests.annotate.crowds import leased
 from tests.clients import web_client
