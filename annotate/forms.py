@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from annotate import access
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import (
     AggregationMethod,
@@ -55,6 +58,27 @@ class ImportUploadForm(forms.Form):
     batch = forms.CharField(
         max_length=100, required=False, help_text="Optional label for per-batch agreement."
     )
+
+    def job_arguments(self) -> dict[str, Any]:
+        """The valid upload as ``import_job_create``'s arguments, all but the project and the uploader."""
+        data = self.cleaned_data
+        return {
+            "uploaded_file": data["file"],
+            "kind": data["kind"],
+            "fmt": data["format"] or None,
+            "batch": data["batch"],
+        }
+
+
+class AdminImportUploadForm(ImportUploadForm):
+    """The admin's upload: the same file, for a project the user administers."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    field_order = ["project", "file", "kind", "format", "batch"]
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = access.projects_administered_by(user)  # type: ignore[attr-defined]
 
 
 class SnapshotFilterForm(forms.Form):

@@ -35,9 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate.aggregation.flags import FLAG_NAMES, AnnotatorFlags, FlagThresholds, annotator_flags
-from annotate.aggregation.labels import LABEL_NAMES, NO_WINNER
-from annotate.aggregation.majority import majority_vote
+from annotate.aggregation.flags import FLAG_NAMES, annotator_flags_for
+from annotate.aggregation.labels import LABEL_NAMES
 from annotate.aggregation.treatment import (
     DEFAULT_FLAGGED_MODE,
     DEFAULT_POSITION_AWARE,
@@ -47,7 +46,7 @@ from annotate.aggregation.treatment import (
     per_class_accuracy,
     vote_treatment,
 )
-from annotate.simulation import WORKER_TYPES, SimulatedVotes, simulate_votes
+from annotate.simulation import WORKER_TYPES, simulate_votes
 
 TIES_PRIOR = (0.36, 0.36, 0.2, 0.08)
 DEFAULT_PRIOR = (0.4, 0.4, 0.12, 0.08)
@@ -76,26 +75,6 @@ def population(name: str, n_workers: int) -> tuple[dict[str, int], tuple[float, 
     return counts, shares[1]
 
 
-def flags_as_the_page_does(votes: SimulatedVotes, gold: np.ndarray) -> AnnotatorFlags:
-    is_gold = np.zeros(votes.n_items, dtype=bool)
-    is_gold[gold] = True
-    majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
-    consensus = np.where((majority.votes >= 2) & ~is_gold, majority.winner, NO_WINNER)
-    return annotator_flags(
-        votes.item,
-        votes.worker,
-        votes.label,
-        flipped=votes.flipped,
-        seconds=votes.seconds,
-        time=votes.time,
-        consensus=consensus,
-        n_workers=votes.n_workers,
-        gold_item=gold,
-        gold_label=votes.true_label[gold],
-        thresholds=FlagThresholds(),
-    )
-
-
 def run_case(name: str, gold_share: float, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     counts, prior = population(name, args.workers)
     votes = simulate_votes(
@@ -106,7 +85,7 @@ def run_case(name: str, gold_share: float, seed: int, args: argparse.Namespace) 
         np.int64
     )
     started = time.perf_counter()
-    flags = flags_as_the_page_does(votes, gold)
+    flags = annotator_flags_for(votes, gold_item=gold, gold_label=votes.true_label[gold])
     flag_seconds = time.perf_counter() - started
     scored = np.ones(votes.n_items, dtype=bool)
     scored[gold] = False
@@ -118,17 +97,12 @@ def run_case(name: str, gold_share: float, seed: int, args: argparse.Namespace) 
                 flags=flags, worker=votes.worker, mode=mode, position_aware=position_aware, method=method
             )
             result = aggregate_labels(
-                votes.item,
-                votes.worker,
-                votes.label,
-                flipped=votes.flipped,
-                n_items=votes.n_items,
-                n_workers=votes.n_workers,
+                votes=votes,
                 method=method,
                 treatment=treatment,
                 position_aware=position_aware,
-                gold_item=gold if method == "dawid_skene" else None,
-                gold_label=votes.true_label[gold] if method == "dawid_skene" else None,
+                gold_item=gold,
+                gold_label=votes.true_label[gold],
             )
             predicted = result.labels[scored]
             key = f"{method}{'+pos' if position_aware else ''}/{mode}"

@@ -39,3 +39,15 @@ def page(chromium: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+def log_in(page: Any, live_server: Any, user: Any, next_url: str) -> None:
+    """Sign in through the login form (django-axes watches it) and wait until ``next_url`` has loaded."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", PASSWORD)
+    page.keyboard.press("Enter")
+    # The login page's own URL ends with ?next=…: wait until it is gone.
+    page.wait_for_url(lambda url: url.endswith(next_url) and "/login/" not in url)

@@ -9,7 +9,7 @@ import numpy.typing as npt
 from scipy.stats import binom
 
 from annotate.aggregation.labels import N_LABELS, NO_WINNER, is_decisive, picked_left
-from annotate.aggregation.votes import validated_votes
+from annotate.aggregation.votes import item_gold_labels, validated_votes
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ def binomial_two_sided_p_value(successes: npt.ArrayLike, trials: npt.ArrayLike) 
     return np.where(n > 0, p_value, np.nan)
 
 
-def _median_by_group(
+def median_by_group(
     group: npt.NDArray[np.int64], value: npt.NDArray[np.float64], n_groups: int
 ) -> npt.NDArray[np.float64]:
+    """Per group, the median of its values (NaN for a group without any), in one sort."""
     order = np.lexsort((value, group))
     sorted_value = value[order]
     size = np.bincount(group, minlength=n_groups)
@@ -116,9 +117,7 @@ def annotator_stats(
     if gold_item is not None or gold_label is not None:
         if gold_item is None or gold_label is None:
             raise ValueError("gold_item and gold_label must be given together")
-        gold_of_item = np.full(consensus_array.size, NO_WINNER, dtype=np.int64)
-        gold_of_item[np.asarray(gold_item, dtype=np.int64)] = np.asarray(gold_label, dtype=np.int64)
-        vote_gold = gold_of_item[votes.item]
+        vote_gold = item_gold_labels(consensus_array.size, gold_item, gold_label)[votes.item]
         on_gold = vote_gold != NO_WINNER
         gold_votes = np.bincount(votes.worker, weights=on_gold, minlength=n).astype(np.int64)
         gold_correct = np.bincount(
@@ -140,7 +139,7 @@ def annotator_stats(
         right_picks=right_picks,
         left_share=_share(left_picks, decisive_total),
         position_bias_p_value=binomial_two_sided_p_value(left_picks, decisive_total),
-        median_seconds=_median_by_group(votes.worker, seconds_array, n),
+        median_seconds=median_by_group(votes.worker, seconds_array, n),
         gold_votes=gold_votes,
         gold_accuracy=_share(gold_correct, gold_votes),
         confusion_diagonal=diagonal,

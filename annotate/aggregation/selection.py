@@ -167,17 +167,12 @@ def select_pairs(
     if used.item.size:
         gold = np.flatnonzero(votes.is_gold & (votes.gold_label >= 0))
         aggregated = aggregate_labels(
-            votes.item,
-            votes.worker,
-            votes.label,
-            flipped=votes.flipped,
-            n_items=n_items,
-            n_workers=votes.n_workers,
+            votes=votes,
             method=method,
             treatment=VoteTreatment(keep, weight, phase, left_pick),
             position_aware=method == "dawid_skene" and mode == "downweight" and filters.position_aware,
-            gold_item=gold if method == "dawid_skene" else None,
-            gold_label=votes.gold_label[gold] if method == "dawid_skene" else None,
+            gold_item=gold,
+            gold_label=votes.gold_label[gold],
         )
         winner, posterior = aggregated.labels, aggregated.posterior
     else:

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
 from annotate.aggregation.flags import FLAG_NAMES, AnnotatorFlags
 from annotate.aggregation.labels import N_LABELS
 from annotate.aggregation.majority import majority_vote
+from annotate.aggregation.votes import BoolArray, FloatArray, IntArray, VoteSample
 
 FlaggedMode = Literal["keep", "drop", "downweight"]
 FLAGGED_MODES: Final = ("keep", "drop", "downweight")
@@ -60,10 +60,6 @@ DOWNWEIGHT: Final = {"gold": 0.5, "position": 0.5, "fast": 0.5, "drift": 0.25, "
 # truth (collusion) or a reliability that changes (drift: the careless phase gets its
 # own confusion matrix and half weight, which measured better than either alone).
 DOWNWEIGHT_DAWID_SKENE: Final = {"gold": 1.0, "position": 1.0, "fast": 1.0, "drift": 0.5, "collusion": 0.05}
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -123,27 +119,31 @@ class AggregatedLabels:
 
 
 def aggregate_labels(
-    item: IntArray,
-    worker: IntArray,
-    label: IntArray,
     *,
-    flipped: BoolArray,
-    n_items: int,
-    n_workers: int,
+    votes: VoteSample,
     method: AggregationName,
     treatment: VoteTreatment | None = None,
     position_aware: bool = False,
     gold_item: IntArray | None = None,
     gold_label: IntArray | None = None,
 ) -> AggregatedLabels:
-    """Aggregate the votes `treatment` keeps, with its weights; Dawid–Skene optionally per display order."""
+    """Aggregate the votes `treatment` keeps, with its weights; Dawid–Skene optionally per display order.
+
+    Gold answers clamp Dawid–Skene's posteriors; a majority vote does not use them.
+    """
+    n_items, n_workers = votes.n_items, votes.n_workers
     if treatment is None:
-        n_votes = item.size
+        n_votes = votes.item.size
         treatment = VoteTreatment(
             np.ones(n_votes, dtype=bool), np.ones(n_votes), np.zeros(n_votes, dtype=np.int64)
         )
     keep = treatment.keep
-    item, worker, label, flipped = item[keep], worker[keep], label[keep], flipped[keep]
+    item, worker, label, flipped = (
+        votes.item[keep],
+        votes.worker[keep],
+        votes.label[keep],
+        votes.flipped[keep],
+    )
     weight, phase = treatment.weight[keep], treatment.phase[keep]
     if method == "majority":
         mv = majority_vote(item, label, n_items=n_items, weight=weight)

@@ -9,12 +9,12 @@ chosen response as A, not a person's judgment with a display order and a time.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from annotate.aggregation.labels import N_LABELS
+from annotate.aggregation.labels import N_LABELS, NO_WINNER
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -85,6 +85,37 @@ def validated_weights(name: str, weight: npt.ArrayLike | None, n_votes: int) -> 
     if array.size and (not np.all(np.isfinite(array)) or float(array.min()) < 0):
         raise ValueError(f"{name} must be finite and non-negative")
     return array
+
+
+def item_gold_labels(
+    n_items: int, gold_item: npt.ArrayLike | None, gold_label: npt.ArrayLike | None
+) -> IntArray:
+    """Per item, its gold answer's label code; NO_WINNER for items without one (all of them when no gold is given)."""
+    labels = np.full(n_items, NO_WINNER, dtype=np.int64)
+    if gold_item is not None and gold_label is not None:
+        labels[np.asarray(gold_item, dtype=np.int64)] = np.asarray(gold_label, dtype=np.int64)
+    return labels
+
+
+class VoteSample(Protocol):
+    """What aggregation reads from a set of votes: a project's (``ProjectVotes``) or simulated ones."""
+
+    @property
+    def item(self) -> IntArray: ...
+    @property
+    def worker(self) -> IntArray: ...
+    @property
+    def label(self) -> IntArray: ...
+    @property
+    def flipped(self) -> BoolArray: ...
+    @property
+    def seconds(self) -> FloatArray: ...
+    @property
+    def time(self) -> FloatArray: ...
+    @property
+    def n_items(self) -> int: ...
+    @property
+    def n_workers(self) -> int: ...
 
 
 # The ProjectVotes fields with one entry per vote (the others are per item or per worker).

@@ -12,13 +12,10 @@ from annotate.api.permissions import lease_project_for_annotator, project_for_an
 from annotate.api.schema import ErrorSerializer
 from annotate.api.serializers import NumberField, TaskOutputSerializer, TextField, task_payload
 from annotate.models import Choice, Strength
-from annotate.services.assignment import (
-    assignment_skip,
-    comparison_next_for_annotator,
-    judgment_submit_and_lease_next,
-    judgment_undo,
-)
+from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.errors import ServiceError
+from annotate.services.judgments import assignment_skip, judgment_submit_and_lease_next
+from annotate.services.undo import judgment_undo
 
 _NEXT_OUTPUT = inline_serializer("NextOutput", {"task": TaskOutputSerializer(allow_null=True)})
 

@@ -13,16 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from annotate.aggregation.agreement import fleiss_kappa_from_counts, krippendorff_alpha, label_counts_by_item
-from annotate.aggregation.flags import (
-    leave_one_out_majority,
-)
-from annotate.aggregation.labels import (
-    NO_WINNER,
-)
+from annotate.aggregation.labels import NO_WINNER
+from annotate.aggregation.leave_one_out import leave_one_out_majority
 from annotate.aggregation.votes import IntArray, ProjectVotes
-from annotate.models import (
-    Project,
-)
+from annotate.models import Project
 from annotate.selectors.votes import project_votes
 
 
@@ -34,7 +28,7 @@ class AgreementRow:
     alpha: float | None
     kappa: float | None
     # Share of the votes agreeing with the majority of the *other* votes on their item,
-    # over the votes where the others have one (see aggregation.flags.agreement_with_others).
+    # over the votes where the others have one (see aggregation.leave_one_out.agreement_with_others).
     consensus: float | None = None
     note: str = ""  # why α / κ are missing, when they are
 

@@ -19,14 +19,13 @@ from annotate.aggregation.dawid_skene import DawidSkeneResult, dawid_skene
 from annotate.aggregation.flags import (
     AnnotatorFlags,
     FlagThresholds,
-    agreement_with_others,
-    annotator_flags,
+    annotator_flags_for,
 )
 from annotate.aggregation.labels import (
     N_LABELS,
     NO_WINNER,
 )
-from annotate.aggregation.majority import majority_vote
+from annotate.aggregation.leave_one_out import agreement_with_others, label_counts
 from annotate.aggregation.votes import FloatArray, ProjectVotes
 from annotate.models import (
     Project,
@@ -196,22 +195,11 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
         return AnnotatorReport(
             [], np.zeros((0, N_LABELS, N_LABELS)), np.zeros((N_LABELS, N_LABELS)), imported=imported
         )
-    majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
-    # Items with a single vote or no strict winner say nothing about agreement, and gold
-    # items are scored against their answer instead: none of them has a consensus here.
-    consensus = np.where((majority.votes >= 2) & ~votes.is_gold, majority.winner, NO_WINNER)
     gold = np.flatnonzero(votes.is_gold & (votes.gold_label >= 0))
     ds = _dawid_skene(votes)
     exempt = np.asarray([a is None for a in votes.annotator_id], dtype=bool)
-    flags = annotator_flags(
-        votes.item,
-        votes.worker,
-        votes.label,
-        flipped=votes.flipped,
-        seconds=votes.seconds,
-        time=votes.time,
-        consensus=consensus,
-        n_workers=n_workers,
+    flags = annotator_flags_for(
+        votes,
         gold_item=gold,
         gold_label=votes.gold_label[gold],
         confusion=ds.confusion,
@@ -225,12 +213,7 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
     flags = replace(flags, drift=replace(flags.drift, late=late))
     stats = flags.stats
     names = _names(votes.annotator_id)
-    answered = (
-        np.bincount(votes.worker * N_LABELS + votes.label, minlength=n_workers * N_LABELS).reshape(
-            n_workers, N_LABELS
-        )
-        > 0
-    )
+    answered = label_counts(votes.worker, votes.label, n_workers) > 0
     groups = [
         CollusionEvidence(
             number=g + 1,

@@ -32,7 +32,7 @@ WITH picked AS (
     SELECT %(project)s, bumped.id, %(user)s, %(flipped)s, 'live', '', %(now)s, %(expires)s FROM bumped
     RETURNING id, comparison_id, expires_at
 )
--- The lease as assignment._lease_from_row reads it.
+-- The lease as assignment.lease_from_row reads it.
 SELECT lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text,
        bumped.response_b_id, rb.text, lease.expires_at
 FROM lease

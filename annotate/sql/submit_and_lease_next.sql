@@ -7,7 +7,7 @@
 -- judgments: when a concurrent submit has just updated the comparison, PostgreSQL re-evaluates the
 -- UPDATE on the newest row version, so increments are never lost, whereas a count would run on
 -- this statement's older snapshot. Winner and agreement follow from the new counters, as
--- assignment._plurality computes them: one arm per Choice value.
+-- judgments.vote_plurality computes them: one arm per Choice value.
 --
 -- Parameters: lease, user and superuser (access.may_annotate_params), project (the page's
 -- project, or NULL for any), now, choice and choice_if_flipped (canonical, for either display),
@@ -94,7 +94,7 @@ WITH closed AS (
     RETURNING id, comparison_id, expires_at
 )
 -- The judgment as assignment._submitted_from_row reads it, the project's id and gold rate, then
--- the next lease (NULLs when none) as assignment._lease_from_row reads it.
+-- the next lease (NULLs when none) as assignment.lease_from_row reads it.
 SELECT j.id, j.comparison_id, j.choice, j.strength, j.shown_flipped, closed.project_id, closed.gold_rate,
        lease.id, bumped.id, bumped.prompt_id, p.content, bumped.response_a_id, ra.text,
        bumped.response_b_id, rb.text, lease.expires_at

@@ -32,14 +32,7 @@ def imports(request: HttpRequest, slug: str) -> HttpResponse:
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                import_job_create(
-                    project=project,
-                    uploaded_file=form.cleaned_data["file"],
-                    kind=form.cleaned_data["kind"],
-                    fmt=form.cleaned_data["format"] or None,
-                    created_by=request.user,
-                    batch=form.cleaned_data["batch"],
-                )
+                import_job_create(project=project, created_by=request.user, **form.job_arguments())
             except ImportRejected as exc:
                 error = exc.message
                 problems = [p.as_dict() for p in exc.problems]

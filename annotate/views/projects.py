@@ -9,6 +9,9 @@ lets htmx swap a 400); without JavaScript it answers with a redirect or the whol
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -107,48 +110,56 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method != "POST":
         notice = " ".join(str(m) for m in messages.get_messages(request))
         return _members_page(request, project, notice=notice)
-    form = MemberAddForm(request.POST)
+
+    def add(data: dict[str, Any]) -> str:
+        membership = membership_add(project=project, username=data["username"], role=data["role"])
+        return f"Added {membership.user.username} as {membership.get_role_display()}."
+
+    return _membership_change(request, project, form=MemberAddForm(request.POST), change=add, keep_form=True)
+
+
+def _membership_change(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form: forms.Form,
+    change: Callable[[dict[str, Any]], str],
+    keep_form: bool = False,
+) -> HttpResponse:
+    """Validate a members form and run `change` with its data: the page with the notice it returns, or the error.
+
+    Only the add form is shown again with the bad input (``keep_form``); the role and
+    remove forms are one row's buttons.
+    """
+    shown = form if keep_form else None
     if not form.is_valid():
-        return _members_page(request, project, add_form=form, error=_form_error(form), status=400)
+        return _members_page(request, project, add_form=shown, error=_form_error(form), status=400)
     try:
-        membership = membership_add(
-            project=project, username=form.cleaned_data["username"], role=form.cleaned_data["role"]
-        )
+        notice = change(form.cleaned_data)
     except MembershipRefused as exc:
-        return _members_page(request, project, add_form=form, error=exc.message, status=exc.status)
-    return _after_change(
-        request, project, f"Added {membership.user.username} as {membership.get_role_display()}."
-    )
+        return _members_page(request, project, add_form=shown, error=exc.message, status=exc.status)
+    return _after_change(request, project, notice)
 
 
 @login_required
 @require_POST
 def member_role(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ADMINISTER)
-    form = MemberRoleForm(request.POST)
-    if not form.is_valid():
-        return _members_page(request, project, error=_form_error(form), status=400)
-    try:
-        membership = membership_set_role(
-            project=project, username=form.cleaned_data["username"], role=form.cleaned_data["role"]
-        )
-    except MembershipRefused as exc:
-        return _members_page(request, project, error=exc.message, status=exc.status)
-    return _after_change(
-        request, project, f"{membership.user.username} is now {membership.get_role_display()}."
-    )
+
+    def set_role(data: dict[str, Any]) -> str:
+        membership = membership_set_role(project=project, username=data["username"], role=data["role"])
+        return f"{membership.user.username} is now {membership.get_role_display()}."
+
+    return _membership_change(request, project, form=MemberRoleForm(request.POST), change=set_role)
 
 
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ADMINISTER)
-    form = MemberRemoveForm(request.POST)
-    if not form.is_valid():
-        return _members_page(request, project, error=_form_error(form), status=400)
-    username = form.cleaned_data["username"]
-    try:
-        membership_remove(project=project, username=username)
-    except MembershipRefused as exc:
-        return _members_page(request, project, error=exc.message, status=exc.status)
-    return _after_change(request, project, f"Removed {username.strip()} from {project.name}.")
+
+    def remove(data: dict[str, Any]) -> str:
+        membership_remove(project=project, username=data["username"])
+        return f"Removed {data['username'].strip()} from {project.name}."
+
+    return _membership_change(request, project, form=MemberRemoveForm(request.POST), change=remove)

@@ -21,14 +21,10 @@ from annotate.access import Need
 from annotate.models import Assignment, Judgment, Project, Strength
 from annotate.selectors.comparisons import annotator_progress
 from annotate.selectors.judgments import judgment_list_as_shown, judgment_undoable
-from annotate.services.assignment import (
-    assignment_skip,
-    comparison_next_for_annotator,
-    judgment_submit,
-    judgment_undo,
-    judgment_undo_seconds,
-)
+from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.errors import ServiceError
+from annotate.services.judgments import assignment_skip, judgment_submit
+from annotate.services.undo import judgment_undo, judgment_undo_seconds
 
 
 def _undo_offer(judgment: Judgment | None) -> dict[str, object] | None:

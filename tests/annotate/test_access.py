@@ -19,7 +19,6 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -41,6 +40,7 @@ from annotate.models import (
 from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
+from tests.clients import api_client, web_client
 from tests.factories import (
     add_member,
     make_comparison,
@@ -358,20 +358,6 @@ class AuthorizationTableTests:
         assert got == expected
 
 
-def _client(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.force_authenticate(user)
-    return client
-
-
-def _web(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def other_project(annotator: User) -> Project:
     """P3: another project the annotator belongs to, where their lease of ``project`` (P1) is posted."""
@@ -402,7 +388,7 @@ class LeaseGateTests:
         self, project: Project, other_project: Project, annotator: User, case: str, action: str
     ) -> None:
         lease = self._lease_of_p1(project, annotator, case)
-        response = _web(annotator).post(
+        response = web_client(annotator).post(
             f"/annotate/{other_project.slug}/{action}/",
             {"assignment": lease.pk, "choice": "a", "reason": "x"},
             headers={"HX-Request": "true"},
@@ -418,11 +404,11 @@ class LeaseGateTests:
         self, project: Project, annotator: User, case: str, action: str
     ) -> None:
         lease = self._lease_of_p1(project, annotator, case)
-        page = _web(annotator).post(
+        page = web_client(annotator).post(
             f"/annotate/{project.slug}/{action}/", {"assignment": lease.pk, "choice": "a"}
         )
         assert page.status_code in (403, 404)
-        api = _client(annotator).post(
+        api = api_client(annotator).post(
             f"/api/assignments/{lease.pk}/{action}/", {"choice": "a"}, format="json"
         )
         assert api.status_code == 404
@@ -433,7 +419,7 @@ class LeaseGateTests:
         self, project: Project, other_project: Project, annotator: User
     ) -> None:
         lease = self._lease_of_p1(project, annotator, "none")
-        response = _web(annotator).post(
+        response = web_client(annotator).post(
             f"/annotate/{project.slug}/submit/", {"assignment": lease.pk, "choice": "a"}
         )
         assert response.status_code == 302
@@ -462,7 +448,7 @@ class PageValidationTests:
         self, project: Project, annotator: User, action: str, field: str, value: str, message: str
     ) -> None:
         lease = self._lease(project, annotator)
-        web = _web(annotator)
+        web = web_client(annotator)
         for headers in ({}, {"HX-Request": "true"}):
             response = web.post(
                 f"/annotate/{project.slug}/{action}/", {"assignment": lease.pk, "choice": "a", field: value},
@@ -472,7 +458,7 @@ class PageValidationTests:
             assert message in response.content.decode()
         assert Judgment.objects.count() == 0
         assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.LIVE
-        api = _client(annotator).post(
+        api = api_client(annotator).post(
             f"/api/assignments/{lease.pk}/{action}/", {"choice": "a", field: value}, format="json"
         )
         assert api.status_code == 400 and field in api.json()
@@ -485,13 +471,13 @@ class PageValidationTests:
         lease = self._lease(project, annotator)
         text = "z" * 10_000
         if via == "page":
-            page = _web(annotator).post(
+            page = web_client(annotator).post(
                 f"/annotate/{project.slug}/submit/",
                 {"assignment": lease.pk, "choice": "a", "rationale": text},
             )
             assert page.status_code == 302
         else:
-            api = _client(annotator).post(
+            api = api_client(annotator).post(
                 f"/api/assignments/{lease.pk}/submit/", {"choice": "a", "rationale": text}, format="json"
             )
             assert api.status_code == 201
@@ -500,7 +486,7 @@ class PageValidationTests:
     def test_it_names_a_missing_or_bad_lease_id(self, project: Project, annotator: User) -> None:
         self._lease(project, annotator)
         for raw in ("", "abc", "9" * 30):
-            response = _web(annotator).post(
+            response = web_client(annotator).post(
                 f"/annotate/{project.slug}/submit/", {"assignment": raw, "choice": "a"}
             )
             assert (
@@ -511,26 +497,26 @@ class PageValidationTests:
 class AnnotatorPageAccessTests:
     def test_anonymous_is_sent_to_log_in(self, project: Project) -> None:
         for url in ["/annotate/", f"/annotate/{project.slug}/", f"/annotate/{project.slug}/mine/"]:
-            response = _web(None).get(url)
+            response = web_client(None).get(url)
             assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
     def test_non_member_sees_no_project_and_gets_no_lease(self, project: Project, outsider: User) -> None:
         make_comparison(project)
-        assert project.name not in _web(outsider).get("/annotate/").content.decode()
-        assert _web(outsider).get(f"/annotate/{project.slug}/").status_code == 404
+        assert project.name not in web_client(outsider).get("/annotate/").content.decode()
+        assert web_client(outsider).get(f"/annotate/{project.slug}/").status_code == 404
         assert Assignment.objects.count() == 0
 
     def test_home_links_the_admin_pages_only_for_those_who_read_them(
         self, project: Project, annotator: User, project_admin: User
     ) -> None:
         imports = f"/annotate/{project.slug}/imports/"
-        assert imports in _web(project_admin).get("/annotate/").content.decode()
-        page = _web(annotator).get("/annotate/").content.decode()
+        assert imports in web_client(project_admin).get("/annotate/").content.decode()
+        page = web_client(annotator).get("/annotate/").content.decode()
         assert project.name in page and imports not in page
 
     def test_annotator_gets_a_task_and_submits_it(self, project: Project, annotator: User) -> None:
         make_comparison(project, prompt="Which is kinder?")
-        web = _web(annotator)
+        web = web_client(annotator)
         page = web.get(f"/annotate/{project.slug}/")
         assert page.status_code == 200 and "Which is kinder?" in page.content.decode()
         lease = Assignment.objects.get(annotator=annotator)
@@ -544,14 +530,14 @@ class AnnotatorPageAccessTests:
     ) -> None:
         make_comparisons(project, 3)
         for user in (project_admin, superuser):
-            page = _web(user).get(f"/annotate/{project.slug}/")
+            page = web_client(user).get(f"/annotate/{project.slug}/")
             assert page.status_code == 200 and page.context["lease"] is not None
-        assert _web(staff).get(f"/annotate/{project.slug}/").status_code == 404
+        assert web_client(staff).get(f"/annotate/{project.slug}/").status_code == 404
         assert set(Assignment.objects.values_list("annotator__username", flat=True)) == {"padmin", "root"}
 
     def test_the_htmx_submit_returns_only_the_next_item(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 2)
-        web = _web(annotator)
+        web = web_client(annotator)
         web.get(f"/annotate/{project.slug}/")
         lease = Assignment.objects.get(annotator=annotator)
         response = web.post(
@@ -571,7 +557,7 @@ class AnnotatorPageAccessTests:
         make_comparison(project)
         lease = comparison_next_for_annotator(project=project, annotator=project_admin)
         assert lease is not None
-        response = _web(annotator).post(
+        response = web_client(annotator).post(
             f"/annotate/{project.slug}/submit/",
             {"assignment": lease.pk, "choice": "a"},
             headers={"HX-Request": "true"},
@@ -588,7 +574,7 @@ class TaskApiAccessTests:
             "/api/assignments/1/submit/",
             "/api/assignments/1/skip/",
         ):
-            response = _client(None).post(url, {"choice": "a"})
+            response = api_client(None).post(url, {"choice": "a"})
             assert response.status_code == 401 and response["WWW-Authenticate"] == "Token", url
 
     def test_a_bad_token_gets_401_with_www_authenticate(self) -> None:
@@ -599,7 +585,7 @@ class TaskApiAccessTests:
 
     def test_annotator_runs_next_submit_and_skip(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 3)
-        client = _client(annotator)
+        client = api_client(annotator)
         task = client.post(f"/api/projects/{project.slug}/next/").json()["task"]
         assert set(task) == {"assignment", "expires_at", "prompt", "response_left", "response_right"}
         response = client.post(
@@ -618,7 +604,7 @@ class TaskApiAccessTests:
 
     def test_a_former_members_retry_is_refused(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 2)
-        client = _client(annotator)
+        client = api_client(annotator)
         task = client.post(f"/api/projects/{project.slug}/next/").json()["task"]
         assert (
             client.post(f"/api/assignments/{task['assignment']}/submit/", {"choice": "a"}).status_code == 201
@@ -630,7 +616,7 @@ class TaskApiAccessTests:
 
     def test_submit_names_a_bad_choice(self, project: Project, annotator: User) -> None:
         make_comparison(project)
-        client = _client(annotator)
+        client = api_client(annotator)
         task = client.post(f"/api/projects/{project.slug}/next/").json()["task"]
         response = client.post(f"/api/assignments/{task['assignment']}/submit/", {"choice": "left"})
         assert response.status_code == 400
@@ -650,17 +636,17 @@ class ProjectApiAccessTests:
         self, project: Project, outsider: User, staff: User
     ) -> None:
         for user in (outsider, staff):
-            assert _client(user).get("/api/projects/").json() == []
+            assert api_client(user).get("/api/projects/").json() == []
 
     def test_annotator_lists_their_project(self, project: Project, annotator: User) -> None:
         make_project(slug="elsewhere")
-        assert [p["slug"] for p in _client(annotator).get("/api/projects/").json()] == [project.slug]
+        assert [p["slug"] for p in api_client(annotator).get("/api/projects/").json()] == [project.slug]
 
     def test_project_admin_edits_and_lists_but_cannot_delete(
         self, project: Project, project_admin: User
     ) -> None:
         make_comparisons(project, 3)
-        client = _client(project_admin)
+        client = api_client(project_admin)
         response = client.patch(f"/api/projects/{project.slug}/update/", {"overlap_target": 5}, format="json")
         assert response.status_code == 200 and response.json()["overlap_target"] == 5
         assert client.get(f"/api/projects/{project.slug}/comparisons/?status=open").json()["count"] == 3
@@ -668,7 +654,7 @@ class ProjectApiAccessTests:
         assert Project.objects.filter(pk=project.pk).exists()
 
     def test_project_admin_gets_field_errors(self, project: Project, project_admin: User) -> None:
-        response = _client(project_admin).patch(
+        response = api_client(project_admin).patch(
             f"/api/projects/{project.slug}/update/", {"gold_rate": 1.5}, format="json"
         )
         assert response.status_code == 400
@@ -678,7 +664,7 @@ class ProjectApiAccessTests:
         self, project: Project, staff: User
     ) -> None:
         make_comparison(project, is_gold=True, gold_answer="a")
-        client = _client(staff)
+        client = api_client(staff)
         assert client.delete(f"/api/projects/{project.slug}/delete/").status_code == 404
         assert client.get(f"/api/projects/{project.slug}/comparisons/").status_code == 404
         assert Project.objects.filter(pk=project.pk).exists()
@@ -687,7 +673,7 @@ class ProjectApiAccessTests:
         self, project: Project, staff_reader: User
     ) -> None:
         make_comparison(project, is_gold=True, gold_answer="a")
-        client = _client(staff_reader)
+        client = api_client(staff_reader)
         listing = client.get(f"/api/projects/{project.slug}/comparisons/").json()
         assert [c["gold_answer"] for c in listing["results"]] == ["a"]
         assert (
@@ -697,7 +683,7 @@ class ProjectApiAccessTests:
         assert client.delete(f"/api/projects/{project.slug}/delete/").status_code == 403
 
     def test_permissions_create_and_delete(self, staff_operator: User) -> None:
-        client = _client(staff_operator)
+        client = api_client(staff_operator)
         created = client.post("/api/projects/create/", {"name": "New", "slug": "new", "overlap_target": 2})
         assert created.status_code == 201 and created.json()["overlap_target"] == 2
         duplicate = client.post("/api/projects/create/", {"name": "New", "slug": "new"})
@@ -721,9 +707,9 @@ class AdminSiteAccessTests:
     def test_staff_without_permissions_get_nothing(self, project: Project, staff: User) -> None:
         make_comparison(project)
         for model in self.MODELS:
-            assert _web(staff).get(f"/admin/annotate/{model}/").status_code == 403
+            assert web_client(staff).get(f"/admin/annotate/{model}/").status_code == 403
         assert (
-            _web(staff).post(f"/admin/annotate/project/{project.pk}/delete/", {"post": "yes"}).status_code
+            web_client(staff).post(f"/admin/annotate/project/{project.pk}/delete/", {"post": "yes"}).status_code
             == 403
         )
         assert Project.objects.filter(pk=project.pk).exists()
@@ -731,13 +717,13 @@ class AdminSiteAccessTests:
     def test_superusers_see_every_list(self, project: Project, superuser: User) -> None:
         make_comparison(project)
         for model in self.MODELS:
-            assert _web(superuser).get(f"/admin/annotate/{model}/?q=a").status_code == 200
+            assert web_client(superuser).get(f"/admin/annotate/{model}/?q=a").status_code == 200
 
     def test_model_permissions_show_only_the_projects_one_may_read(self, project: Project) -> None:
         mine = make_comparison(project, prompt="Mine?")
         theirs = make_comparison(make_project(slug="theirs", name="Hidden project"), prompt="Theirs?")
         user = make_user("clerk", staff=True, perms=["view_comparison", "change_comparison"])
-        web = _web(user)
+        web = web_client(user)
         assert _ids(web.get("/admin/annotate/comparison/")) == set()
         add_member(project, user, Role.ADMIN)
         listing = web.get("/admin/annotate/comparison/")
@@ -754,7 +740,7 @@ class AdminSiteAccessTests:
         project_admin.user_permissions.add(
             *Permission.objects.filter(codename__in=["view_project", "change_project"])
         )
-        web = _web(project_admin)
+        web = web_client(project_admin)
         assert web.get(f"/admin/annotate/project/{project.pk}/change/").status_code == 200
         assert web.post(f"/admin/annotate/project/{project.pk}/delete/", {"post": "yes"}).status_code == 403
         assert Project.objects.filter(pk=project.pk).exists()

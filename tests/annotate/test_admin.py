@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Comparison, ComparisonStatus, Project, Role
 from annotate.services.gold import gold_mark
+from tests.clients import web_client
 from tests.factories import (
     add_member,
     make_comparison,
@@ -34,12 +34,6 @@ COUNTERS = (
     "agreement",
     "posterior",
 )
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ class ComparisonAdminTests:
     ) -> None:
         comparison = make_comparison(project)
         make_judgment(comparison, annotator, "a")
-        html = _web(clerk).get(f"/admin/annotate/comparison/{comparison.pk}/change/").content.decode()
+        html = web_client(clerk).get(f"/admin/annotate/comparison/{comparison.pk}/change/").content.decode()
         for name in COUNTERS:
             assert f'name="{name}"' not in html, name
             assert f"field-{name}" in html, name  # still shown, read-only
@@ -81,7 +75,7 @@ class ComparisonAdminTests:
         comparison = make_comparison(project)
         make_judgment(comparison, annotator, "a")
         forged = {"vote_count": 50, "votes_b": 50, "slots_taken": 0, "winner": "b", "agreement": "1.0"}
-        response = _web(clerk).post(
+        response = web_client(clerk).post(
             f"/admin/annotate/comparison/{comparison.pk}/change/",
             _change_form(comparison, priority=7, **forged),
         )
@@ -100,7 +94,7 @@ class ComparisonAdminTests:
     ) -> None:
         make_comparison(project, prompt="Short question?")
         make_comparison(project, prompt="Why " + "very " * 40 + "long?")
-        web = _web(clerk)
+        web = web_client(clerk)
         html = web.get("/admin/annotate/comparison/").content.decode()
         assert "Short question?" in html
         assert "Why very very" in html and "very " * 40 not in html and "…" in html
@@ -122,7 +116,7 @@ class GoldActionTests:
         chosen = make_comparisons(project, 3)
         untouched = make_comparison(project)
         Comparison.objects.filter(pk=chosen[0].pk).update(status=ComparisonStatus.COMPLETE)
-        response = _web(clerk).post(
+        response = web_client(clerk).post(
             "/admin/annotate/comparison/",
             {"action": "mark_gold_b", "_selected_action": [c.pk for c in chosen]},
             follow=True,
@@ -141,7 +135,7 @@ class GoldActionTests:
         clerk = User.objects.get(pk=clerk.pk)  # fresh permission cache
         mine = make_comparison(project)
         theirs = make_comparison(make_project(slug="theirs"))
-        web = _web(clerk)
+        web = web_client(clerk)
         listed = web.get("/admin/annotate/comparison/").context["cl"].result_list
         assert {c.pk for c in listed} == {mine.pk, theirs.pk}
         response = web.post(
@@ -158,7 +152,7 @@ class GoldActionTests:
     def test_readers_without_the_change_permission_are_not_offered_the_action(self, project: Project) -> None:
         reader = make_user("looker", staff=True, perms=["view_comparison", "view_project"])
         comparison = make_comparison(project)
-        web = _web(reader)
+        web = web_client(reader)
         assert "mark_gold_a" not in web.get("/admin/annotate/comparison/").content.decode()
         web.post(
             "/admin/annotate/comparison/", {"action": "mark_gold_a", "_selected_action": [comparison.pk]}

@@ -9,17 +9,14 @@ from django.contrib.auth.models import User
 
 from annotate.models import Assignment, Comparison, Judgment, Project
 from annotate.services.assignment import comparison_next_for_annotator
-from tests.factories import PASSWORD, make_comparison, make_comparisons
+from tests.browser import log_in
+from tests.factories import make_comparison, make_comparisons
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _log_in(page: Any, live_server: Any, user: User, next_url: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: url.endswith(next_url) and "/login/" not in url)
+    log_in(page, live_server, user, next_url)
     page.wait_for_selector("#task")
 
 

@@ -11,12 +11,8 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from annotate.models import Assignment, AssignmentStatus, Choice, Comparison, ComparisonStatus, Judgment
-from annotate.services.assignment import (
-    _plurality,
-    comparison_next_for_annotator,
-    judgment_submit,
-    judgment_submit_and_lease_next,
-)
+from annotate.services.assignment import comparison_next_for_annotator
+from annotate.services.judgments import judgment_submit, judgment_submit_and_lease_next, vote_plurality
 from tests.factories import add_member, make_comparisons, make_project, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,5 +94,5 @@ class AssignmentConcurrencyTests:
         for c in Comparison.objects.all():
             counted = {choice: getattr(c, f"votes_{choice}") for choice in Choice.values}
             assert counted == {choice: tallies[c.pk][choice] for choice in Choice.values}
-            assert (c.winner, c.agreement) == _plurality(counted)
+            assert (c.winner, c.agreement) == vote_plurality(counted)
         assert Assignment.objects.filter(status=AssignmentStatus.LIVE).count() == 0

@@ -24,41 +24,15 @@ from django.utils import timezone
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected
 from annotate.importing.readers import Position, Unreadable, records_open
-from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
+from annotate.models import Comparison, ImportJob, JobStatus, Project, Prompt, Response
 from annotate.services import imports
 from annotate.services.import_files import import_files_clean
 from annotate.services.import_writer import pairs_chosen
 from annotate.services.imports import import_file
+from tests.annotate.importing.helpers import GOOD, _problems, _write
 from tests.factories import make_import_file, make_pair_records
 
 DEEP = "[" * 100_000
-GOOD = '{"prompt": "q", "chosen": "yes", "rejected": "no"}\n'
-
-
-def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _rows() -> dict[str, int]:
-    return {
-        "prompts": Prompt.objects.count(),
-        "responses": Response.objects.count(),
-        "comparisons": Comparison.objects.count(),
-        "judgments": Judgment.objects.count(),
-    }
-
-
-def _problems(project: Project, path: Path, kind: str) -> list[str]:
-    before = _rows()
-    with pytest.raises(ImportRejected) as caught:
-        import_file(project=project, path=path, kind=kind)
-    assert _rows() == before, "a rejected file must write nothing"
-    return [str(p) for p in caught.value.problems]
 
 
 NUL_CHOSEN = (

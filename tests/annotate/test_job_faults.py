@@ -198,6 +198,16 @@ class ExportJobFaultTests:
         assert (done.processed, done.total) == (EXPORT_PAIRS, EXPORT_PAIRS)
 
 
+def _timed_export_create(api: APIClient, project: Project, snapshot: Snapshot) -> tuple[Any, float]:
+    """The API's answer to a JSONL export request, and how long it took."""
+    started = time.monotonic()
+    answer = api.post(
+        reverse("api:export-create", args=[project.slug, snapshot.version]),
+        {"format": "jsonl", "schema": "hh"},
+    )
+    return answer, time.monotonic() - started
+
+
 class BrokerDownTests:
     def test_jobs_created_while_redis_is_down_wait_and_then_complete(
         self, fault_cluster: FaultCluster, settings_for_jobs: Any, project: Project, admin_user: User
@@ -207,12 +217,7 @@ class BrokerDownTests:
         api = APIClient()
         api.force_authenticate(admin_user)
 
-        started = time.monotonic()
-        answer = api.post(
-            reverse("api:export-create", args=[project.slug, snapshot.version]),
-            {"format": "jsonl", "schema": "hh"},
-        )
-        export_seconds = time.monotonic() - started
+        answer, export_seconds = _timed_export_create(api, project, snapshot)
         assert answer.status_code == 202, answer.content
         started = time.monotonic()
         answer = api.post(
@@ -265,12 +270,7 @@ class BrokerDownTests:
         with fault_cluster.redis.process_paused():
             api = APIClient()
             api.force_authenticate(admin_user)
-            started = time.monotonic()
-            answer = api.post(
-                reverse("api:export-create", args=[project.slug, snapshot.version]),
-                {"format": "jsonl", "schema": "hh"},
-            )
-            seconds = time.monotonic() - started
+            answer, seconds = _timed_export_create(api, project, snapshot)
         assert answer.status_code == 202, answer.content
         assert seconds < 5, seconds  # one publish attempt, CELERY_BROKER_SOCKET_TIMEOUT=2
         job = ExportJob.objects.get(snapshot=snapshot)

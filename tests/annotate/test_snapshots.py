@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Project, Snapshot, SnapshotPair
@@ -11,16 +12,22 @@ from annotate.selectors.pairs import pair_selection
 from annotate.services import snapshots as snapshot_services
 from annotate.services.decontamination import benchmark_index_build
 from annotate.services.snapshots import snapshot_create
-from tests.factories import (
-    make_annotators,
-    make_comparison,
-    make_judgment,
-    make_voted_pairs,
-)
+from tests.factories import make_annotators, make_comparison, make_judgment, make_voted_pairs
 
 pytestmark = pytest.mark.django_db
 
 LENIENT = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False)
+
+
+def _one_hasty_vote_against_a_careful_one(project: Project) -> User:
+    """One comparison: a careful "a" and a "b" from an annotator under the median-seconds floor (flagged fast)."""
+    project.min_median_seconds = 5.0
+    project.save()
+    careful, hasty = make_annotators(project, 2)
+    comparison = make_comparison(project)
+    make_judgment(comparison, careful, "a", seconds=30.0)
+    make_judgment(comparison, hasty, "b", seconds=1.0)
+    return hasty
 
 
 class SnapshotCreateTests:
@@ -113,12 +120,7 @@ class SnapshotCreateTests:
         assert snapshot_create(project=project, filters=strict).pair_count == 0
 
     def test_it_drops_the_votes_of_flaggedmake_annotators(self, project: Project) -> None:
-        project.min_median_seconds = 5.0
-        project.save()
-        careful, hasty = make_annotators(project, 2)
-        comparison = make_comparison(project)
-        make_judgment(comparison, careful, "a", seconds=30.0)
-        make_judgment(comparison, hasty, "b", seconds=1.0)
+        hasty = _one_hasty_vote_against_a_careful_one(project)
         snapshot = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.6, flagged_votes="drop"))
         assert snapshot.counts["flagged_annotators"] == [hasty.username]
         assert snapshot.counts["votes_dropped_flagged"] == 1
@@ -126,12 +128,7 @@ class SnapshotCreateTests:
         assert pair.chosen_is_a and pair.votes == 1
 
     def test_it_down_weights_flagged_annotators_by_default_instead_of_dropping_them(self, project: Project) -> None:
-        project.min_median_seconds = 5.0
-        project.save()
-        careful, hasty = make_annotators(project, 2)
-        comparison = make_comparison(project)
-        make_judgment(comparison, careful, "a", seconds=30.0)
-        make_judgment(comparison, hasty, "b", seconds=1.0)
+        hasty = _one_hasty_vote_against_a_careful_one(project)
         snapshot = snapshot_create(project=project, filters=SnapshotFilters(min_agreement=0.6))
         assert snapshot.filters["flagged_votes"] == "downweight"
         assert snapshot.counts["flagged_annotators"] == [hasty.username]

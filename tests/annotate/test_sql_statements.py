@@ -13,12 +13,9 @@ from django.db import connection
 from annotate import access
 from annotate.db import sql_statement
 from annotate.models import Choice, Comparison, Project
-from annotate.services import assignment
-from annotate.services.assignment import (
-    assignment_skip,
-    comparison_next_for_annotator,
-    judgment_submit_and_lease_next,
-)
+from annotate.services import assignment, judgments
+from annotate.services.assignment import comparison_next_for_annotator
+from annotate.services.judgments import assignment_skip, judgment_submit_and_lease_next
 from tests.factories import make_comparisons
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "annotate" / "sql"
@@ -44,7 +41,7 @@ def _project_columns() -> str:
 STATEMENTS = {
     "lease_new": (lambda: assignment.LEASE_NEW_SQL, {}),
     "submit_and_lease_next": (
-        lambda: assignment.SUBMIT_AND_LEASE_NEXT_SQL,
+        lambda: judgments.SUBMIT_AND_LEASE_NEXT_SQL,
         {"may_annotate": lambda: _as_written("may_annotate")},
     ),
     "lease_project": (
@@ -71,7 +68,7 @@ class SqlStatementTests:
         assert len(running().encode()) <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
 
     def test_the_vote_count_has_an_arm_for_every_choice(self) -> None:
-        sql = assignment.SUBMIT_AND_LEASE_NEXT_SQL
+        sql = judgments.SUBMIT_AND_LEASE_NEXT_SQL
         counters = {f.name for f in Comparison._meta.concrete_fields if f.name.startswith("votes_")}
         assert counters == {f"votes_{c}" for c in Choice.values}
         assert set(re.findall(r"\b(votes_\w+) =", sql)) == counters
@@ -88,7 +85,7 @@ class SqlStatementTests:
     def test_the_access_rule_is_one_text(self) -> None:
         rule = access.may_annotate_sql()
         assert rule == _as_written("may_annotate")
-        assert assignment.SUBMIT_AND_LEASE_NEXT_SQL.count(rule) == 1
+        assert judgments.SUBMIT_AND_LEASE_NEXT_SQL.count(rule) == 1
         assert access._LEASE_PROJECT.count(rule) == 1
 
     def test_a_fragment_missing_or_left_over_is_an_error(self) -> None:
@@ -113,5 +110,5 @@ class PreparedStatementTests:
         with connection.cursor() as cursor:
             cursor.execute("SELECT statement FROM pg_prepared_statements")
             prepared = {row[0] for row in cursor.fetchall()}
-        for sql in (assignment.LEASE_NEW_SQL, assignment.SUBMIT_AND_LEASE_NEXT_SQL, access._LEASE_PROJECT):
+        for sql in (assignment.LEASE_NEW_SQL, judgments.SUBMIT_AND_LEASE_NEXT_SQL, access._LEASE_PROJECT):
             assert _as_prepared(sql) in prepared

@@ -1,5 +1,5 @@
 """Undo of a judgment: the API on top of ``judgment_undo`` and racing submits on PostgreSQL (the pages:
-tests/annotate/views/test_tasks.py; the service's own rules: tests/annotate/test_assignment.py)."""
+tests/annotate/views/test_tasks.py; the service's own rules: JudgmentUndoTests)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, connections
-from rest_framework.test import APIClient
+from django.utils import timezone
 
 from annotate.models import (
     Assignment,
@@ -22,24 +22,30 @@ from annotate.models import (
     Comparison,
     ComparisonStatus,
     Judgment,
+    Membership,
     Project,
 )
-from annotate.services.assignment import (
-    _plurality,
+from annotate.services.assignment import comparison_next_for_annotator
+from annotate.services.errors import NotYourLease, UndoRefused
+from annotate.services.judgments import (
+    assignment_skip,
     judgment_submit,
-    judgment_undo,
+    judgment_submit_and_lease_next,
+    vote_plurality,
 )
-from annotate.services.errors import UndoRefused
+from annotate.services.undo import judgment_undo
 from tests.annotate.crowds import leased
-from tests.factories import make_annotators, make_comparison, make_comparisons, make_project
+from tests.clients import api_client
+from tests.factories import (
+    add_member,
+    make_annotators,
+    make_comparison,
+    make_comparisons,
+    make_project,
+    make_user,
+)
 
 HX = {"HX-Request": "true"}
-
-
-def _api(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def _counters_match_the_judgments() -> None:
@@ -51,7 +57,7 @@ def _counters_match_the_judgments() -> None:
         counted = {choice: getattr(c, f"votes_{choice}") for choice in Choice.values}
         assert counted == {choice: tallies[c.pk][choice] for choice in Choice.values}, c.pk
         assert c.vote_count == sum(counted.values())
-        assert (c.winner, c.agreement) == _plurality(counted)
+        assert (c.winner, c.agreement) == vote_plurality(counted)
 
 
 @pytest.mark.django_db
@@ -61,7 +67,7 @@ class JudgmentUndoApiTests:
     ) -> None:
         make_comparisons(project, 2)
         lease = leased(project, annotator, flipped=True)
-        api = _api(annotator)
+        api = api_client(annotator)
         submitted = api.post(f"/api/assignments/{lease.pk}/submit/", {"choice": "a"}, format="json")
         assert submitted.status_code == 201
         response = api.post(f"/api/assignments/{lease.pk}/undo/", format="json")
@@ -83,7 +89,7 @@ class JudgmentUndoApiTests:
         project.overlap_target = 2
         project.save()
         make_comparison(project)
-        api = _api(annotator)
+        api = api_client(annotator)
         lease = leased(project, annotator)
         live = api.post(f"/api/assignments/{lease.pk}/undo/", format="json")
         assert live.status_code == 409 and live.json()["code"] == "undo_not_submitted"
@@ -108,7 +114,7 @@ class JudgmentUndoApiTests:
         lease = leased(project, annotator)
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
         other = make_annotators(project, 1)[0]
-        response = _api(other).post(f"/api/assignments/{lease.pk}/undo/", format="json")
+        response = api_client(other).post(f"/api/assignments/{lease.pk}/undo/", format="json")
         assert response.status_code == 404
         assert Judgment.objects.filter(assignment_id=lease.pk).exists()
 
@@ -192,3 +198,174 @@ class JudgmentUndoConcurrencyTests:
             _counters_match_the_judgments()
         assert sum(outcomes.values()) == self.ROUNDS
         assert set(Comparison.objects.values_list("status", flat=True)) == {ComparisonStatus.COMPLETE}
+
+
+def _judge(
+    project: Project, user: User, choice: str, *, flipped: bool = False, **fields: object
+) -> Assignment:
+    """Lease the next comparison to ``user`` (shown flipped or not) and submit ``choice`` in screen terms."""
+    lease = comparison_next_for_annotator(project=project, annotator=user)
+    assert lease is not None
+    Assignment.objects.filter(pk=lease.pk).update(flipped=flipped)
+    judgment_submit(assignment_id=lease.pk, annotator=user, choice=choice, **fields)  # type: ignore[arg-type]
+    return lease
+
+
+def _state(comparison: Comparison) -> tuple[object, ...]:
+    c = Comparison.objects.get(pk=comparison.pk)
+    return (c.votes_a, c.votes_b, c.votes_tie, c.votes_both_bad, c.vote_count, c.winner, c.agreement, c.status,
+            c.slots_taken)  # fmt: skip
+
+
+class JudgmentUndoTests:
+    def test_it_uncounts_exactly_its_vote_and_serves_the_lease_back(
+        self, project: Project, annotator: User
+    ) -> None:
+        project.overlap_target = 4
+        project.save()
+        comparison = make_comparison(project)
+        others = make_annotators(project, 2)
+        _judge(project, others[0], "a")
+        _judge(project, others[1], "b")
+        before = _state(comparison)
+        # Shown flipped: the "B" pressed on screen is stored as canonical A, which is what must be uncounted.
+        lease = _judge(project, annotator, "b", flipped=True, strength="slightly", rationale="B is clearer")
+        assert _state(comparison)[:7] == (2, 1, 0, 0, 3, "a", pytest.approx(2 / 3))
+        result = judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        # The counters as before the vote; the slot stays taken by the lease, live again.
+        assert _state(comparison)[:8] == before[:8] == (1, 1, 0, 0, 2, "", 0.5, ComparisonStatus.OPEN)
+        assert _state(comparison)[8] == 3
+        assert not Judgment.objects.filter(assignment_id=lease.pk).exists()
+        reopened = Assignment.objects.get(pk=lease.pk)
+        assert (reopened.status, reopened.closed_at, reopened.flipped) == (AssignmentStatus.LIVE, None, True)
+        assert reopened.expires_at > timezone.now()
+        assert result.lease.pk == lease.pk and result.lease.comparison.response_a.text
+        served = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert served is not None and served.pk == lease.pk
+        # Judged anew, it counts once.
+        judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="tie")
+        assert _state(comparison)[:5] == (1, 1, 1, 0, 3)
+
+    def test_it_reopens_a_comparison_its_own_vote_completed(self, project: Project, annotator: User) -> None:
+        project.overlap_target = 2
+        project.save()
+        comparison = make_comparison(project)
+        _judge(project, make_annotators(project, 1)[0], "a")
+        lease = _judge(project, annotator, "a")
+        assert _state(comparison)[4:8] == (2, "a", 1.0, ComparisonStatus.COMPLETE)
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert _state(comparison) == (1, 0, 0, 0, 1, "a", 1.0, ComparisonStatus.OPEN, 2)
+
+    def test_it_leaves_no_winner_when_the_last_vote_is_taken_back(
+        self, project: Project, annotator: User
+    ) -> None:
+        comparison = make_comparison(project)
+        lease = _judge(project, annotator, "both_bad")
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert _state(comparison) == (0, 0, 0, 0, 0, "", None, ComparisonStatus.OPEN, 1)
+
+    def test_it_allows_undo_after_others_voted_while_still_open(
+        self, project: Project, annotator: User
+    ) -> None:
+        project.overlap_target = 3
+        project.save()
+        comparison = make_comparison(project)
+        lease = _judge(project, annotator, "a")
+        _judge(project, make_annotators(project, 1)[0], "b")
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert _state(comparison)[:8] == (0, 1, 0, 0, 1, "b", 1.0, ComparisonStatus.OPEN)
+
+    def test_it_refuses_once_others_completed_the_comparison(self, project: Project, annotator: User) -> None:
+        project.overlap_target = 2
+        project.save()
+        comparison = make_comparison(project)
+        lease = _judge(project, annotator, "a")
+        _judge(project, make_annotators(project, 1)[0], "b")
+        before = _state(comparison)
+        with pytest.raises(UndoRefused, match="others have since completed") as refused:
+            judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert (refused.value.code, refused.value.status) == ("undo_comparison_completed", 409)
+        assert _state(comparison) == before and before[7] == ComparisonStatus.COMPLETE
+        assert Judgment.objects.filter(assignment_id=lease.pk).exists()
+
+    def test_it_refuses_after_the_window(self, project: Project, annotator: User, settings: object) -> None:
+        settings.JUDGMENT_UNDO_SECONDS = 30  # type: ignore[attr-defined]
+        comparison = make_comparison(project)
+        lease = _judge(project, annotator, "a")
+        created = Judgment.objects.get(assignment_id=lease.pk).created_at
+        before = _state(comparison)
+        with pytest.raises(UndoRefused, match="for 30 s after") as refused:
+            judgment_undo(assignment_id=lease.pk, annotator=annotator, now=created + timedelta(seconds=30))
+        assert refused.value.code == "undo_window_passed"
+        assert _state(comparison) == before
+        judgment_undo(assignment_id=lease.pk, annotator=annotator, now=created + timedelta(seconds=29))
+        assert _state(comparison)[4] == 0
+
+    def test_it_refuses_someone_elses_judgment_and_changes_nothing(
+        self, project: Project, annotator: User
+    ) -> None:
+        comparison = make_comparison(project)
+        lease = _judge(project, annotator, "a")
+        before = _state(comparison)
+        for intruder in (make_annotators(project, 1)[0], make_user("stranger")):
+            with pytest.raises(NotYourLease):
+                judgment_undo(assignment_id=lease.pk, annotator=intruder)
+        with pytest.raises(NotYourLease):
+            judgment_undo(assignment_id=10**9, annotator=annotator)
+        assert _state(comparison) == before
+        assert Assignment.objects.get(pk=lease.pk).status == AssignmentStatus.SUBMITTED
+
+    def test_it_refuses_a_former_member_and_another_projects_page(
+        self, project: Project, annotator: User
+    ) -> None:
+        make_comparison(project)
+        lease = _judge(project, annotator, "a")
+        other = make_project(slug="elsewhere")
+        add_member(other, annotator)
+        with pytest.raises(NotYourLease):
+            judgment_undo(assignment_id=lease.pk, annotator=annotator, project=other)
+        Membership.objects.filter(project=project, user=annotator).delete()
+        with pytest.raises(NotYourLease):
+            judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert Judgment.objects.filter(assignment_id=lease.pk).exists()
+
+    def test_it_undoes_once_and_never_a_live_or_skipped_lease(
+        self, project: Project, annotator: User
+    ) -> None:
+        make_comparisons(project, 3)
+        lease = _judge(project, annotator, "a")
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        with pytest.raises(UndoRefused, match="this lease is live") as refused:
+            judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert refused.value.code == "undo_not_submitted"
+        assignment_skip(assignment_id=lease.pk, annotator=annotator)
+        with pytest.raises(UndoRefused, match="this lease is skipped"):
+            judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert Comparison.objects.get(pk=lease.comparison_id).vote_count == 0
+
+    def test_it_undoes_a_gold_item_like_any_other(self, annotator: User) -> None:
+        # Refusing (or answering differently) would tell the annotator which items are gold.
+        project = Project.objects.get(memberships__user=annotator)
+        project.gold_rate = 1.0
+        project.save()
+        gold = make_comparison(project, is_gold=True, gold_answer=Choice.B)
+        lease = _judge(project, annotator, "a")
+        assert lease.comparison_id == gold.pk
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert _state(gold) == (0, 0, 0, 0, 0, "", None, ComparisonStatus.OPEN, 0)
+        served = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert served is not None and served.pk == lease.pk
+
+    def test_it_serves_the_undone_comparison_before_the_next_one_held(
+        self, project: Project, annotator: User
+    ) -> None:
+        make_comparisons(project, 3)
+        lease = comparison_next_for_annotator(project=project, annotator=annotator)
+        assert lease is not None
+        _, upcoming = judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="a")
+        assert upcoming is not None and upcoming.pk != lease.pk
+        judgment_undo(assignment_id=lease.pk, annotator=annotator)
+        assert comparison_next_for_annotator(project=project, annotator=annotator).pk == lease.pk  # type: ignore[union-attr]
+        judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="b")
+        # The lease held meanwhile is served next, not a third comparison.
+        assert comparison_next_for_annotator(project=project, annotator=annotator).pk == upcoming.pk  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from annotate.models import Judgment, Project
+from tests.browser import log_in
 from tests.factories import PASSWORD, make_annotators, make_comparison, make_voted_pairs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,14 +42,6 @@ class Violations:
 @pytest.fixture
 def violations(page: Any) -> Iterator[Violations]:
     yield Violations(page)
-
-
-def log_in(page: Any, live_server: Any, user: User, next_url: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/?next={next_url}")
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: url.endswith(next_url) and "/login/" not in url)
 
 
 class ContentSecurityPolicyBrowserTests:

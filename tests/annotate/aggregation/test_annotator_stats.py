@@ -2,11 +2,17 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from annotate.aggregation.annotator_stats import annotator_stats, binomial_two_sided_p_value
+from annotate.aggregation.annotator_stats import AnnotatorStats, annotator_stats, binomial_two_sided_p_value
 from annotate.aggregation.dawid_skene import dawid_skene
 from annotate.aggregation.labels import NO_WINNER
 from annotate.aggregation.majority import majority_vote
-from annotate.simulation import WORKER_TYPES, simulate_votes
+from annotate.simulation import WORKER_TYPES, SimulatedVotes, simulate_votes
+
+
+def _stats(votes: SimulatedVotes, **kwargs) -> AnnotatorStats:
+    return annotator_stats(
+        votes.item, votes.worker, votes.label, flipped=votes.flipped, seconds=votes.seconds, **kwargs
+    )
 
 
 class AnnotatorStatsTests:
@@ -22,14 +28,7 @@ class AnnotatorStatsTests:
             n_items=3000, n_workers=20, worker_counts={"good": 10, "left_biased": 5, "average": 5}, seed=1
         )
         consensus = majority_vote(votes.item, votes.label, n_items=votes.n_items).winner
-        stats = annotator_stats(
-            votes.item,
-            votes.worker,
-            votes.label,
-            flipped=votes.flipped,
-            seconds=votes.seconds,
-            consensus=consensus,
-        )
+        stats = _stats(votes, consensus=consensus)
         left_biased = votes.worker_type == WORKER_TYPES.index("left_biased")
         good = votes.worker_type == WORKER_TYPES.index("good")
         assert np.all(stats.position_bias_p_value[left_biased] < 0.01)
@@ -67,15 +66,7 @@ class AnnotatorStatsTests:
     def test_it_takes_even_medians_and_the_dawid_skene_diagonal(self):
         votes = simulate_votes(n_items=400, n_workers=10, seed=3)
         fit = dawid_skene(votes.item, votes.worker, votes.label)
-        stats = annotator_stats(
-            votes.item,
-            votes.worker,
-            votes.label,
-            flipped=votes.flipped,
-            seconds=votes.seconds,
-            consensus=fit.labels,
-            confusion=fit.confusion,
-        )
+        stats = _stats(votes, consensus=fit.labels, confusion=fit.confusion)
         for worker in range(votes.n_workers):
             assert stats.median_seconds[worker] == pytest.approx(
                 np.median(votes.seconds[votes.worker == worker])

@@ -8,7 +8,7 @@ from annotate.aggregation.bradley_terry import (
     bradley_terry_bootstrap,
     bradley_terry_by_component,
 )
-from annotate.simulation import simulate_comparisons
+from annotate.simulated_comparisons import simulate_comparisons
 
 TRUE_SCORES = [1.0, 0.5, 0.0, -0.3, -1.2]
 
@@ -108,7 +108,9 @@ class BradleyTerryByComponentTests:
         assert "2 are lone pairs" in result.summary() and "1 group of 3 or more" in result.summary()
 
     def test_it_matches_the_plain_fit_on_a_connected_graph(self):
-        comparisons = simulate_comparisons(true_scores=[1.0, 0.0, -1.0, 0.5], n_comparisons=400, left_bias=[0.0])
+        comparisons = simulate_comparisons(
+            true_scores=[1.0, 0.0, -1.0, 0.5], n_comparisons=400, left_bias=[0.0]
+        )
         whole = bradley_terry(comparisons.winner, comparisons.loser)
         split = bradley_terry_by_component(comparisons.winner, comparisons.loser)
         assert split.connected and split.components[0].fit is not None

@@ -145,13 +145,15 @@ class DawidSkeneTests:
     def test_it_gives_the_same_answer_whatever_the_block_size(self, model, monkeypatch):
         # Small blocks put gold items, items without votes, partial slots and the sparse
         # tail (an item with 20 votes) into many different blocks.
-        module = importlib.import_module("annotate.aggregation.dawid_skene")
+        module = importlib.import_module("annotate.aggregation.dawid_skene_blocks")
         votes = simulate_votes(n_items=900, n_workers=40, spammer_share=0.2, seed=9)
         item = np.concatenate([votes.item, np.repeat(3, 20), [905]])
         worker = np.concatenate([votes.worker, np.arange(20), [0]])
         label = np.concatenate([votes.label, np.zeros(20, dtype=np.int64), [1]])
         gold = np.arange(0, 900, 11)
-        options = dict(n_items=910, model=model, gold_item=gold, gold_label=votes.true_label[gold], max_iter=15, tol=None)
+        options = dict(
+            n_items=910, model=model, gold_item=gold, gold_label=votes.true_label[gold], max_iter=15, tol=None
+        )
         whole = dawid_skene(item, worker, label, **options)
         monkeypatch.setattr(module, "BLOCK_ITEMS", 7)
         monkeypatch.setattr(module, "MIN_ITEMS_PER_THREAD", 1)

@@ -1,33 +1,17 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from annotate.aggregation.flags import (
-    FlagThresholds,
-    agreement_with_others,
-    annotator_flags,
-    collusion_test,
-    drift_test,
-)
-from annotate.aggregation.labels import NO_WINNER
-from annotate.aggregation.majority import majority_vote
+from annotate.aggregation.flags import FlagThresholds, annotator_flags_for
 from annotate.simulation import WORKER_TYPES, SimulatedVotes, simulate_votes
 
 
 def _flags(votes: SimulatedVotes, gold: np.ndarray | None = None, **kwargs):
-    majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
-    consensus = np.where(majority.votes >= 2, majority.winner, NO_WINNER)
-    return annotator_flags(
-        votes.item,
-        votes.worker,
-        votes.label,
-        flipped=votes.flipped,
-        seconds=kwargs.pop("seconds", votes.seconds),
-        time=votes.time,
-        consensus=consensus,
-        n_workers=votes.n_workers,
-        gold_item=gold,
-        gold_label=None if gold is None else votes.true_label[gold],
-        **kwargs,
+    if "seconds" in kwargs:
+        votes = replace(votes, seconds=kwargs.pop("seconds"))
+    return annotator_flags_for(
+        votes, gold_item=gold, gold_label=None if gold is None else votes.true_label[gold], **kwargs
     )
 
 
@@ -108,52 +92,3 @@ class AnnotatorFlagsTests:
         exempt = _kind(votes, "colluding")
         flags = _flags(votes, exempt=exempt)
         assert not flags.any_flag[exempt].any()
-
-
-class DriftTestTests:
-    def test_it_finds_the_split_where_accuracy_falls(self):
-        correct = np.array([True] * 40 + [False, False, True, False] * 10)
-        worker = np.zeros(correct.size, dtype=np.int64)
-        time = np.arange(correct.size, dtype=np.float64)
-        result = drift_test(worker, correct, np.ones(correct.size, dtype=bool), time, n_workers=1)
-        assert result.flagged[0]
-        assert result.earlier_votes[0] == 40 and result.recent_accuracy[0] == pytest.approx(0.25)
-        assert result.change_time[0] == 40.0
-        assert result.late.sum() == 40
-
-    def test_it_leaves_a_steady_annotator_alone(self):
-        rng = np.random.default_rng(0)
-        correct = rng.random(400) < 0.8
-        result = drift_test(
-            np.zeros(400, dtype=np.int64), correct, np.ones(400, dtype=bool), np.arange(400.0), n_workers=1
-        )
-        assert not result.flagged[0] and result.p_value[0] > 0.01
-
-
-class CollusionTestTests:
-    def test_it_needs_items_with_a_third_vote(self):
-        result = collusion_test(
-            np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]), n_items=2, n_workers=2
-        )
-        assert result.eligible_items == 0 and result.groups == []
-
-
-class AgreementWithOthersTests:
-    def test_it_scores_each_vote_against_the_other_votes_and_counts_splits_apart(self):
-        # item 0: a, a (k=2 agree); item 1: a, b (k=2 split); item 2: a, a, b; item 3: a alone.
-        item = np.array([0, 0, 1, 1, 2, 2, 2, 3])
-        worker = np.array([0, 1, 0, 1, 0, 1, 2, 0])
-        label = np.array([0, 0, 0, 1, 0, 0, 1, 0])
-        result = agreement_with_others(item, worker, label, n_items=4, n_workers=3)
-        # Worker 0: agrees on 0, disagrees on 1, others split (a vs b) on 2, alone on 3.
-        assert result.scored.tolist() == [2, 2, 1]
-        assert result.agreeing.tolist() == [1, 1, 0]
-        assert result.no_consensus.tolist() == [1, 1, 0]
-        np.testing.assert_allclose(result.share, [0.5, 0.5, 0.0])
-
-    def test_skipped_votes_are_neither_scored_nor_split(self):
-        item, worker, label = np.array([0, 0]), np.array([0, 1]), np.array([0, 1])
-        result = agreement_with_others(
-            item, worker, label, n_items=1, n_workers=2, skip=np.array([True, False])
-        )
-        assert result.scored.tolist() == [0, 1] and np.isnan(result.share[0])

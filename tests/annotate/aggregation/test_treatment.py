@@ -2,9 +2,7 @@ import numpy as np
 import pytest
 
 from annotate.aggregation.dawid_skene import dawid_skene
-from annotate.aggregation.flags import annotator_flags
-from annotate.aggregation.labels import NO_WINNER
-from annotate.aggregation.majority import majority_vote
+from annotate.aggregation.flags import annotator_flags_for
 from annotate.aggregation.treatment import aggregate_labels, vote_treatment
 from annotate.simulation import WORKER_TYPES, simulate_votes
 
@@ -87,31 +85,11 @@ class FlaggedVoteTreatmentTests:
         votes = simulate_votes(
             n_items=4000, votes_per_item=5, worker_counts={"good": 35, "average": 35, "colluding": 12}, seed=6
         )
-        majority = majority_vote(votes.item, votes.label, n_items=votes.n_items)
-        consensus = np.where(majority.votes >= 2, majority.winner, NO_WINNER)
-        flags = annotator_flags(
-            votes.item,
-            votes.worker,
-            votes.label,
-            flipped=votes.flipped,
-            seconds=votes.seconds,
-            time=votes.time,
-            consensus=consensus,
-            n_workers=votes.n_workers,
-        )
+        flags = annotator_flags_for(votes)
         accuracy = {}
         for mode in ("keep", "drop", "downweight"):
             treatment = vote_treatment(flags=flags, worker=votes.worker, mode=mode, method="dawid_skene")
-            result = aggregate_labels(
-                votes.item,
-                votes.worker,
-                votes.label,
-                flipped=votes.flipped,
-                n_items=votes.n_items,
-                n_workers=votes.n_workers,
-                method="dawid_skene",
-                treatment=treatment,
-            )
+            result = aggregate_labels(votes=votes, method="dawid_skene", treatment=treatment)
             accuracy[mode] = _accuracy(result.labels, votes.true_label)
         assert accuracy["downweight"] > accuracy["keep"] + 0.01
         assert accuracy["downweight"] >= accuracy["drop"]
@@ -122,15 +100,6 @@ class FlaggedVoteTreatmentTests:
 
     def test_it_refuses_an_unknown_mode(self):
         votes = simulate_votes(n_items=50, n_workers=6, seed=0)
-        flags = annotator_flags(
-            votes.item,
-            votes.worker,
-            votes.label,
-            flipped=votes.flipped,
-            seconds=votes.seconds,
-            time=votes.time,
-            consensus=np.full(votes.n_items, NO_WINNER),
-            n_workers=votes.n_workers,
-        )
+        flags = annotator_flags_for(votes)
         with pytest.raises(ValueError, match="flagged mode"):
             vote_treatment(flags=flags, worker=votes.worker, mode="ignore")  # type: ignore[arg-type]

@@ -18,9 +18,12 @@ HH_REJECTED = (
 )
 
 
-def _write(tmp_path: Path, name: str, text: str) -> Path:
+def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -15,15 +15,11 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from annotate.services.tokens import token_create
-from tests.factories import PASSWORD, make_user
+from tests.browser import log_in
+from tests.clients import web_client
+from tests.factories import make_user
 
 PAGE = "/accounts/token/"
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _api_status(key: str) -> int:
@@ -33,7 +29,7 @@ def _api_status(key: str) -> int:
 @pytest.mark.django_db
 class TokenPageTests:
     def test_it_shows_the_new_key_once_and_the_key_authenticates(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         assert "You have no token." in web.get(PAGE).content.decode()
         created = web.post(PAGE)
         assert created.status_code == 200
@@ -46,7 +42,7 @@ class TokenPageTests:
         assert _api_status(key) == 200
 
     def test_replacing_the_key_stops_the_old_one(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         web.post(PAGE)
         old = Token.objects.get(user=annotator).key
         web.post(PAGE)
@@ -55,7 +51,7 @@ class TokenPageTests:
         assert (_api_status(old), _api_status(new)) == (401, 200)
 
     def test_revoking_removes_the_key(self, annotator: User) -> None:
-        web = _web(annotator)
+        web = web_client(annotator)
         web.post(PAGE)
         key = Token.objects.get(user=annotator).key
         response = web.post(f"{PAGE}revoke/")
@@ -68,13 +64,13 @@ class TokenPageTests:
         self, annotator: User, outsider: User
     ) -> None:
         other = Token.objects.create(user=outsider)
-        _web(annotator).post(PAGE)
-        _web(annotator).post(f"{PAGE}revoke/")
+        web_client(annotator).post(PAGE)
+        web_client(annotator).post(f"{PAGE}revoke/")
         assert Token.objects.get(user=outsider).key == other.key
 
     def test_revoke_is_post_only(self, annotator: User) -> None:
         Token.objects.create(user=annotator)
-        assert _web(annotator).get(f"{PAGE}revoke/").status_code == 405
+        assert web_client(annotator).get(f"{PAGE}revoke/").status_code == 405
         assert Token.objects.filter(user=annotator).exists()
 
 
@@ -106,11 +102,7 @@ class TokenCreateConcurrencyTests:
 class TokenPageBrowserTests:
     def test_it_creates_shows_once_and_revokes_a_token(self, page: Any, live_server: Any) -> None:
         user = make_user("tokenuser")
-        page.goto(f"{live_server.url}/accounts/login/?next=/annotate/")
-        page.fill("#id_username", "tokenuser")
-        page.fill("#id_password", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: url.endswith("/annotate/"))
+        log_in(page, live_server, user, "/annotate/")
         page.click("text=Your API token")
         page.wait_for_selector("#token-state:has-text('You have no token.')")
         page.click("#token-create")

@@ -10,18 +10,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from annotate.models import Membership, Project, Role
-from tests.factories import PASSWORD, make_superuser, make_user
+from tests.browser import log_in
+from tests.clients import web_client
+from tests.factories import make_superuser, make_user
 
 HX = {"HX-Request": "true"}
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _links(html: str, slug: str) -> set[str]:
@@ -36,24 +31,24 @@ class HomePageTests:
     ) -> None:
         staff = [f"/annotate/demo/{page}/" for page in ("imports", "quality", "snapshots", "members")]
         labelling = ["/annotate/demo/", "/annotate/demo/mine/"]
-        assert _links(_web(annotator).get("/annotate/").content.decode(), "demo") == set(labelling)
-        assert _links(_web(project_admin).get("/annotate/").content.decode(), "demo") == set(
+        assert _links(web_client(annotator).get("/annotate/").content.decode(), "demo") == set(labelling)
+        assert _links(web_client(project_admin).get("/annotate/").content.decode(), "demo") == set(
             labelling + staff
         )
         # A reader of every project is no member: they read it but do not label it.
-        assert _links(_web(staff_reader).get("/annotate/").content.decode(), "demo") == set(staff)
-        assert 'data-project="demo"' not in _web(outsider).get("/annotate/").content.decode()
+        assert _links(web_client(staff_reader).get("/annotate/").content.decode(), "demo") == set(staff)
+        assert 'data-project="demo"' not in web_client(outsider).get("/annotate/").content.decode()
 
     def test_it_offers_project_creation_only_to_who_may_create(self, project_admin: User) -> None:
-        assert 'id="new-project"' not in _web(project_admin).get("/annotate/").content.decode()
+        assert 'id="new-project"' not in web_client(project_admin).get("/annotate/").content.decode()
         creator = make_user("creator", perms=["add_project"])
-        assert 'id="new-project"' in _web(creator).get("/annotate/").content.decode()
+        assert 'id="new-project"' in web_client(creator).get("/annotate/").content.decode()
 
     def test_it_shows_an_inactive_project_to_its_admin_without_labelling(
         self, project: Project, project_admin: User
     ) -> None:
         Project.objects.filter(pk=project.pk).update(is_active=False)
-        html = _web(project_admin).get("/annotate/").content.decode()
+        html = web_client(project_admin).get("/annotate/").content.decode()
         assert "(inactive)" in html
         assert "/annotate/demo/" not in _links(html, "demo")
         assert "/annotate/demo/quality/" in _links(html, "demo")
@@ -65,7 +60,7 @@ class ProjectNavTests:
     def test_each_project_page_carries_the_shared_navigation(
         self, project: Project, project_admin: User, page: str
     ) -> None:
-        html = _web(project_admin).get(f"/annotate/demo/{page}/").content.decode()
+        html = web_client(project_admin).get(f"/annotate/demo/{page}/").content.decode()
         nav = html.split('class="project-nav"', 1)[1].split("</nav>", 1)[0]
         for other in ("imports", "quality", "snapshots", "members"):
             assert f'href="/annotate/demo/{other}/"' in nav
@@ -76,7 +71,7 @@ class ProjectNavTests:
 class ProjectCreatePageTests:
     def test_it_creates_the_project_with_its_creator_as_admin(self) -> None:
         creator = make_user("creator", perms=["add_project"])
-        response = _web(creator).post(
+        response = web_client(creator).post(
             "/annotate/projects/new/", {"name": "Helpfulness", "slug": "help", "overlap_target": 2}
         )
         assert response.status_code == 302
@@ -100,7 +95,7 @@ class ProjectCreatePageTests:
     def test_it_names_what_is_wrong_and_creates_nothing(
         self, project: Project, data: dict[str, Any], message: str
     ) -> None:
-        response = _web(make_superuser()).post("/annotate/projects/new/", data)
+        response = web_client(make_superuser()).post("/annotate/projects/new/", data)
         assert response.status_code == 400
         assert message in response.content.decode()
         assert Project.objects.count() == 1
@@ -111,7 +106,7 @@ class MembersPageTests:
     def test_it_adds_a_member_and_answers_htmx_with_the_members_section(
         self, project: Project, project_admin: User, outsider: User
     ) -> None:
-        response = _web(project_admin).post(
+        response = web_client(project_admin).post(
             "/annotate/demo/members/", {"username": "outsider", "role": "annotator"}, headers=HX
         )
         assert response.status_code == 200
@@ -124,7 +119,7 @@ class MembersPageTests:
     def test_it_answers_a_bad_username_with_400_and_the_error(
         self, project: Project, project_admin: User
     ) -> None:
-        response = _web(project_admin).post(
+        response = web_client(project_admin).post(
             "/annotate/demo/members/", {"username": "ghost", "role": "admin"}, headers=HX
         )
         assert response.status_code == 400
@@ -134,7 +129,7 @@ class MembersPageTests:
     def test_it_changes_a_role_and_removes_a_member(
         self, project: Project, project_admin: User, annotator: User
     ) -> None:
-        web = _web(project_admin)
+        web = web_client(project_admin)
         assert (
             web.post("/annotate/demo/members/role/", {"username": "ann", "role": "admin"}).status_code == 302
         )
@@ -147,13 +142,13 @@ class MembersPageTests:
     def test_a_plain_form_post_says_what_happened_after_the_redirect(
         self, project: Project, project_admin: User, annotator: User
     ) -> None:
-        web = _web(project_admin)
+        web = web_client(project_admin)
         response = web.post("/annotate/demo/members/role/", {"username": "ann", "role": "admin"}, follow=True)
         assert "ann is now Admin." in response.content.decode()
         assert "ann is now Admin." not in web.get("/annotate/demo/members/").content.decode()  # shown once
 
     def test_it_refuses_to_remove_the_last_admin(self, project: Project, project_admin: User) -> None:
-        response = _web(project_admin).post("/annotate/demo/members/remove/", {"username": "padmin"})
+        response = web_client(project_admin).post("/annotate/demo/members/remove/", {"username": "padmin"})
         assert response.status_code == 400
         assert "padmin is the last admin of demo" in response.content.decode()
         assert Membership.objects.filter(user=project_admin, role=Role.ADMIN).exists()
@@ -161,7 +156,7 @@ class MembersPageTests:
     def test_a_reader_sees_the_members_without_the_forms(
         self, project: Project, annotator: User, staff_reader: User
     ) -> None:
-        html = _web(staff_reader).get("/annotate/demo/members/").content.decode()
+        html = web_client(staff_reader).get("/annotate/demo/members/").content.decode()
         assert 'data-member="ann"' in html
         assert 'id="member-add"' not in html
         assert "members/remove/" not in html
@@ -173,11 +168,7 @@ class ProjectPagesBrowserTests:
     def test_it_creates_a_project_and_invites_a_member(self, page: Any, live_server: Any) -> None:
         creator = make_user("creator", perms=["add_project"])
         make_user("newcomer")
-        page.goto(f"{live_server.url}/accounts/login/?next=/annotate/")
-        page.fill("#id_username", "creator")
-        page.fill("#id_password", PASSWORD)
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: url.endswith("/annotate/"))
+        log_in(page, live_server, creator, "/annotate/")
         page.click("#new-project")
         page.fill("#id_name", "Harmlessness")
         page.fill("#id_slug", "harm")

@@ -1,7 +1,6 @@
 """The annotator's pages: Undo on the task page, and "My judgments" showing each judgment as it was shown.
 
-The undo API and racing submits: tests/annotate/test_undo.py; the service's own rules:
-tests/annotate/test_assignment.py.
+The undo API, racing submits and the service's own rules: tests/annotate/test_undo.py.
 """
 
 from __future__ import annotations
@@ -11,26 +10,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
-from annotate.models import (
-    Choice,
-    Judgment,
-    Project,
-)
-from annotate.services.assignment import (
-    judgment_submit,
-)
+from annotate.models import Choice, Judgment, Project
+from annotate.services.judgments import judgment_submit
 from tests.annotate.crowds import leased
+from tests.clients import web_client
 from tests.factories import add_member, make_comparison, make_comparisons, make_project
 
 HX = {"HX-Request": "true"}
-
-
-def _web(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.django_db
@@ -40,7 +27,7 @@ class TaskUndoPageTests:
     ) -> None:
         make_comparisons(project, 2)
         lease = leased(project, annotator)
-        web = _web(annotator)
+        web = web_client(annotator)
         page = web.post(
             f"/annotate/{project.slug}/submit/", {"assignment": lease.pk, "choice": "b"}, headers=HX
         )
@@ -60,7 +47,7 @@ class TaskUndoPageTests:
     ) -> None:
         make_comparisons(project, 2)
         lease = leased(project, annotator)
-        web = _web(annotator)
+        web = web_client(annotator)
         page = web.post(f"/annotate/{project.slug}/submit/", {"assignment": lease.pk, "choice": "a"})
         assert page.status_code == 302 and page["Location"] == f"/annotate/{project.slug}/?undo={lease.pk}"
         assert 'id="undo-button"' in web.get(page["Location"]).content.decode()
@@ -82,7 +69,7 @@ class TaskUndoPageTests:
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
         judgment = Judgment.objects.get(assignment_id=lease.pk)
         Judgment.objects.filter(pk=judgment.pk).update(created_at=judgment.created_at - timedelta(seconds=30))
-        web = _web(annotator)
+        web = web_client(annotator)
         assert (
             'id="undo-button"' not in web.get(f"/annotate/{project.slug}/?undo={lease.pk}").content.decode()
         )
@@ -102,7 +89,9 @@ class TaskUndoPageTests:
         make_comparison(project)
         lease = leased(project, annotator)
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
-        response = _web(annotator).post(f"/annotate/{other.slug}/assignments/{lease.pk}/undo/", headers=HX)
+        response = web_client(annotator).post(
+            f"/annotate/{other.slug}/assignments/{lease.pk}/undo/", headers=HX
+        )
         assert response.status_code == 403
         assert Judgment.objects.filter(assignment_id=lease.pk).exists()
 
@@ -115,7 +104,7 @@ class MyJudgmentsPageTests:
         # On screen "Stored as B" was on the left, as A; the annotator pressed A and wrote so.
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", rationale="A is kinder")
         assert Judgment.objects.get().choice == Choice.B
-        html = _web(annotator).get(f"/annotate/{project.slug}/mine/").content.decode()
+        html = web_client(annotator).get(f"/annotate/{project.slug}/mine/").content.decode()
         row = html[html.index("<tr data-judgment=") :]
         assert 'data-choice="a"' in row
         assert '<td class="verdict">A is better</td>' in row
@@ -129,5 +118,5 @@ class MyJudgmentsPageTests:
         for choice in ("b", "tie"):
             lease = leased(project, annotator, flipped=choice == "tie")
             judgment_submit(assignment_id=lease.pk, annotator=annotator, choice=choice)
-        html = _web(annotator).get(f"/annotate/{project.slug}/mine/").content.decode()
+        html = web_client(annotator).get(f"/annotate/{project.slug}/mine/").content.decode()
         assert '<td class="verdict">B is better</td>' in html and '<td class="verdict">Tie</td>' in html
