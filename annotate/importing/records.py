@@ -33,6 +33,7 @@ KIND_LABELS = {
     "pairs": "Preference pairs {prompt, chosen, rejected}",
     "ratings": "Ratings {prompt, response_a, response_b, preference}",
     "hh": "HH-RLHF transcripts {chosen, rejected}",
+    "unpaired": "Unpaired verdicts (KTO) {prompt, completion, label}",
 }
 KINDS = tuple(KIND_LABELS)
 
@@ -53,6 +54,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pairs": (("prompt", "chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
     "ratings": (("prompt", "response_a", "response_b", "preference"), ("batch", *EXPORT_COLUMNS)),
     "hh": (("chosen", "rejected"), ("batch", *EXPORT_COLUMNS)),
+    # TRL's unpaired preference rows (our trl_unpaired export): each response with its verdict.
+    "unpaired": (("prompt", "completion", "label"), EXPORT_COLUMNS),
 }
 # Column sizes in annotate.models (Response.model_version, Comparison.batch).
 MAX_LENGTH = {"model_version": 200, "batch": 100}
@@ -62,7 +65,10 @@ MAX_LENGTH = {"model_version": 200, "batch": 100}
 GOLD_FIELD = "gold"
 GOLD_KINDS = ("pairs", "ratings", "hh")
 # CSV cells carry text; these are the spellings of a boolean accepted there.
-GOLD_CELLS = {"true": True, "false": False, "1": True, "0": False}
+BOOLEAN_CELLS = {"true": True, "false": False, "1": True, "0": False}
+# Where an unpaired record's verdict is stored: Response.metadata[IMPORTED_LABEL], true for a
+# desirable response and false for an undesirable one (the quality page counts them apart).
+IMPORTED_LABEL = "imported_label"
 for _kind in GOLD_KINDS:
     FIELDS[_kind] = (FIELDS[_kind][0], (*FIELDS[_kind][1], GOLD_FIELD))
 
@@ -437,25 +443,24 @@ class _Checker:
             self.bad(second_field, f'is the same as "{first_field}"')
 
 
-def _gold_flag(check: _Checker, record: dict[str, Any]) -> bool:
-    """The record's ``gold`` field: a boolean (in CSV: true, false, 1 or 0); absent is False."""
-    value = record.get(GOLD_FIELD, False)
+def _flag(check: _Checker, record: dict[str, Any], field: str) -> bool | None:
+    """A boolean field (in CSV: true, false, 1 or 0); absent is False, a bad value reported and None."""
+    value = record.get(field, False)
     if check.text_cells and isinstance(value, str):
-        flag = GOLD_CELLS.get(value.strip().lower())
+        flag = BOOLEAN_CELLS.get(value.strip().lower())
         if flag is None:
-            check.bad(GOLD_FIELD, f'expected true or false, got "{value}"')
-            return False
+            check.bad(field, f'expected true or false, got "{value}"')
         return flag
     if not isinstance(value, bool):
-        check.bad(GOLD_FIELD, f"expected true or false, got {json_type(value)}")
-        return False
+        check.bad(field, f"expected true or false, got {json_type(value)}")
+        return None
     return value
 
 
 def _gold_apply(check: _Checker, kind: str, present: dict[str, Any], record: Record | None) -> Record | None:
     if kind not in GOLD_KINDS:
         return record
-    gold = _gold_flag(check, present)
+    gold = _flag(check, present, GOLD_FIELD)
     if gold and isinstance(record, ComparisonRecord):
         return dataclasses.replace(record, gold=True)
     return record
@@ -598,10 +603,24 @@ def _hh_record(check: _Checker, record: dict[str, Any]) -> ComparisonRecord | No
     )
 
 
+def _unpaired_record(check: _Checker, record: dict[str, Any]) -> ResponseRecord | None:
+    """A response with the dataset's verdict on it (KTO's label), stored in its metadata; no comparison."""
+    prompt = check.prompt(record)
+    completion = check.reply(record, "completion")
+    label = _flag(check, record, "label") if "label" in record else None
+    check.export_columns(record)
+    if prompt is None or completion is None or label is None:
+        return None
+    return ResponseRecord(
+        prompt=prompt, responses=(completion,), model_version="", metadata=({IMPORTED_LABEL: label},)
+    )
+
+
 _BUILDERS: dict[str, Any] = {
     "prompts": _prompt_record,
     "responses": _response_record,
     "pairs": _pair_record,
     "ratings": _rating_record,
     "hh": _hh_record,
+    "unpaired": _unpaired_record,
 }

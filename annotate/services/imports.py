@@ -165,6 +165,9 @@ def import_file(
                 prompts_write(project, chunk, tally)  # type: ignore[arg-type]
             elif kind == "responses":
                 touched |= responses_write(project, chunk, tally)  # type: ignore[arg-type]
+            elif kind == "unpaired":
+                # Responses with their imported verdict; no comparisons (a verdict is on one response).
+                responses_write(project, chunk, tally)  # type: ignore[arg-type]
             else:
                 comparisons_write(project, chunk, batch, tally)  # type: ignore[arg-type]
             done += len(chunk)
