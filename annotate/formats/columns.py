@@ -3,7 +3,7 @@
 One place per column: adding an export column means adding it to ``STAT_COLUMNS`` (or a
 schema's text columns) and ``ARROW_SCHEMAS``, its Python value in ``columns`` and its SQL in
 ``sql_jsonl_line`` / ``sql_flat_columns``; the import accepts ``STAT_COLUMNS`` back
-(``annotate.importing.records``). Schemas are named by ``annotate.models.ExportSchema`` values.
+(``annotate.importing.kinds``). Schemas are named by ``annotate.models.ExportSchema`` values.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from annotate.aggregation.labels import (
 )
 from annotate.aggregation.majority import majority_vote
 from annotate.aggregation.votes import FloatArray, ProjectVotes
-from annotate.importing.records import IMPORTED_LABEL
+from annotate.importing.kinds import IMPORTED_LABEL
 from annotate.models import (
     Project,
     Response,

@@ -23,12 +23,14 @@ from django.utils import timezone
 
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected
-from annotate.importing.readers import Position, Unreadable, records_open
-from annotate.models import Comparison, ImportJob, JobStatus, Judgment, Project, Prompt, Response
+from annotate.importing.readers import records_open
+from annotate.importing.source import Position, Unreadable
+from annotate.models import Comparison, ImportJob, JobStatus, Project, Prompt, Response
 from annotate.services import imports
 from annotate.services.import_files import import_files_clean
 from annotate.services.import_writer import pairs_chosen
 from annotate.services.imports import import_file
+from tests.annotate.importing.helpers import _rows
 from tests.factories import make_import_file, make_pair_records
 
 DEEP = "[" * 100_000
@@ -44,13 +46,6 @@ def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def _rows() -> dict[str, int]:
-    return {
-        "prompts": Prompt.objects.count(),
-        "responses": Response.objects.count(),
-        "comparisons": Comparison.objects.count(),
-        "judgments": Judgment.objects.count(),
-    }
 
 
 def _problems(project: Project, path: Path, kind: str) -> list[str]:
@@ -224,9 +219,9 @@ class HostileFileTests:
     def test_it_imports_turns_and_metadata_from_parquet_read_in_small_batches(
         self, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from annotate.importing import readers
+        from annotate.importing import parquet_reader
 
-        monkeypatch.setattr(readers.ParquetSource, "BATCH_BYTES", 200)  # a few rows per Python batch
+        monkeypatch.setattr(parquet_reader.ParquetSource, "BATCH_BYTES", 200)  # a few rows per Python batch
         rows = [
             {"prompt": [{"role": "user", "content": f"turn {i}"}], "response": f"r{i}", "model_version": "v1"}
             for i in range(30)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from annotate.formats.hh import hh_turns
-from annotate.importing.records import ComparisonRecord, RecordInvalid, ResponseRecord, record_parse
+from annotate.importing.kinds import ComparisonRecord, RecordInvalid, ResponseRecord
+from annotate.importing.records import record_parse
 from tests.annotate.importing.helpers import HH_CHOSEN, HH_REJECTED
 
 
