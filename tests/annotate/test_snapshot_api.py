@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from annotate.aggregation.selection import SnapshotFilters
@@ -189,6 +189,19 @@ class SnapshotApiTests:
         assert detail["counts"] == {"preference": 2, "both_bad": 2, "tie": 2, "desirable": 3, "undesirable": 3}
         lines = b"".join(api.get(detail["download"]).streaming_content).splitlines()  # type: ignore[attr-defined]
         assert [json.loads(line)["label"] for line in lines] == [True, False, False, False, True, True]
+
+    def test_the_commands_keep_unpaired_rows_and_export_ties_when_asked(self, project: Project, tmp_path: Path) -> None:
+        unpaired_snapshot(project, LENIENT)
+        out = io.StringIO()
+        keep = ["--keep-ties", "--keep-unpaired", "--keep-flagged", "--min-agreement", "0"]
+        call_command("snapshot_create", "demo", *keep, stdout=out)
+        assert "v2: 3 pairs" in out.getvalue()
+        path = tmp_path / "kto.jsonl"
+        call_command("export_snapshot", "demo", str(path), "--schema", "trl_unpaired", "--include-ties", stdout=out, verbosity=0)
+        assert "wrote 6 rows of demo v2" in out.getvalue()
+        assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == [True, False, False, False, True, True]
+        with pytest.raises(CommandError, match="include_ties applies to the unpaired schema"):
+            call_command("export_snapshot", "demo", str(path), "--include-ties", stdout=out, verbosity=0)
 
     def test_it_refuses_unpaired_options_that_cannot_apply(
         self, api: APIClient, snapshot: Snapshot, project_admin: User
