@@ -94,6 +94,18 @@ class SnapshotFilterForm(forms.Form):
         required=False,
         label="Flagged annotators' votes",
     )
+    keep_unpaired = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Keep both-bad and tie comparisons (for the unpaired export)",
+        help_text="Needs tie and both-bad votes counted (untick “Ignore tie and both-bad votes”).",
+    )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("keep_unpaired") and data.get("drop_ties"):
+            self.add_error("keep_unpaired", "untick “Ignore tie and both-bad votes” to keep these comparisons")
+        return data
 
     def filters(self) -> SnapshotFilters:
         data = dict(self.cleaned_data)
@@ -120,3 +132,10 @@ class SnapshotCreateForm(SnapshotFilterForm):
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices)
     schema = forms.ChoiceField(choices=ExportSchema.choices)
+    include_ties = forms.BooleanField(required=False, label="Ties as two desirable rows (unpaired only)")
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("include_ties") and data.get("schema") != ExportSchema.TRL_UNPAIRED:
+            self.add_error("include_ties", "applies to the unpaired schema only")
+        return data

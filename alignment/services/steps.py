@@ -28,6 +28,7 @@ from alignment.services.runs import RunProgress, StepFailed, absolute, round_fol
 from alignment.services.versions import stored_path, version_champion, version_create
 from alignment.stats import version_ladder, wilson
 from annotate.models import Choice, Comparison, ComparisonStatus, Prompt, ResponseSource, SnapshotPair
+from annotate.models.snapshots import VoteKind
 
 # Fewer pairs than this cannot train a reward model with a held-out share worth reading.
 MIN_PAIRS = 8
@@ -98,23 +99,34 @@ def snapshot_step(round_: AlignmentRound) -> StepOutcome | None:
         if previous
         else set()
     )
-    rows, new_rows = [], []
+    rows, new_rows, unpaired = [], [], []
     for pair in SnapshotPair.objects.filter(snapshot=snapshot).order_by("id").iterator(chunk_size=2000):
-        row = {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
-        rows.append(row)
-        if pair.comparison_id not in seen:
-            new_rows.append(row)
+        if pair.vote_kind == VoteKind.PREFERENCE:
+            row = {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+            rows.append(row)
+            if pair.comparison_id not in seen:
+                new_rows.append(row)
+            unpaired += [_unpaired(pair.prompt, pair.chosen, True), _unpaired(pair.prompt, pair.rejected, False)]
+        elif pair.vote_kind == VoteKind.BOTH_BAD:
+            # Votes that pairwise methods throw away: KTO learns from both answers being undesirable.
+            unpaired += [_unpaired(pair.prompt, pair.chosen, False), _unpaired(pair.prompt, pair.rejected, False)]
     folder = _round_dir(round_)
     _jsonl_write(folder / "pairs.jsonl", rows)
     _jsonl_write(folder / "new_pairs.jsonl", new_rows)
+    _jsonl_write(folder / "unpaired.jsonl", unpaired)
     return StepOutcome(
         metrics={
             "snapshot": snapshot.pk,
             "version": snapshot.version,
-            "pairs": snapshot.pair_count,
+            "pairs": len(rows),
             "new_pairs": len(new_rows),
+            "unpaired_rows": len(unpaired),
         }
     )
+
+
+def _unpaired(prompt: Any, completion: str, label: bool) -> dict[str, Any]:
+    return {"prompt": prompt, "completion": completion, "label": label}
 
 
 # --- 2. reward model ---------------------------------------------------------------------------------
@@ -182,7 +194,8 @@ def policy_config(round_: AlignmentRound) -> dict[str, Any]:
         **(plan.get("policy_config") or {}),
         "strategy": POLICY_STRATEGY[algorithm],
         "model_name": start.location,
-        "dataset": str(_round_dir(round_) / "pairs.jsonl"),
+        # KTO reads desirable/undesirable answers (both-bad votes too, when the snapshot keeps them).
+        "dataset": str(_round_dir(round_) / ("unpaired.jsonl" if algorithm == "kto" else "pairs.jsonl")),
         "seed": round_.number,
     }
     reference = plan["reference"]

@@ -6,5 +6,5 @@ parallel int arrays `item`, `worker`, `label`.
 
 # Nothing is re-exported here: callers import the submodule they need
 # (``from annotate.aggregation.labels import …``). Importing this package must stay cheap,
-# because the models import ``labels`` through ``importing.records``; re-exporting every
+# because the import's record checks (``importing.checker``) import ``labels``; re-exporting every
 # module here loaded SciPy (about 0.4 s and 60 MB) into every Django process.

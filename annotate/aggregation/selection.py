@@ -14,7 +14,15 @@ from typing import Any, Final, get_args
 import numpy as np
 
 from annotate.aggregation.flags import AnnotatorFlags
-from annotate.aggregation.labels import LABEL_A, LABEL_B, N_LABELS, NO_WINNER, is_decisive
+from annotate.aggregation.labels import (
+    LABEL_A,
+    LABEL_B,
+    LABEL_BOTH_BAD,
+    LABEL_TIE,
+    N_LABELS,
+    NO_WINNER,
+    is_decisive,
+)
 from annotate.aggregation.treatment import (
     DEFAULT_FLAGGED_MODE,
     DEFAULT_POSITION_AWARE,
@@ -41,6 +49,9 @@ COUNT_KEYS: Final = (
     "votes_dropped_flagged",
     "votes_dropped_ties",
     "votes_downweighted",
+    # With keep_unpaired: comparisons kept whose verdict is both-bad or tie (rows, not pairs).
+    "kept_both_bad",
+    "kept_tie",
 )
 
 
@@ -65,8 +76,16 @@ class SnapshotFilters:
     flagged_votes: str = DEFAULT_FLAGGED_MODE
     # Dawid–Skene fits a left-pick share for position-flagged annotators when down-weighting.
     position_aware: bool = DEFAULT_POSITION_AWARE
+    # Keep the comparisons whose verdict is both-bad or tie too, as rows of their kind of vote,
+    # for the unpaired (KTO) export: both responses of a both-bad comparison are undesirable,
+    # a tie's two are desirable when the export asks for them. Pairwise exports skip those rows.
+    # Off by default, so that a snapshot without it is what it always was.
+    keep_unpaired: bool = False
 
     def __post_init__(self) -> None:
+        if self.keep_unpaired and self.drop_ties:
+            # With tie and both-bad votes left out, no comparison can have such a verdict.
+            raise ValueError("keep_unpaired needs drop_ties off: tie and both-bad votes must be counted")
         if self.flagged_votes not in ("drop", "downweight"):
             raise ValueError(f"flagged_votes must be 'drop' or 'downweight', got {self.flagged_votes!r}")
         if self.method not in AGGREGATION_NAMES:
@@ -96,6 +115,9 @@ class PairSelection:
     agreement: FloatArray
     votes: IntArray
     posterior: FloatArray
+    # The verdict (aggregation.labels): LABEL_A/LABEL_B for a pair, LABEL_TIE/LABEL_BOTH_BAD for a
+    # row kept by keep_unpaired, whose "chosen" is then response A and "rejected" response B.
+    verdict: IntArray
     chosen_response_id: IntArray
     rejected_response_id: IntArray
     counts: dict[str, int]
@@ -104,6 +126,12 @@ class PairSelection:
     @property
     def pair_count(self) -> int:
         return int(self.comparison_id.size)
+
+    def kind_counts(self) -> dict[str, int]:
+        """The rows of each kind of vote: ``pairs`` (a preference), ``kept_both_bad`` and ``kept_tie``."""
+        both_bad = int((self.verdict == LABEL_BOTH_BAD).sum())
+        tie = int((self.verdict == LABEL_TIE).sum())
+        return {"pairs": self.pair_count - both_bad - tie, "kept_both_bad": both_bad, "kept_tie": tie}
 
     def take(self, keep: BoolArray) -> PairSelection:
         """The same selection with only the pairs where ``keep`` is True (counts and flagged names as they were)."""
@@ -193,11 +221,12 @@ def select_pairs(
         margin = np.where(strength_n > 0, strength_sum / np.maximum(strength_n, 1), np.nan)
 
     candidate = ~votes.is_gold
+    unpaired = (winner == LABEL_TIE) | (winner == LABEL_BOTH_BAD)
     stages = [
         ("no_votes", n_votes > 0),
         ("too_few_votes", n_votes >= filters.min_votes),
         ("no_winner", winner != NO_WINNER),
-        ("tie_or_both_bad", (winner == LABEL_A) | (winner == LABEL_B)),
+        ("tie_or_both_bad", (winner == LABEL_A) | (winner == LABEL_B) | (unpaired & filters.keep_unpaired)),
         ("low_agreement", agreement >= filters.min_agreement - 1e-12),
         ("low_posterior", posterior >= filters.min_posterior - 1e-12),
     ]
@@ -209,20 +238,21 @@ def select_pairs(
     counts["no_votes"] += comparisons - int(candidate.sum())
     order = np.flatnonzero(passing)
     order = order[np.argsort(votes.comparison_id[order], kind="stable")]
-    chosen_is_a = winner[order] == LABEL_A
-    counts["pairs"] = int(order.size)
-    return PairSelection(
+    verdict = winner[order]
+    # A both-bad or tie row lists response A first, as chosen_is_a=True (neither is preferred).
+    chosen_is_a = verdict != LABEL_B
+    selection = PairSelection(
         comparison_id=votes.comparison_id[order],
         chosen_is_a=chosen_is_a,
         margin=margin[order],
         agreement=agreement[order],
         votes=n_votes[order],
         posterior=posterior[order],
+        verdict=verdict,
         chosen_response_id=np.where(chosen_is_a, votes.response_a_id[order], votes.response_b_id[order]),
         rejected_response_id=np.where(chosen_is_a, votes.response_b_id[order], votes.response_a_id[order]),
         counts=counts,
         flagged=list(flagged) if acting else [],
     )
-
-
-# --- Snapshots and exports ----------------------------------------------------------------------
+    counts.update(selection.kind_counts())
+    return selection

@@ -54,8 +54,8 @@ class ExportJobOutputSerializer(serializers.ModelSerializer[ExportJob]):
     class Meta:
         model = ExportJob
         fields = [
-            "id", "version", "format", "schema", "status", "total", "processed", "percent", "error_message",
-            "created_at", "started_at", "finished_at", "download",
+            "id", "version", "format", "schema", "include_ties", "counts", "status", "total", "processed", "percent",
+            "error_message", "created_at", "started_at", "finished_at", "download",
         ]
 
     def get_download(self, job: ExportJob) -> str | None:
@@ -108,6 +108,18 @@ class SnapshotCreateApi(APIView):
             help_text="Dawid–Skene fits a left-pick share for position-flagged annotators.",
         )
         ngram = IntField(min_value=5, max_value=50, default=DEFAULT_NGRAM)
+        keep_unpaired = FlagField(
+            default=False,
+            help_text="Keep both-bad and tie comparisons as rows of their kind, for the trl_unpaired export; "
+            "needs drop_ties false.",
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs.get("keep_unpaired") and attrs.get("drop_ties", True):
+                raise serializers.ValidationError(
+                    {"keep_unpaired": "needs drop_ties false: tie and both-bad votes must be counted"}
+                )
+            return attrs
 
     class InputSerializer(FiltersSerializer):
         benchmark = NonEmptyFileField(required=False)
@@ -166,6 +178,14 @@ class ExportCreateApi(APIView):
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         format = serializers.ChoiceField(choices=ExportFormat.choices)
         schema = serializers.ChoiceField(choices=ExportSchema.choices)
+        include_ties = FlagField(
+            default=False, help_text="trl_unpaired only: each tie's two responses as two desirable rows."
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs.get("include_ties") and attrs.get("schema") != ExportSchema.TRL_UNPAIRED:
+                raise serializers.ValidationError({"include_ties": "applies to the trl_unpaired schema only"})
+            return attrs
 
     @extend_schema(request=InputSerializer, responses={202: ExportJobOutputSerializer})
     def post(self, request: Request, slug: str, version: int) -> Response:
@@ -175,7 +195,7 @@ class ExportCreateApi(APIView):
         data.is_valid(raise_exception=True)
         job = export_job_create(
             snapshot=snapshot, fmt=data.validated_data["format"], schema=data.validated_data["schema"],
-            created_by=request.user,  # type: ignore[arg-type]
+            include_ties=data.validated_data["include_ties"], created_by=request.user,  # type: ignore[arg-type]
         )
         return Response(ExportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

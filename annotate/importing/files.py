@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from annotate.importing.kinds import KINDS, Record, RecordInvalid, columns_check
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import MAX_PROBLEMS, ImportProblem, ImportRejected, rejected
-from annotate.importing.readers import Position, RecordSource, Unreadable, records_open
-from annotate.importing.records import KINDS, Record, RecordInvalid, columns_check, record_parse
+from annotate.importing.readers import records_open
+from annotate.importing.records import record_parse
+from annotate.importing.source import Position, RecordSource, Unreadable
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 1000

@@ -23,6 +23,7 @@ from annotate.models.snapshots import (
     ExportSchema,
     Snapshot,
     SnapshotPair,
+    VoteKind,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "Snapshot",
     "SnapshotPair",
     "Strength",
+    "VoteKind",
 ]

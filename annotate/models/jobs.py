@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotate.importing.records import KIND_LABELS
+from annotate.importing.kinds import KIND_LABELS
 
 
 class JobStatus(models.TextChoices):
@@ -79,7 +79,7 @@ class Job(models.Model):
         return self.attempts + 1 if self.status == JobStatus.QUEUED else self.attempts
 
 
-# PROMPTS, RESPONSES, PAIRS, RATINGS, HH: the kinds the import reads (annotate.importing.records.KIND_LABELS).
+# PROMPTS, RESPONSES, PAIRS, RATINGS, HH: the kinds the import reads (annotate.importing.kinds.KIND_LABELS).
 # (Enum's functional form, which django-stubs does not describe: hence the ignore.)
 ImportKind = models.TextChoices(
     "ImportKind",

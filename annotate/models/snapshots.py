@@ -25,6 +25,15 @@ class ExportSchema(models.TextChoices):
     HH = "hh", "HH-RLHF {chosen, rejected} transcripts"
     TRL_STANDARD = "trl_standard", "TRL explicit prompt {prompt, chosen, rejected}"
     TRL_CONVERSATIONAL = "trl_conversational", "TRL conversational (lists of {role, content})"
+    TRL_UNPAIRED = "trl_unpaired", "TRL unpaired preference (KTO) {prompt, completion, label}"
+
+
+class VoteKind(models.TextChoices):
+    """The verdict a snapshot row stands for: a preference (a chosen and a rejected response), or neither side."""
+
+    PREFERENCE = "preference", "One response preferred"
+    BOTH_BAD = "both_bad", "Both bad"
+    TIE = "tie", "Tie"
 
 
 class SnapshotImmutable(Exception):
@@ -88,6 +97,9 @@ class SnapshotPair(models.Model):
     agreement = models.FloatField(help_text="Share of the counted votes that chose the winner.")
     votes = models.PositiveIntegerField(help_text="Votes counted for this pair.")
     posterior = models.FloatField(help_text="P(winner | votes): Dawid–Skene posterior, or the vote share for majority.")
+    # Only a snapshot taken with ``keep_unpaired`` has both-bad and tie rows: their "chosen" is response A
+    # and "rejected" response B, neither preferred; the pairwise schemas skip them, trl_unpaired reads them.
+    vote_kind = models.CharField(max_length=16, choices=VoteKind.choices, default=VoteKind.PREFERENCE)
 
     objects = WriteOnceQuerySet.as_manager()
 
@@ -108,6 +120,11 @@ class ExportJob(Job):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     schema = models.CharField(max_length=24, choices=ExportSchema.choices)
+    # trl_unpaired only: a tie's two responses as two desirable rows (left out otherwise).
+    include_ties = models.BooleanField(default=False)
+    # Rows written from each kind of vote ({"preference": n, "both_bad": n, "tie": n}), and for
+    # trl_unpaired the desirable and undesirable rows; set when the export succeeds.
+    counts = models.JSONField(default=dict, blank=True)
     # Absolute path of the finished file or folder; set only once it is complete.
     path = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")

@@ -13,7 +13,7 @@ from annotate.aggregation.labels import LABEL_NAMES
 from annotate.aggregation.votes import ProjectVotes
 from annotate.models import Project
 from annotate.selectors.agreement import project_agreement
-from annotate.selectors.quality import annotator_quality
+from annotate.selectors.quality import annotator_quality, imported_response_verdicts
 from annotate.selectors.ranking import response_ranking
 from annotate.selectors.votes import project_votes
 
@@ -43,6 +43,7 @@ def quality_page(*, project: Project, picked: str = "", votes: ProjectVotes | No
         "unavailable": report.unavailable,
         "drifting": drifting,
         "groups": report.groups,
+        "response_verdicts": imported_response_verdicts(project=project),
         "ranking": response_ranking(project=project, votes=votes),
         "drift_chart": charts.before_after_chart(
             title="Accuracy before and after each drifting annotator's change-point",

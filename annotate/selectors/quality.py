@@ -27,8 +27,10 @@ from annotate.aggregation.labels import (
 )
 from annotate.aggregation.leave_one_out import agreement_with_others, label_counts
 from annotate.aggregation.votes import FloatArray, ProjectVotes
+from annotate.importing.kinds import IMPORTED_LABEL
 from annotate.models import (
     Project,
+    Response,
 )
 from annotate.selectors.agreement import ImportedVerdicts, imported_verdicts, nan_to_none
 from annotate.selectors.votes import project_votes
@@ -285,3 +287,24 @@ def annotator_quality(*, project: Project, votes: ProjectVotes | None = None) ->
     pooled = np.tensordot(per_worker / per_worker.sum(), ds.confusion, axes=1)
     rows.sort(key=lambda r: r.name)
     return AnnotatorReport(rows, ds.confusion, pooled, groups, dict(flags.unavailable), flags, imported)
+
+
+# --- Imported response verdicts (unpaired imports) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponseVerdicts:
+    """The unpaired import's verdicts on single responses: a dataset's labels, not an annotator's votes."""
+
+    desirable: int
+    undesirable: int
+
+
+def imported_response_verdicts(*, project: Project) -> ResponseVerdicts | None:
+    """How many of the project's responses carry an imported desirable / undesirable verdict; None when none does."""
+    responses = Response.objects.filter(prompt__project=project)
+    desirable = responses.filter(**{f"metadata__{IMPORTED_LABEL}": True}).count()
+    undesirable = responses.filter(**{f"metadata__{IMPORTED_LABEL}": False}).count()
+    if not desirable and not undesirable:
+        return None
+    return ResponseVerdicts(desirable=desirable, undesirable=undesirable)

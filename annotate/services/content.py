@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from annotate.db import rows_insert
-from annotate.importing.records import PromptContent
+from annotate.importing.kinds import PromptContent
 from annotate.models import Comparison, Project, Prompt, Response, ResponseSource
 
 ResponseKey = tuple[int, str]  # (prompt id, text hash)

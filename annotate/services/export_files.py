@@ -27,20 +27,61 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db import connection, transaction
 
-from annotate.formats.columns import ARROW_SCHEMAS, PAIR_FIELDS, columns, sql_flat_columns, sql_jsonl_line
-from annotate.models import ExportFormat, ExportSchema, Snapshot, SnapshotPair
+from annotate.formats.columns import (
+    ARROW_SCHEMAS,
+    PAIR_FIELDS,
+    UNPAIRED_SCHEMAS,
+    columns,
+    rows_per_pair,
+    schema_vote_kinds,
+    sql_flat_columns,
+    sql_jsonl_line,
+)
+from annotate.formats.unpaired import LABELS
+from annotate.models import ExportFormat, ExportSchema, Snapshot, SnapshotPair, VoteKind
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
+# The rows a pairwise schema reads (SnapshotPair.vote_kind): preferences only.
+PAIRWISE = (VoteKind.PREFERENCE.value,)
+Kinds = tuple[str, ...]  # SnapshotPair.vote_kind values
+Tick = Callable[[int], None]  # rows written since the last call
 # Snappy: Parquet's default codec, about twice as fast to write as zstd for ~25% larger files.
 PARQUET_COMPRESSION = "snappy"
 
 
-def _chunks(snapshot: Snapshot, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+def export_row_counts(*, snapshot: Snapshot, schema: str, include_ties: bool = False) -> dict[str, int]:
+    """The rows an export writes from each kind of vote, and for an unpaired schema its desirable and undesirable rows.
+
+    From the snapshot's counts, which hold its rows of each kind (a snapshot taken before
+    keep_unpaired existed has only preferences, all of its ``pair_count``).
+    """
+    kept = {
+        VoteKind.PREFERENCE.value: int(snapshot.counts.get("pairs", snapshot.pair_count)),
+        VoteKind.BOTH_BAD.value: int(snapshot.counts.get("kept_both_bad", 0)),
+        VoteKind.TIE.value: int(snapshot.counts.get("kept_tie", 0)),
+    }
+    kinds = schema_vote_kinds(schema, include_ties=include_ties)
+    per_row = rows_per_pair(schema)
+    counts = {kind: per_row * n if kind in kinds else 0 for kind, n in kept.items()}
+    if schema in UNPAIRED_SCHEMAS:
+        counts["desirable"] = sum(kept[k] * LABELS[k].count(True) for k in kinds)
+        counts["undesirable"] = sum(kept[k] * LABELS[k].count(False) for k in kinds)
+    return counts
+
+
+def export_row_total(counts: dict[str, int]) -> int:
+    """All the rows of an export's ``counts`` (those of each kind of vote; desirable/undesirable split them again)."""
+    return sum(n for kind, n in counts.items() if kind in VoteKind.values)
+
+
+def _chunks(
+    snapshot: Snapshot, chunk_size: int, kinds: tuple[str, ...] = PAIRWISE
+) -> Iterator[list[tuple[Any, ...]]]:
     # .iterator() on PostgreSQL is a server-side cursor: the database hands rows over
     # chunk_size at a time, so neither side materialises the snapshot.
     rows = (
-        SnapshotPair.objects.filter(snapshot=snapshot)
+        SnapshotPair.objects.filter(snapshot=snapshot, vote_kind__in=kinds)
         .order_by("id")
         .values_list(*PAIR_FIELDS)
         .iterator(chunk_size=chunk_size)
@@ -86,7 +127,7 @@ def _write_jsonl(
                     for values in zip(*cols.values(), strict=True)
                 )
             )
-            tick(len(chunk))
+            tick(len(cols[names[0]]))
 
 
 def _write_parquet(
@@ -96,8 +137,9 @@ def _write_parquet(
     with pq.ParquetWriter(out, arrow_schema, compression=PARQUET_COMPRESSION) as writer:
         for chunk in chunks:
             # One row group per slice: readers can stream the file back the same way.
-            writer.write_batch(pa.RecordBatch.from_pydict(columns(schema, chunk), schema=arrow_schema))
-            tick(len(chunk))
+            batch = pa.RecordBatch.from_pydict(columns(schema, chunk), schema=arrow_schema)
+            writer.write_batch(batch)
+            tick(batch.num_rows)
 
 
 def _write_hf_dataset(
@@ -137,9 +179,12 @@ def _write_hf_dataset(
 # (bench/export.py). The SQL is annotate.formats.columns.sql_jsonl_line and sql_flat_columns.
 
 
-def _slice_query(snapshot: Snapshot, select: str, chunk_size: int) -> str:
-    """SQL for the next ``chunk_size`` pairs of the snapshot after pair id %s: the id, then ``select``."""
+def _slice_query(snapshot: Snapshot, select: str, chunk_size: int, kinds: tuple[str, ...]) -> str:
+    """SQL for the next ``chunk_size`` pairs of the snapshot (of these kinds of vote) after pair id %s: the id, then ``select``."""
     table = SnapshotPair._meta.db_table
+    # The kinds are VoteKind values (checked), so they are spliced in as literals.
+    assert set(kinds) <= set(VoteKind.values)
+    kind_list = ", ".join(f"'{kind}'" for kind in kinds)
     # Keyset slices in id order, each read off an index (the (snapshot, id) one, or the
     # primary key when the snapshot is most of the table). Each slice is its own
     # statement, so between slices the connection is free and tick() can record progress,
@@ -147,13 +192,15 @@ def _slice_query(snapshot: Snapshot, select: str, chunk_size: int) -> str:
     # COPY it could not (a COPY holds the connection until its last row).
     return (
         f"SELECT sp.id, {select} FROM {table} sp WHERE sp.snapshot_id = {int(snapshot.pk)} AND sp.id > %s "
-        f"ORDER BY sp.id LIMIT {int(chunk_size)}"
+        f"AND sp.vote_kind IN ({kind_list}) ORDER BY sp.id LIMIT {int(chunk_size)}"
     )
 
 
-def _pg_rows(snapshot: Snapshot, select: str, chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
+def _pg_rows(
+    snapshot: Snapshot, select: str, chunk_size: int, kinds: tuple[str, ...]
+) -> Iterator[list[tuple[Any, ...]]]:
     """Slices of (id, *select) rows in id order; memory holds one slice."""
-    sql = _slice_query(snapshot, select, chunk_size)
+    sql = _slice_query(snapshot, select, chunk_size, kinds)
     after = 0
     while True:
         with connection.cursor() as cursor:
@@ -202,12 +249,13 @@ def _copy_slice(cursor: Any, copy: str, after: int) -> tuple[bytearray, int, int
 
 
 def _write_jsonl_postgresql(
-    snapshot: Snapshot, schema: str, out: Path, tick: Callable[[int], None], chunk_size: int
+    snapshot: Snapshot, schema: str, out: Path, tick: Tick, chunk_size: int, kinds: Kinds = PAIRWISE
 ) -> None:
     # Binary rather than text or CSV: those formats scan every byte for characters to
     # escape or quote, which costs PostgreSQL — the side that limits the speed — about a
     # fifth more; in binary a text value leaves as its UTF-8 bytes behind a length.
-    copy = f"COPY ({_slice_query(snapshot, sql_jsonl_line(schema), chunk_size)}) TO STDOUT (FORMAT binary)"
+    copy = f"COPY ({_slice_query(snapshot, sql_jsonl_line(schema), chunk_size, kinds)}) TO STDOUT (FORMAT binary)"
+    per_row = rows_per_pair(schema)  # an unpaired schema's "line" is two lines
     # A writer thread overlaps the disk writes (which release the GIL) with receiving the
     # next slice; at most one slice waits, so memory stays bounded.
     with (
@@ -225,7 +273,7 @@ def _write_jsonl_postgresql(
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(handle.write, lines)
-                tick(count)
+                tick(count * per_row)
             if count < chunk_size:
                 break
         if pending is not None:
@@ -233,12 +281,12 @@ def _write_jsonl_postgresql(
 
 
 def _write_parquet_postgresql(
-    snapshot: Snapshot, schema: str, out: Path, tick: Callable[[int], None], chunk_size: int
+    snapshot: Snapshot, schema: str, out: Path, tick: Tick, chunk_size: int, kinds: Kinds = PAIRWISE
 ) -> None:
     arrow_schema = ARROW_SCHEMAS[schema]
     select = sql_flat_columns(schema)
     with pq.ParquetWriter(out, arrow_schema, compression=PARQUET_COMPRESSION) as writer:
-        for rows in _pg_rows(snapshot, select, chunk_size):
+        for rows in _pg_rows(snapshot, select, chunk_size, kinds):
             columns = list(zip(*rows, strict=True))[1:]  # without the id
             arrays = [pa.array(column, type=f.type) for column, f in zip(columns, arrow_schema, strict=True)]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=arrow_schema))
@@ -253,13 +301,16 @@ def export_write(
     path: Path,
     chunk_size: int = CHUNK,
     progress: Progress | None = None,
+    include_ties: bool = False,
 ) -> int:
-    """Stream the snapshot's pairs to ``path`` in the given format and schema; the path appears only when complete."""
-    if fmt not in ExportFormat.values:
-        raise ValueError(f"format must be one of {ExportFormat.values}, got {fmt!r}")
-    if schema not in ExportSchema.values:
-        raise ValueError(f"schema must be one of {ExportSchema.values}, got {schema!r}")
-    total = snapshot.pair_count
+    """Stream the snapshot's rows to ``path`` in the given format and schema; the path appears only when complete.
+
+    Returns the rows written: one per pair, or for an unpaired schema one per response. Pairwise
+    schemas write only the preference rows; ``include_ties`` (unpaired schemas only) adds the ties.
+    """
+    export_options_check(fmt=fmt, schema=schema, include_ties=include_ties)
+    kinds = schema_vote_kinds(schema, include_ties=include_ties)
+    total = export_row_total(export_row_counts(snapshot=snapshot, schema=schema, include_ties=include_ties))
     done = 0
 
     def tick(n: int) -> None:
@@ -269,17 +320,28 @@ def export_write(
             progress(done, total)
 
     if fmt == ExportFormat.HF_DATASET:
-        _write_hf_dataset(_chunks(snapshot, chunk_size), schema, path, tick)
+        _write_hf_dataset(_chunks(snapshot, chunk_size, kinds), schema, path, tick)
         return done
     with atomic_file(path) as tmp:
         if connection.vendor != "postgresql":
             (_write_jsonl if fmt == ExportFormat.JSONL else _write_parquet)(
-                _chunks(snapshot, chunk_size), schema, tmp, tick
+                _chunks(snapshot, chunk_size, kinds), schema, tmp, tick
             )
         elif fmt == ExportFormat.JSONL:
-            _write_jsonl_postgresql(snapshot, schema, tmp, tick, chunk_size)
-        elif schema == ExportSchema.TRL_CONVERSATIONAL:
-            _write_parquet(_chunks(snapshot, chunk_size), schema, tmp, tick)
+            _write_jsonl_postgresql(snapshot, schema, tmp, tick, chunk_size, kinds)
+        elif schema in (ExportSchema.TRL_CONVERSATIONAL, ExportSchema.TRL_UNPAIRED):
+            # Nested turns, or two rows per pair: built in Python (the JSONL line has its SQL mirror).
+            _write_parquet(_chunks(snapshot, chunk_size, kinds), schema, tmp, tick)
         else:
-            _write_parquet_postgresql(snapshot, schema, tmp, tick, chunk_size)
+            _write_parquet_postgresql(snapshot, schema, tmp, tick, chunk_size, kinds)
     return done
+
+
+def export_options_check(*, fmt: str, schema: str, include_ties: bool = False) -> None:
+    """Raise ``ValueError`` naming what is wrong with an export's format, schema or options."""
+    if fmt not in ExportFormat.values:
+        raise ValueError(f"format must be one of {ExportFormat.values}, got {fmt!r}")
+    if schema not in ExportSchema.values:
+        raise ValueError(f"schema must be one of {ExportSchema.values}, got {schema!r}")
+    if include_ties and schema not in UNPAIRED_SCHEMAS:
+        raise ValueError(f"include_ties applies to the unpaired schema ({', '.join(UNPAIRED_SCHEMAS)}) only")

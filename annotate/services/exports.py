@@ -14,8 +14,14 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from annotate.models import ExportFormat, ExportJob, ExportSchema, JobStatus, Snapshot
-from annotate.services.export_files import atomic_file, export_write
+from annotate.models import ExportFormat, ExportJob, JobStatus, Snapshot
+from annotate.services.export_files import (
+    atomic_file,
+    export_options_check,
+    export_row_counts,
+    export_row_total,
+    export_write,
+)
 from annotate.services.jobs import JobKind, JobLost, job_claim, job_send_on_commit
 
 logger = logging.getLogger(__name__)
@@ -46,15 +52,17 @@ def export_job_path(job: ExportJob) -> Path:
 
 
 def export_job_create(
-    *, snapshot: Snapshot, fmt: str, schema: str, created_by: User | None = None
+    *, snapshot: Snapshot, fmt: str, schema: str, created_by: User | None = None, include_ties: bool = False
 ) -> ExportJob:
-    """A queued export job, sent to the broker once this transaction commits (or by the reaper, if the broker is down)."""
-    if fmt not in ExportFormat.values:
-        raise ValueError(f"format must be one of {ExportFormat.values}, got {fmt!r}")
-    if schema not in ExportSchema.values:
-        raise ValueError(f"schema must be one of {ExportSchema.values}, got {schema!r}")
+    """A queued export job, sent to the broker once this transaction commits (or by the reaper, if the broker is down).
+
+    Its ``counts`` say from the start how many rows each kind of vote will give (the snapshot is frozen).
+    """
+    export_options_check(fmt=fmt, schema=schema, include_ties=include_ties)
+    counts = export_row_counts(snapshot=snapshot, schema=schema, include_ties=include_ties)
     job = ExportJob.objects.create(
-        snapshot=snapshot, format=fmt, schema=schema, total=snapshot.pair_count, created_by=created_by
+        snapshot=snapshot, format=fmt, schema=schema, include_ties=include_ties, counts=counts,
+        total=export_row_total(counts), created_by=created_by,
     )
     job_send_on_commit(kind=EXPORT_JOBS, job_id=job.pk)
     return job
@@ -107,6 +115,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                 path=path,
                 chunk_size=settings.CONCORD_EXPORT_CHUNK_ROWS,
                 progress=claim.progress,
+                include_ties=job.include_ties,
             )
             if job.format == ExportFormat.HF_DATASET:
                 _zip_folder(path)

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from annotate.db import rows_insert
-from annotate.importing.records import ComparisonRecord, PromptRecord, ResponseRecord
+from annotate.importing.kinds import ComparisonRecord, PromptRecord, ResponseRecord
 from annotate.models import Comparison, Judgment, Project, Response
 from annotate.services.content import NewComparison, NewPrompt, NewResponse, content_write
 from annotate.services.gold import gold_answers_set

@@ -33,13 +33,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from annotate.importing.files import file_check, file_records, kind_check
+from annotate.importing.kinds import Record
 from annotate.importing.limits import ImportLimits
+from annotate.importing.parquet_reader import ParquetSource
 from annotate.importing.problems import ImportProblem, ImportRejected, rejected
-from annotate.importing.readers import ParquetSource, format_for, records_open
-from annotate.importing.records import (
-    Record,
-    batch_problems,
-)
+from annotate.importing.readers import format_for, records_open
+from annotate.importing.records import batch_problems
 from annotate.models import ImportJob, JobStatus, Project
 from annotate.services.import_writer import (
     ImportTally,
@@ -165,6 +164,9 @@ def import_file(
                 prompts_write(project, chunk, tally)  # type: ignore[arg-type]
             elif kind == "responses":
                 touched |= responses_write(project, chunk, tally)  # type: ignore[arg-type]
+            elif kind == "unpaired":
+                # Responses with their imported verdict; no comparisons (a verdict is on one response).
+                responses_write(project, chunk, tally)  # type: ignore[arg-type]
             else:
                 comparisons_write(project, chunk, batch, tally)  # type: ignore[arg-type]
             done += len(chunk)

@@ -12,31 +12,40 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Max
 
+from annotate.aggregation.labels import LABEL_BOTH_BAD, LABEL_TIE
 from annotate.aggregation.selection import PairSelection, SnapshotFilters
 from annotate.formats.hh import hh_transcript, sql_hh_transcript
-from annotate.models import Comparison, Project, Prompt, Response, Snapshot, SnapshotPair
+from annotate.models import Comparison, Project, Prompt, Response, Snapshot, SnapshotPair, VoteKind
 from annotate.selectors.pairs import pair_selection
 from annotate.services.decontamination import DEFAULT_NGRAM, benchmark_index_build, prompt_text
 
 # Pairs are written in slices of this many comparisons, in comparison-id order, so that
 # SnapshotPair ids follow comparison ids and memory stays bounded for any snapshot size.
 WRITE_CHUNK = 50_000
+# SnapshotPair.vote_kind of each aggregation.labels verdict; a row of A or B is a preference.
+_VOTE_KINDS = {LABEL_BOTH_BAD: VoteKind.BOTH_BAD.value, LABEL_TIE: VoteKind.TIE.value}
+
+
+def _vote_kinds(selection: PairSelection, start: int, stop: int) -> list[str]:
+    return [_VOTE_KINDS.get(v, VoteKind.PREFERENCE.value) for v in selection.verdict[start:stop].tolist()]
 
 
 def selection_hash(selection: PairSelection) -> str:
     """sha256 over (comparison, chosen response, rejected response, margin, agreement, votes), in comparison order.
 
     Responses are content-addressed and never edited, so their ids stand for their text
-    within one database; equal hashes mean the same pairs with the same labels.
+    within one database; equal hashes mean the same pairs with the same labels. A both-bad
+    or tie row (keep_unpaired) adds its kind of vote, so a preference row hashes as it always has.
     """
     digest = hashlib.sha256()
-    for cid, chosen, rejected, margin, agreement, votes in zip(
+    for cid, chosen, rejected, margin, agreement, votes, kind in zip(
         selection.comparison_id.tolist(), selection.chosen_response_id.tolist(),
         selection.rejected_response_id.tolist(), selection.margin.tolist(), selection.agreement.tolist(),
-        selection.votes.tolist(), strict=True,
+        selection.votes.tolist(), _vote_kinds(selection, 0, selection.pair_count), strict=True,
     ):
         margin_text = "" if math.isnan(margin) else f"{margin:.6f}"
-        digest.update(f"{cid}\t{chosen}\t{rejected}\t{margin_text}\t{agreement:.6f}\t{votes}\n".encode())
+        tail = "" if kind == VoteKind.PREFERENCE else f"\t{kind}"
+        digest.update(f"{cid}\t{chosen}\t{rejected}\t{margin_text}\t{agreement:.6f}\t{votes}{tail}\n".encode())
     return digest.hexdigest()
 
 
@@ -62,9 +71,9 @@ def _write_pairs_postgresql(snapshot: Snapshot, s: PairSelection, start: int, st
     sql = f"""
         INSERT INTO {tables["SnapshotPair"]}
             (snapshot_id, comparison_id, chosen_is_a, prompt, transcript, chosen, rejected, margin, agreement, votes,
-             posterior)
+             posterior, vote_kind)
         SELECT %s, y.cid, y.chosen_is_a, y.turns, {sql_hh_transcript("y.turns")}, y.chosen, y.rejected,
-               y.margin, y.agreement, y.votes, y.posterior
+               y.margin, y.agreement, y.votes, y.posterior, y.vote_kind
         FROM (
             SELECT x.*,
                    CASE WHEN jsonb_typeof(p.content) = 'string'
@@ -72,8 +81,9 @@ def _write_pairs_postgresql(snapshot: Snapshot, s: PairSelection, start: int, st
                         ELSE p.content END AS turns,
                    CASE WHEN x.chosen_is_a THEN ra.text ELSE rb.text END AS chosen,
                    CASE WHEN x.chosen_is_a THEN rb.text ELSE ra.text END AS rejected
-            FROM unnest(%s::bigint[], %s::boolean[], %s::float8[], %s::float8[], %s::integer[], %s::float8[])
-                 AS x(cid, chosen_is_a, margin, agreement, votes, posterior)
+            FROM unnest(%s::bigint[], %s::boolean[], %s::float8[], %s::float8[], %s::integer[], %s::float8[],
+                        %s::text[])
+                 AS x(cid, chosen_is_a, margin, agreement, votes, posterior, vote_kind)
             JOIN {tables["Comparison"]} c ON c.id = x.cid
             JOIN {tables["Prompt"]} p ON p.id = c.prompt_id
             JOIN {tables["Response"]} ra ON ra.id = c.response_a_id
@@ -87,7 +97,7 @@ def _write_pairs_postgresql(snapshot: Snapshot, s: PairSelection, start: int, st
             [
                 snapshot.pk, s.comparison_id[start:stop].tolist(), s.chosen_is_a[start:stop].tolist(),
                 _nullable(s.margin[start:stop]), s.agreement[start:stop].tolist(), s.votes[start:stop].tolist(),
-                s.posterior[start:stop].tolist(),
+                s.posterior[start:stop].tolist(), _vote_kinds(s, start, stop),
             ],
         )
 
@@ -101,6 +111,7 @@ def _write_pairs_portable(snapshot: Snapshot, s: PairSelection, start: int, stop
         )
     }
     pairs = []
+    kinds = _vote_kinds(s, start, stop)
     for offset, cid in enumerate(ids):
         i = start + offset
         content, a, b = texts[cid]
@@ -112,7 +123,7 @@ def _write_pairs_portable(snapshot: Snapshot, s: PairSelection, start: int, stop
                 snapshot=snapshot, comparison_id=cid, chosen_is_a=chosen_is_a, prompt=turns, transcript=hh_transcript(turns),
                 chosen=a if chosen_is_a else b, rejected=b if chosen_is_a else a,
                 margin=None if math.isnan(margin) else margin, agreement=float(s.agreement[i]),
-                votes=int(s.votes[i]), posterior=float(s.posterior[i]),
+                votes=int(s.votes[i]), posterior=float(s.posterior[i]), vote_kind=kinds[offset],
             )
         )
     SnapshotPair.objects.bulk_create(pairs, batch_size=2_000)
@@ -132,7 +143,7 @@ def snapshot_create(
     decontamination: dict[str, Any] = {}
     if benchmark_path is not None:
         selection, decontamination = _decontaminate(selection, benchmark_path, ngram, benchmark_name)
-    counts = {**selection.counts, "decontaminated": decontamination.get("dropped", 0), "pairs": selection.pair_count}
+    counts = {**selection.counts, "decontaminated": decontamination.get("dropped", 0), **selection.kind_counts()}
     counts["flagged_annotators"] = selection.flagged
     write = _write_pairs_postgresql if connection.vendor == "postgresql" else _write_pairs_portable
     with transaction.atomic():

@@ -77,9 +77,10 @@ def snapshot_export(request: HttpRequest, slug: str, version: int) -> HttpRespon
     snapshot = snapshot_get(project=project, version=version) or _not_found("No such snapshot")
     form = ExportForm(request.POST)
     if not form.is_valid():
-        return HttpResponse("Unknown format or schema.", status=400)
+        return HttpResponse("Unknown format or schema, or ties asked of a pairwise schema.", status=400)
     job = export_job_create(
-        snapshot=snapshot, fmt=form.cleaned_data["format"], schema=form.cleaned_data["schema"], created_by=request.user  # type: ignore[arg-type]
+        snapshot=snapshot, fmt=form.cleaned_data["format"], schema=form.cleaned_data["schema"],
+        include_ties=form.cleaned_data["include_ties"], created_by=request.user,  # type: ignore[arg-type]
     )
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "annotate/partials/export_job.html", {"project": project, "job": job})

@@ -259,7 +259,23 @@ class SchemathesisTests:
                                 "expected-statuses": ["2xx", "400", "401", "403", "404"]
                             }
                         },
-                    }
+                    },
+                    # Rules across fields that OpenAPI 3.0 cannot state: keep_unpaired needs drop_ties
+                    # false, include_ties needs the trl_unpaired schema; each is a 400 naming the field.
+                    *(
+                        {
+                            "include-path": path,
+                            "checks": {
+                                "positive_data_acceptance": {
+                                    "expected-statuses": ["2xx", "400", "401", "403", "404"]
+                                }
+                            },
+                        }
+                        for path in (
+                            "/api/projects/{slug}/snapshots/create/",
+                            "/api/projects/{slug}/snapshots/{version}/exports/",
+                        )
+                    ),
                 ],
             }
         )

@@ -18,6 +18,7 @@ from annotate.services import exports as export_services
 from annotate.services.export_files import export_write
 from annotate.services.imports import ImportResult, import_file
 from annotate.services.snapshots import snapshot_create
+from tests.annotate.services.export_helpers import unpaired_snapshot
 from tests.factories import add_member, make_comparison, make_judgment, make_superuser, make_user
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +144,40 @@ class ExportRoundTripTests:
             _nothing_new(
                 import_file(project=fresh, path=_export(snapshot, schema, "jsonl", tmp_path), kind="pairs"), 3
             )
+
+
+class UnpairedRoundTripTests:
+    """The trl_unpaired export reads back with kind="unpaired": responses with their verdicts, nothing twice."""
+
+    @staticmethod
+    def _export(snapshot: Snapshot, fmt: str, folder: Path) -> Path:
+        path = folder / f"export-trl_unpaired{export_services.EXTENSIONS[fmt]}"  # type: ignore[index]
+        assert export_write(snapshot=snapshot, fmt=fmt, schema="trl_unpaired", path=path, include_ties=True) == 6
+        return export_services._zip_folder(path) if fmt == "hf_dataset" else path
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_it_imports_every_row_into_a_fresh_project_and_nothing_into_its_own(
+        self, project: Project, tmp_path: Path, fmt: str
+    ) -> None:
+        snapshot = unpaired_snapshot(project)
+        path = self._export(snapshot, fmt, tmp_path)
+        fresh = Project.objects.create(name="Fresh", slug="fresh")
+        result = import_file(project=fresh, path=path, kind="unpaired")
+        assert (result.records, result.prompts, result.responses, result.duplicates) == (6, 3, 6, 0)
+        labels = sorted(Response.objects.filter(prompt__project=fresh).values_list("text", "metadata__imported_label"))
+        assert labels == sorted(
+            [("4", True), ("5", False), ("Seven.", False), ("Purple-ish?", False), ("Hi!", True), ("Hello!", True)]
+        )
+        # The prompts are the snapshot's own conversations, not their TRL standard strings.
+        assert sorted(json.dumps(p.turns) for p in Prompt.objects.filter(project=fresh)) == sorted(
+            json.dumps(turns) for turns in snapshot.pairs.values_list("prompt", flat=True)
+        )
+        # Again into the fresh project, and into the project the snapshot came from: all duplicates.
+        for target in (fresh, project):
+            before = _stored(target)
+            again = import_file(project=target, path=path, kind="unpaired")
+            assert (again.records, again.prompts, again.responses, again.duplicates) == (6, 0, 0, 6)
+            assert _stored(target) == before
 
 
 class DownloadUploadTests:

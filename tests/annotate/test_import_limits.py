@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from annotate.importing.limits import ImportLimits
 from annotate.importing.problems import ImportProblem, ImportRejected
-from annotate.importing.readers import Position, Unreadable, records_open
+from annotate.importing.readers import records_open
+from annotate.importing.source import Position, Unreadable
 from annotate.models import Comparison, ImportJob, JobStatus, Project, Prompt, Response
 from annotate.services import imports
 from annotate.services.import_files import import_files_clean
@@ -198,9 +199,9 @@ class HostileFileTests:
     def test_it_imports_turns_and_metadata_from_parquet_read_in_small_batches(
         self, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from annotate.importing import readers
+        from annotate.importing import parquet_reader
 
-        monkeypatch.setattr(readers.ParquetSource, "BATCH_BYTES", 200)  # a few rows per Python batch
+        monkeypatch.setattr(parquet_reader.ParquetSource, "BATCH_BYTES", 200)  # a few rows per Python batch
         rows = [
             {"prompt": [{"role": "user", "content": f"turn {i}"}], "response": f"r{i}", "model_version": "v1"}
             for i in range(30)

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import ExportJob, JobStatus, Project, Snapshot
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
+from tests.annotate.services.export_helpers import unpaired_snapshot
 from tests.factories import make_comparison, make_judgment
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,15 @@ def finished_job(snapshot: Snapshot, settings: object, tmp_path: Path) -> Export
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     return job
+
+
+@pytest.fixture
+def exports_run_at_once(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export files under tmp_path, and an enqueued export runs in the request instead of a worker."""
+    settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+    from annotate.tasks import exports as export_tasks
+
+    monkeypatch.setattr(export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id))
 
 
 def _urls(snapshot: Snapshot, job: ExportJob) -> list[tuple[str, str, dict[str, object]]]:
@@ -156,6 +166,55 @@ class SnapshotApiTests:
         assert download.status_code == 200
         row = json.loads(b"".join(download.streaming_content))  # type: ignore[attr-defined]
         assert row["chosen"] == "\n\nHuman: Capital of France?\n\nAssistant: Paris"
+
+    @pytest.mark.usefixtures("exports_run_at_once")
+    def test_it_keeps_unpaired_rows_and_exports_them_with_counts_per_kind_of_vote(
+        self, api: APIClient, project: Project, project_admin: User, django_capture_on_commit_callbacks: object
+    ) -> None:
+        unpaired_snapshot(project, LENIENT)  # the same votes, without keep_unpaired: version 1, one pair
+        api.force_authenticate(project_admin)
+        body = {"min_agreement": 0, "drop_flagged": False, "drop_ties": False, "keep_unpaired": True}
+        created = api.post("/api/projects/demo/snapshots/create/", body, format="json")
+        assert created.status_code == 201, created.content
+        counts = created.json()["counts"]
+        assert (created.json()["pair_count"], counts["pairs"], counts["kept_both_bad"], counts["kept_tie"]) == (3, 1, 1, 1)
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            job = api.post(
+                "/api/projects/demo/snapshots/2/exports/",
+                {"format": "jsonl", "schema": "trl_unpaired", "include_ties": True}, format="json",
+            )  # fmt: skip
+        assert job.status_code == 202, job.content
+        detail = api.get(f"/api/projects/demo/exports/{job.json()['id']}/").json()
+        assert (detail["status"], detail["include_ties"], detail["total"], detail["processed"]) == ("succeeded", True, 6, 6)
+        assert detail["counts"] == {"preference": 2, "both_bad": 2, "tie": 2, "desirable": 3, "undesirable": 3}
+        lines = b"".join(api.get(detail["download"]).streaming_content).splitlines()  # type: ignore[attr-defined]
+        assert [json.loads(line)["label"] for line in lines] == [True, False, False, False, True, True]
+
+    def test_the_commands_keep_unpaired_rows_and_export_ties_when_asked(self, project: Project, tmp_path: Path) -> None:
+        unpaired_snapshot(project, LENIENT)
+        out = io.StringIO()
+        keep = ["--keep-ties", "--keep-unpaired", "--keep-flagged", "--min-agreement", "0"]
+        call_command("snapshot_create", "demo", *keep, stdout=out)
+        assert "v2: 3 pairs" in out.getvalue()
+        path = tmp_path / "kto.jsonl"
+        call_command("export_snapshot", "demo", str(path), "--schema", "trl_unpaired", "--include-ties", stdout=out, verbosity=0)
+        assert "wrote 6 rows of demo v2" in out.getvalue()
+        assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == [True, False, False, False, True, True]
+        with pytest.raises(CommandError, match="include_ties applies to the unpaired schema"):
+            call_command("export_snapshot", "demo", str(path), "--include-ties", stdout=out, verbosity=0)
+
+    def test_it_refuses_unpaired_options_that_cannot_apply(
+        self, api: APIClient, snapshot: Snapshot, project_admin: User
+    ) -> None:
+        api.force_authenticate(project_admin)
+        response = api.post("/api/projects/demo/snapshots/create/", {"keep_unpaired": True}, format="json")
+        assert response.status_code == 400 and "keep_unpaired" in response.json()  # tie votes are dropped by default
+        response = api.post(
+            f"/api/projects/demo/snapshots/{snapshot.version}/exports/",
+            {"format": "jsonl", "schema": "hh", "include_ties": True}, format="json",
+        )  # fmt: skip
+        assert response.status_code == 400 and "include_ties" in response.json()
+        assert (Snapshot.objects.count(), ExportJob.objects.count()) == (1, 0)
 
     def test_it_reports_annotator_quality(self, api: APIClient, snapshot: Snapshot, project_admin: User, annotator: User) -> None:
         api.force_authenticate(project_admin)

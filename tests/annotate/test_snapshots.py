@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
 from annotate.aggregation.selection import SnapshotFilters
-from annotate.models import Project, Snapshot, SnapshotPair
+from annotate.models import Comparison, Project, Snapshot, SnapshotPair
 from annotate.models.snapshots import SnapshotImmutable
 from annotate.selectors.pairs import pair_selection
 from annotate.services import snapshots as snapshot_services
 from annotate.services.decontamination import benchmark_index_build
 from annotate.services.snapshots import snapshot_create
+from tests.annotate.services.export_helpers import UNPAIRED, unpaired_snapshot
 from tests.factories import make_annotators, make_comparison, make_judgment, make_voted_pairs
 
 pytestmark = pytest.mark.django_db
@@ -180,6 +182,50 @@ class SnapshotCreateTests:
         assert list(portable.pairs.order_by("id").values_list(*fields)) == list(
             fast.pairs.order_by("id").values_list(*fields)
         )
+
+
+
+class SnapshotUnpairedTests:
+    """keep_unpaired: both-bad and tie comparisons kept as rows of their kind of vote, for the unpaired export."""
+
+    def test_it_keeps_both_bad_and_tie_comparisons_as_rows_of_their_kind(self, project: Project) -> None:
+        snapshot = unpaired_snapshot(project)
+        rows = list(snapshot.pairs.order_by("id").values_list("vote_kind", "chosen", "rejected", "chosen_is_a"))
+        assert rows == [
+            ("preference", "4", "5", True),
+            ("both_bad", "Seven.", "Purple-ish?", True),
+            ("tie", "Hi!", "Hello!", True),
+        ]
+        assert (snapshot.counts["pairs"], snapshot.counts["kept_both_bad"], snapshot.counts["kept_tie"]) == (1, 1, 1)
+        assert snapshot.counts["tie_or_both_bad"] == 0
+        assert snapshot.pair_count == 3
+        assert snapshot.filters["keep_unpaired"] is True
+
+    def test_without_it_the_same_votes_give_only_the_pair_and_the_same_hash(self, project: Project) -> None:
+        filters = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False, drop_ties=False)
+        plain = unpaired_snapshot(project, filters)
+        assert list(plain.pairs.values_list("vote_kind", flat=True)) == ["preference"]
+        assert (plain.counts["tie_or_both_bad"], plain.counts["kept_both_bad"], plain.counts["kept_tie"]) == (2, 0, 0)
+        # A preference row hashes as it did before the option existed (no kind of vote in its line) ...
+        pair = Comparison.objects.get(pk=plain.pairs.get().comparison_id)
+        line = f"{pair.pk}\t{pair.response_a_id}\t{pair.response_b_id}\t2.000000\t1.000000\t2\n"
+        assert plain.content_hash == hashlib.sha256(line.encode()).hexdigest()
+        # ... and the kept rows change the hash.
+        assert snapshot_create(project=project, filters=UNPAIRED).content_hash != plain.content_hash
+
+    def test_its_portable_writer_marks_the_kinds_as_the_postgresql_one(self, project: Project) -> None:
+        fast = unpaired_snapshot(project)
+        selection = pair_selection(project=project, filters=UNPAIRED)
+        portable = Snapshot.objects.create(project=project, version=99, method="majority", content_hash="x")
+        snapshot_services._write_pairs_portable(portable, selection, 0, selection.pair_count)
+        fields = ("comparison_id", "vote_kind", "chosen_is_a", "chosen", "rejected", "agreement", "votes")
+        assert list(portable.pairs.order_by("id").values_list(*fields)) == list(
+            fast.pairs.order_by("id").values_list(*fields)
+        )
+
+    def test_it_refuses_keep_unpaired_while_tie_votes_are_dropped(self) -> None:
+        with pytest.raises(ValueError, match="keep_unpaired needs drop_ties off"):
+            SnapshotFilters(keep_unpaired=True)
 
 
 class BenchmarkIndexTests:

@@ -27,6 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--keep-ties", action="store_true", help="count tie and both-bad votes")
         parser.add_argument("--keep-flagged", action="store_true", help="keep flagged annotators' votes")
         parser.add_argument(
+            "--keep-unpaired", action="store_true",
+            help="keep both-bad and tie comparisons for the trl_unpaired export (with --keep-ties)",
+        )  # fmt: skip
+        parser.add_argument(
             "--flagged-votes", choices=("downweight", "drop"), default=defaults.flagged_votes,
             help="what happens to flagged annotators' votes (unless --keep-flagged)",
         )  # fmt: skip
@@ -46,7 +50,7 @@ class Command(BaseCommand):
                 method=options["method"], min_votes=options["min_votes"], min_agreement=options["min_agreement"],
                 min_posterior=options["min_posterior"], drop_ties=not options["keep_ties"],
                 drop_flagged=not options["keep_flagged"], flagged_votes=options["flagged_votes"],
-                position_aware=options["position_aware"],
+                position_aware=options["position_aware"], keep_unpaired=options["keep_unpaired"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

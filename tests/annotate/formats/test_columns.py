@@ -17,6 +17,7 @@ from tests.annotate.services.export_helpers import (
     LENIENT,
     _awkward_snapshot,
     _jsonl,
+    unpaired_snapshot,
 )
 from tests.factories import add_member, make_comparison, make_judgment, make_user
 
@@ -79,6 +80,29 @@ class ExportPathsAgreeTests:
             text = row["chosen"] if schema == "hh" else f"{row['prompt']}{row['chosen']}"
             assert str(text).startswith("\n\nSystem: Be brief.\n\nHuman: Hi there")
             assert hh_turns(str(text)) == [*system, {"role": "assistant", "content": "Blue."}]
+
+    @pytest.mark.parametrize("chunk_size", [1, 2, 10_000])
+    @pytest.mark.parametrize("kinds", [("preference", "both_bad"), ("preference", "both_bad", "tie")])
+    def test_the_unpaired_schema_writes_the_same_bytes_on_both_paths(
+        self, project: Project, tmp_path: Path, chunk_size: int, kinds: tuple[str, ...]
+    ) -> None:
+        snapshot = unpaired_snapshot(project)
+        portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
+        export_files._write_jsonl(
+            export_files._chunks(snapshot, chunk_size, kinds), "trl_unpaired", portable, lambda n: None
+        )
+        ticks: list[int] = []
+        export_files._write_jsonl_postgresql(snapshot, "trl_unpaired", fast, ticks.append, chunk_size, kinds)
+        assert fast.read_bytes() == portable.read_bytes()
+        assert len(_jsonl(fast)) == sum(ticks) == 2 * len(kinds)
+
+    def test_the_unpaired_schema_escapes_awkward_text_as_python_does(self, project: Project, tmp_path: Path) -> None:
+        snapshot = _awkward_snapshot(project)
+        portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
+        export_files._write_jsonl(export_files._chunks(snapshot, 4), "trl_unpaired", portable, lambda n: None)
+        export_files._write_jsonl_postgresql(snapshot, "trl_unpaired", fast, lambda n: None, 4)
+        assert fast.read_bytes() == portable.read_bytes()
+        assert len(_jsonl(fast)) == 2 * len(AWKWARD_TEXTS)
 
     def test_it_writes_numbers_as_python_does(self) -> None:
         values = [None, 0.0, -0.0, 1.0, 2.0, 3.0, 2 / 3, 8 / 3, 0.1, 0.30000000000000004, 1e-4, 9.99e-5, 1e-5,

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from annotate.importing import readers
-from annotate.importing.readers import Position, Unreadable, format_for, records_open
+from annotate.importing import json_reader, parquet_reader
+from annotate.importing.readers import format_for, records_open
+from annotate.importing.source import Position, Unreadable
 from tests.annotate.importing.helpers import _write
 from tests.factories import make_import_file, make_pair_records
 
@@ -22,7 +23,7 @@ class ReadersTests:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # A tiny chunk makes every element straddle reads, including numbers cut mid-way.
-        monkeypatch.setattr(readers._JsonArray, "CHUNK", 3)
+        monkeypatch.setattr(json_reader.JsonArraySource, "CHUNK", 3)
         path = _write(tmp_path, "a.json", ' [ {"x": "long enough to split"}, 12345, {"y": [1, 2]} ]\n')
         got = list(records_open(path=path, fmt="json"))
         assert got == [
@@ -40,7 +41,7 @@ class ReadersTests:
         ]
 
     def test_it_reads_parquet_record_by_record(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(readers.ParquetSource, "BATCH", 2)
+        monkeypatch.setattr(parquet_reader.ParquetSource, "BATCH", 2)
         path = make_import_file(tmp_path, make_pair_records(5), fmt="parquet")
         source = records_open(path=path, fmt="parquet")
         got = list(source)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from annotate.formats.hh import hh_turns
-from annotate.importing.records import ComparisonRecord, RecordInvalid, record_parse
+from annotate.importing.kinds import ComparisonRecord, RecordInvalid, ResponseRecord
+from annotate.importing.records import record_parse
 from tests.annotate.importing.helpers import HH_CHOSEN, HH_REJECTED
 
 
@@ -124,3 +125,49 @@ class PairShapesTests:
         )
         assert isinstance(record, ComparisonRecord)
         assert (record.prompt, record.response_a) == ("Human: q", " good")
+
+
+class UnpairedRecordsTests:
+    """The unpaired kind (TRL's KTO rows): a response with the dataset's verdict on it."""
+
+    def test_it_reads_a_trl_standard_row_as_turns_and_a_response_with_its_verdict(self) -> None:
+        record = record_parse(
+            kind="unpaired",
+            value={"prompt": "\n\nHuman: Name a prime.\n\nAssistant:", "completion": " 7", "label": True,
+                   "margin": None, "agreement": 1.0, "votes": 2},
+        )  # fmt: skip
+        assert record == ResponseRecord(
+            prompt=[{"role": "user", "content": "Name a prime."}],
+            responses=("7",),
+            model_version="",
+            metadata=({"imported_label": True},),
+        )
+
+    def test_it_reads_a_conversational_completion_and_a_csv_label(self) -> None:
+        value = {"prompt": "q", "completion": [{"role": "assistant", "content": "no"}], "label": False}
+        record = record_parse(kind="unpaired", value=value)
+        assert isinstance(record, ResponseRecord) and record.metadata == ({"imported_label": False},)
+        for cell, label in (("true", True), ("0", False), ("FALSE", False)):
+            record = record_parse(kind="unpaired", value={"prompt": "q", "completion": "x", "label": cell}, text_cells=True)
+            assert isinstance(record, ResponseRecord) and record.metadata == ({"imported_label": label},)
+
+    @pytest.mark.parametrize(
+        ("value", "text_cells", "expected"),
+        [
+            ({"prompt": "q", "completion": "x", "label": "yes"}, True, [("label", 'expected true or false, got "yes"')]),
+            ({"prompt": "q", "completion": "x", "label": ""}, True, [("label", 'expected true or false, got ""')]),
+            ({"prompt": "q", "completion": "x", "label": 1}, False, [("label", "expected true or false, got number")]),
+            ({"prompt": "q", "completion": "x", "label": None}, False, [("label", "expected true or false, got null")]),
+            ({"prompt": "q", "completion": "x"}, False, [("label", "missing required field")]),
+            ({"prompt": "q", "completion": "x", "label": True, "chosen": "y"}, False,
+             [("chosen", "unknown field; allowed: prompt, completion, label, margin, agreement, votes")]),
+            ({"prompt": "q", "completion": " ", "label": True, "votes": -1}, False,
+             [("completion", "must not be empty"), ("votes", "must be at least 0")]),
+        ],
+    )  # fmt: skip
+    def test_it_names_the_field_of_each_problem(
+        self, value: dict[str, object], text_cells: bool, expected: list[tuple[str, str]]
+    ) -> None:
+        with pytest.raises(RecordInvalid) as caught:
+            record_parse(kind="unpaired", value=value, text_cells=text_cells)
+        assert caught.value.problems == expected

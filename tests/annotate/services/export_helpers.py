@@ -97,3 +97,23 @@ def _awkward_snapshot(project: Project) -> Snapshot:
             make_judgment(comparison, users[1], "a")
             make_judgment(comparison, users[2], "b", strength="slightly")  # agreement 0.6666666666666666
     return snapshot_create(project=project, filters=LENIENT)
+
+
+# A snapshot for the unpaired (KTO) export: one pair, one both-bad and one tie comparison, kept by keep_unpaired.
+UNPAIRED = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False, drop_ties=False, keep_unpaired=True)
+
+
+def unpaired_snapshot(project: Project, filters: SnapshotFilters = UNPAIRED) -> Snapshot:
+    """A preference ("4" over "5"), a both-bad comparison ("Seven." / "Purple-ish?") and a tie ("Hi!" / "Hello!")."""
+    users = [make_user() for _ in range(2)]
+    for user in users:
+        add_member(project, user)
+    voted = [
+        (make_comparison(project, prompt="What is 2+2?", a="4", b="5"), "a"),
+        (make_comparison(project, prompt=CHAT, a="Seven.", b="Purple-ish?"), "both_bad"),
+        (make_comparison(project, prompt="Say hi.", a="Hi!", b="Hello!"), "tie"),
+    ]
+    for comparison, choice in voted:
+        for user in users:
+            make_judgment(comparison, user, choice, strength="better" if choice == "a" else "")
+    return snapshot_create(project=project, filters=filters)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotate.models import Project, Snapshot
-from annotate.services.export_files import export_write
+from annotate.services.export_files import export_row_counts, export_write
 from annotate.services.snapshots import snapshot_create
 from tests.annotate.services.export_helpers import (
     CHAT,
@@ -16,6 +16,7 @@ from tests.annotate.services.export_helpers import (
     LENIENT,
     _jsonl,
     _pairs,
+    unpaired_snapshot,
 )
 from tests.factories import make_comparison, make_judgment
 
@@ -119,3 +120,75 @@ class ExportRoundTripTests:
         imports.import_file(project=target, path=bare, kind="hh", fmt="jsonl")
         again = snapshot_create(project=target, filters=LENIENT)
         assert _pairs(again) == _pairs(snapshot)
+
+
+Q_SUM, Q_CHAT, Q_HI = "\n\nHuman: What is 2+2?\n\nAssistant:", HH_CHAT.rstrip(" "), "\n\nHuman: Say hi.\n\nAssistant:"
+
+
+def _labelled(rows: list[dict[str, object]]) -> list[tuple[object, object, object]]:
+    return [(row["prompt"], row["completion"], row["label"]) for row in rows]
+
+
+class ExportUnpairedTests:
+    """trl_unpaired: one row per response, chosen desirable, rejected and both-bad undesirable, ties when asked."""
+
+    def test_it_writes_the_pair_as_desirable_and_undesirable_and_both_bad_as_two_undesirable(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "kto.jsonl"
+        assert export_write(snapshot=unpaired_snapshot(project), fmt="jsonl", schema="trl_unpaired", path=out) == 4
+        rows = _jsonl(out)
+        assert _labelled(rows) == [
+            (Q_SUM, " 4", True), (Q_SUM, " 5", False), (Q_CHAT, " Seven.", False), (Q_CHAT, " Purple-ish?", False)
+        ]  # fmt: skip
+        assert list(rows[0]) == ["prompt", "completion", "label", "margin", "agreement", "votes"]
+        assert (rows[0]["margin"], rows[0]["votes"], rows[2]["margin"], rows[2]["agreement"]) == (2.0, 2, None, 1.0)
+
+    def test_it_writes_ties_as_two_desirable_rows_only_when_asked(self, project: Project, tmp_path: Path) -> None:
+        snapshot = unpaired_snapshot(project)
+        out = tmp_path / "kto.parquet"
+        assert export_write(snapshot=snapshot, fmt="parquet", schema="trl_unpaired", path=out, include_ties=True) == 6
+        rows = pq.read_table(out).to_pylist()
+        assert _labelled(rows)[4:] == [(Q_HI, " Hi!", True), (Q_HI, " Hello!", True)]
+        export_write(snapshot=snapshot, fmt="parquet", schema="trl_unpaired", path=out)
+        assert " Hi!" not in [row["completion"] for row in pq.read_table(out).to_pylist()]
+
+    def test_it_counts_the_rows_from_each_kind_of_vote(self, project: Project) -> None:
+        snapshot = unpaired_snapshot(project)
+        assert export_row_counts(snapshot=snapshot, schema="trl_unpaired") == {
+            "preference": 2, "both_bad": 2, "tie": 0, "desirable": 1, "undesirable": 3
+        }  # fmt: skip
+        assert export_row_counts(snapshot=snapshot, schema="trl_unpaired", include_ties=True) == {
+            "preference": 2, "both_bad": 2, "tie": 2, "desirable": 3, "undesirable": 3
+        }  # fmt: skip
+        assert export_row_counts(snapshot=snapshot, schema="hh") == {"preference": 1, "both_bad": 0, "tie": 0}
+
+    @pytest.mark.parametrize("schema", ["hh", "trl_standard", "trl_conversational"])
+    def test_pairwise_schemas_skip_the_both_bad_and_tie_rows(self, project: Project, tmp_path: Path, schema: str) -> None:
+        out = tmp_path / "pairs.jsonl"
+        assert export_write(snapshot=unpaired_snapshot(project), fmt="jsonl", schema=schema, path=out) == 1
+        assert len(_jsonl(out)) == 1
+
+    def test_it_refuses_ties_for_a_pairwise_schema(self, project: Project, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="include_ties applies to the unpaired schema"):
+            export_write(
+                snapshot=unpaired_snapshot(project), fmt="jsonl", schema="hh", path=tmp_path / "x", include_ties=True
+            )
+
+    def test_every_format_loads_with_datasets(self, project: Project, tmp_path: Path) -> None:
+        import datasets
+
+        snapshot = unpaired_snapshot(project)
+        for fmt in ("jsonl", "parquet", "hf_dataset"):
+            export_write(snapshot=snapshot, fmt=fmt, schema="trl_unpaired", path=tmp_path / fmt, include_ties=True)
+        cache = str(tmp_path / "cache")
+        loaded = [
+            datasets.load_dataset("json", data_files=str(tmp_path / "jsonl"), split="train", cache_dir=cache),
+            datasets.load_dataset("parquet", data_files=str(tmp_path / "parquet"), split="train", cache_dir=cache),
+            datasets.load_from_disk(str(tmp_path / "hf_dataset")),
+        ]
+        for dataset in loaded:
+            assert dataset.num_rows == 6
+            assert dataset.features["label"].dtype == "bool"
+            assert dataset["label"] == [True, False, False, False, True, True]
+            assert dataset[0]["prompt"] + dataset[0]["completion"] == Q_SUM + " 4"

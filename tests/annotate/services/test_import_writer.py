@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from annotate.importing.kinds import RecordInvalid
 from annotate.importing.problems import ImportRejected
-from annotate.importing.records import RecordInvalid, record_parse
+from annotate.importing.records import record_parse
 from annotate.models import Comparison, ComparisonStatus, Judgment, Project, Prompt, Response
 from annotate.services.imports import import_file
 from tests.annotate.importing.helpers import HH_CHOSEN, HH_REJECTED, _problems, _rows, _write

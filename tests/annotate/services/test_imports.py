@@ -8,6 +8,7 @@ import pytest
 
 from annotate.importing.problems import ImportRejected
 from annotate.models import Choice, Comparison, ComparisonStatus, Judgment, Project, Prompt, Response
+from annotate.selectors.quality import ResponseVerdicts, imported_response_verdicts
 from annotate.services import import_writer, imports
 from annotate.services.imports import import_file
 from tests.annotate.importing.helpers import GOOD, HH_CHOSEN, HH_REJECTED, _problems, _rows, _write
@@ -266,6 +267,66 @@ class ImportFileTests:
 
 @pytest.mark.slow
 @pytest.mark.django_db
+@pytest.mark.django_db
+class UnpairedImportTests:
+    """The unpaired kind: prompts and responses with an imported desirable/undesirable verdict, no comparisons."""
+
+    ROWS = [
+        {"prompt": "\n\nHuman: Name a prime.\n\nAssistant:", "completion": " 7", "label": True},
+        {"prompt": "\n\nHuman: Name a prime.\n\nAssistant:", "completion": " 9", "label": False},
+        {"prompt": "Say hi.", "completion": "Hi!", "label": True},
+    ]
+
+    @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+    def test_it_stores_each_response_with_its_verdict_and_makes_no_comparison(
+        self, project: Project, tmp_path: Path, fmt: str
+    ) -> None:
+        result = import_file(project=project, path=make_import_file(tmp_path, self.ROWS, fmt=fmt), kind="unpaired")
+        assert (result.records, result.prompts, result.responses, result.comparisons, result.judgments) == (
+            3, 2, 3, 0, 0
+        )  # fmt: skip
+        labels = dict(Response.objects.values_list("text", "metadata"))
+        assert labels == {
+            "7": {"imported_label": True}, "9": {"imported_label": False}, "Hi!": {"imported_label": True}
+        }  # fmt: skip
+        # The TRL standard prompt is the same prompt as its one user turn.
+        assert Prompt.objects.get(responses__text="7").turns == [{"role": "user", "content": "Name a prime."}]
+        assert Comparison.objects.count() == 0
+
+    def test_it_reports_duplicates_on_a_second_import_and_keeps_the_first_verdict(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        import_file(project=project, path=make_import_file(tmp_path, self.ROWS), kind="unpaired")
+        before = _rows()
+        flipped = [{**row, "label": not row["label"]} for row in self.ROWS]
+        again = import_file(project=project, path=make_import_file(tmp_path, flipped), kind="unpaired")
+        assert (again.prompts, again.responses, again.duplicates) == (0, 0, 3)
+        assert _rows() == before
+        assert Response.objects.get(text="7").metadata == {"imported_label": True}
+
+    def test_it_rejects_the_whole_file_naming_line_and_field(self, project: Project, tmp_path: Path) -> None:
+        text = json.dumps(self.ROWS[0]) + "\n" + '{"prompt": "q", "completion": "x", "label": "yes"}\n'
+        assert _problems(project, _write(tmp_path, "bad.jsonl", text), "unpaired") == [
+            'line 2, field "label": expected true or false, got string'
+        ]
+        csv = "prompt,completion,label\nq,x,true\nq,y,maybe\n"
+        assert _problems(project, _write(tmp_path, "bad.csv", csv), "unpaired") == [
+            'line 3, field "label": expected true or false, got "maybe"'
+        ]
+
+    def test_the_quality_page_counts_imported_verdicts_apart_from_annotators(
+        self, project: Project, tmp_path: Path
+    ) -> None:
+        from annotate.selectors.pages import quality_page
+
+        assert imported_response_verdicts(project=project) is None
+        import_file(project=project, path=make_import_file(tmp_path, self.ROWS), kind="unpaired")
+        assert imported_response_verdicts(project=project) == ResponseVerdicts(desirable=2, undesirable=1)
+        page = quality_page(project=project)
+        assert page["response_verdicts"] == ResponseVerdicts(desirable=2, undesirable=1)
+        assert page["annotators"] == []  # no annotator, no vote
+
+
 class LargeImportTests:
     # The speed figure (100k records in under a minute) comes from bench/import_pairs.py;
     # this test checks that an import of that size is complete and correct.
