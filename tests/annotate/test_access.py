@@ -24,6 +24,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alignment.models import AlignmentRound, RoundState, VersionKind
+from alignment.services.rounds import round_start
+from alignment.services.versions import version_create
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import (
     Assignment,
@@ -40,6 +43,7 @@ from annotate.models import (
 from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
+from tests.alignment.rounds import make_tiny_plan
 from tests.factories import (
     add_member,
     make_comparison,
@@ -159,6 +163,19 @@ ENDPOINTS: dict[str, list[Row]] = {
         _row("post", ANON_API, 404, 403, 201, 404, 403, 201, data={"kind": "pairs"}, upload=True)
     ],
     "api:import-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    # --- alignment: reading plans, rounds and versions is Need.READ, acting Need.ADMINISTER. The world's round
+    # failed (it holds the lock): start is refused (409) and retry and cancel apply.
+    "api:plan-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:plan-update": [_row("patch", ANON_API, 404, 403, 200, 404, 403, 200, data={"min_new_pairs": 20})],
+    "api:round-list": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:round-start": [_row("post", ANON_API, 404, 403, 409, 404, 403, 409)],
+    "api:round-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:round-cancel": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:round-retry": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:version-list": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:version-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:version-promote": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:version-reject": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200, data={"reason": "worse"})],
     # What names nothing under the API is a JSON 404 for everyone, signed in or not.
     "api:not-found": [_row("get", 404, 404, 404, 404, 404, 404, 404), _row("post", 404, 404, 404, 404, 404, 404, 404)],
     # The schema documents the API to anyone; it holds no project data.
@@ -239,6 +256,16 @@ class _World:
                 expires_at=timezone.now() + timedelta(minutes=10),
             ).pk  # fmt: skip
         make_comparisons(self.project, 2)  # something left to serve next
+        # Alignment: a tiny plan, round 1 failed at its reward step, and a candidate policy v1 from the base v0.
+        make_tiny_plan(self.project)
+        self.round = round_start(project=self.project)
+        AlignmentRound.objects.filter(pk=self.round.pk).update(
+            state=RoundState.FAILED, failed_step=RoundState.TRAINING_REWARD, error="boom"
+        )
+        self.model_version = version_create(
+            project=self.project, kind=VersionKind.POLICY, champion=False, path="demo/round-1/policy",
+            parent=self.round.start_policy, round=self.round,
+        )  # fmt: skip
 
     def url(self, name: str, role: str) -> str:
         if name.startswith("/"):
@@ -253,6 +280,10 @@ class _World:
             kwargs["version"] = self.snapshot.version
         if "<int:job_id>" in pattern:
             kwargs["job_id"] = self.import_job.pk if "import" in name else self.export.pk
+        if "<int:number>" in pattern:
+            kwargs["number"] = self.round.number
+        if "<int:version_id>" in pattern:
+            kwargs["version_id"] = self.model_version.pk
         if "<int:assignment_id>" in pattern:
             kwargs["assignment_id"] = self.leases.get(role, self.leases["annotator"])
         return reverse(name, kwargs=kwargs)
