@@ -112,6 +112,14 @@ class SchemaTruthTests:
         assert limit["schema"] == {"type": "integer", "minimum": 1}
         assert "500" in limit["description"]
 
+    def test_it_documents_the_alignment_refusals(self, openapi: dict[str, Any]) -> None:
+        update = openapi["paths"]["/api/projects/{slug}/plan/update/"]["patch"]["responses"]["400"]["content"]
+        assert {"$ref": "#/components/schemas/PlanInvalid"} in update["application/json"]["schema"]["anyOf"]
+        assert set(_ref(openapi, "PlanInvalid")["required"]) == {"field", "key", "message"}
+        assert "409" in openapi["paths"]["/api/projects/{slug}/rounds/start/"]["post"]["responses"]
+        reject = _body(openapi, "/api/projects/{slug}/versions/{version_id}/reject/")
+        assert reject["required"] == ["reason"] and reject["properties"]["reason"]["pattern"] == r"\S"
+
     def test_it_documents_the_errors_of_every_operation(self, openapi: dict[str, Any]) -> None:
         for path, method, op in _operations(openapi):
             codes = set(op["responses"])
