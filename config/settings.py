@@ -253,6 +253,10 @@ SPECTACULAR_SETTINGS = {
             "Choice", "Strength", "ComparisonStatus", "JobStatus", "AggregationMethod",
             "ExportFormat", "ExportSchema", "ImportKind", "ImportFormat",
         )
+    }
+    | {
+        f"{name}Enum": f"alignment.models.{name}"
+        for name in ("RoundState", "RoundTrigger", "RunStep", "VersionKind", "VersionStatus", "PolicyAlgorithm")
     },
     # Every operation documents the errors it can answer (annotate/api/schema.py).
     "POSTPROCESSING_HOOKS": [

@@ -1,5 +1,5 @@
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from annotate.api import imports, projects, snapshots, tasks
@@ -38,6 +38,7 @@ urlpatterns = [
     path("projects/<slug:slug>/quality/", snapshots.AnnotatorQualityApi.as_view(), name="annotator-quality"),
     path("projects/<slug:slug>/imports/", imports.ImportCreateApi.as_view(), name="import-create"),
     path("imports/<int:job_id>/", imports.ImportJobDetailApi.as_view(), name="import-detail"),
+    path("", include("alignment.api.urls")),  # plans, rounds and model versions
     # Last: what matched nothing above gets the API's JSON 404 rather than Django's HTML page.
     re_path(r"^(?:projects|assignments|imports)/(?P<rest>(?s:.*/)?)$", api_not_found, name="not-found"),
 ]

@@ -23,7 +23,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from alignment.models import AlignmentRound, ModelVersion
+from alignment.models import AlignmentRound, RoundState, VersionKind
+from alignment.services.rounds import round_start
+from alignment.services.versions import version_create
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import (
     Assignment,
@@ -40,6 +42,7 @@ from annotate.models import (
 from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
+from tests.alignment.rounds import make_tiny_plan
 from tests.clients import api_client, web_client
 from tests.factories import (
     add_member,
@@ -180,6 +183,19 @@ ENDPOINTS: dict[str, list[Row]] = {
         _row("post", ANON_API, 404, 403, 201, 404, 403, 201, data={"kind": "pairs"}, upload=True)
     ],
     "api:import-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    # --- alignment: reading plans, rounds and versions is Need.READ, acting Need.ADMINISTER. The world's round
+    # failed (it holds the lock): start is refused (409) and retry and cancel apply.
+    "api:plan-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:plan-update": [_row("patch", ANON_API, 404, 403, 200, 404, 403, 200, data={"min_new_pairs": 20})],
+    "api:round-list": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:round-start": [_row("post", ANON_API, 404, 403, 409, 404, 403, 409)],
+    "api:round-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:round-cancel": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:round-retry": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:version-list": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:version-detail": [_row("get", ANON_API, 404, 403, 200, 404, 200, 200)],
+    "api:version-promote": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200)],
+    "api:version-reject": [_row("post", ANON_API, 404, 403, 200, 404, 403, 200, data={"reason": "worse"})],
     # What names nothing under the API is a JSON 404 for everyone, signed in or not.
     "api:not-found": [_row("get", 404, 404, 404, 404, 404, 404, 404), _row("post", 404, 404, 404, 404, 404, 404, 404)],
     # The schema documents the API to anyone; it holds no project data.
@@ -223,7 +239,7 @@ def _site_endpoints() -> set[str]:
 class _World:
     """One project with everything an endpoint can name, and one user per role."""
 
-    def __init__(self, tmp_path: Path, *, alignment: bool = False) -> None:
+    def __init__(self, tmp_path: Path) -> None:
         self.project = make_project(slug="demo", name="Demo")
         users = {
             "non_member": _fast_user("outsider"),
@@ -260,19 +276,16 @@ class _World:
                 expires_at=timezone.now() + timedelta(minutes=10),
             ).pk  # fmt: skip
         make_comparisons(self.project, 2)  # something left to serve next
-        if alignment:
-            self._alignment_rows()
-
-    def _alignment_rows(self) -> None:
-        # A round (training) with the base policy and a candidate it made. (A project with these cannot be
-        # deleted yet: the versions' and rounds' PROTECT foreign keys to each other refuse the cascade.)
-        base = ModelVersion.objects.create(
-            project=self.project, kind="policy", number=0, path="concord/tiny", status="champion"
+        # Alignment: a tiny plan, round 1 failed at its reward step, and a candidate policy v1 from the base v0.
+        make_tiny_plan(self.project)
+        self.round = round_start(project=self.project)
+        AlignmentRound.objects.filter(pk=self.round.pk).update(
+            state=RoundState.FAILED, failed_step=RoundState.TRAINING_REWARD, error="boom"
         )
-        self.round = AlignmentRound.objects.create(
-            project=self.project, number=1, state="training_policy", trigger="manual", start_policy=base
-        )
-        ModelVersion.objects.create(project=self.project, kind="policy", number=1, path="v1", parent=base)
+        self.model_version = version_create(
+            project=self.project, kind=VersionKind.POLICY, champion=False, path="demo/round-1/policy",
+            parent=self.round.start_policy, round=self.round,
+        )  # fmt: skip
 
     def url(self, name: str, role: str) -> str:
         if name.startswith("/"):
@@ -291,6 +304,8 @@ class _World:
             kwargs["number"] = self.round.number
         if "<str:kind>" in pattern:
             kwargs["kind"] = "policy"
+        if "<int:version_id>" in pattern:
+            kwargs["version_id"] = self.model_version.pk
         if "<int:assignment_id>" in pattern:
             kwargs["assignment_id"] = self.leases.get(role, self.leases["annotator"])
         return reverse(name, kwargs=kwargs)
@@ -339,7 +354,7 @@ class AuthorizationTableTests:
     ) -> None:
         settings.MEDIA_ROOT = tmp_path
         # Every endpoint sees a project with an alignment round and model versions (the delete removes them too).
-        world = _World(tmp_path, alignment=True)
+        world = _World(tmp_path)
         got: dict[tuple[str, str], int] = {}
         for row in ENDPOINTS[name]:
             for role in ROLES:

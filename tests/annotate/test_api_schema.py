@@ -14,6 +14,7 @@ import yaml
 from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
+from django.urls import URLPattern, URLResolver
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,6 +30,9 @@ from schemathesis.transport import SerializationContext
 from schemathesis.transport.requests import prepare_multipart_parts
 from schemathesis.transport.wsgi import WSGI_TRANSPORT
 
+from alignment.models import VersionKind
+from alignment.services.rounds import round_start
+from alignment.services.versions import version_create
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.api import urls as api_urls
 from annotate.models import ExportJob, ImportJob, Role
@@ -36,7 +40,17 @@ from annotate.services.assignment import comparison_next_for_annotator
 from annotate.services.exports import export_job_run
 from annotate.services.snapshots import snapshot_create
 from config.wsgi import application
+from tests.alignment.rounds import make_tiny_plan
 from tests.factories import add_member, make_comparisons, make_judgment, make_project, make_user
+
+
+def _api_views() -> list[URLPattern]:
+    """The API's URL patterns that are APIViews (one method each), the included alignment ones among them."""
+    found: list[URLPattern] = []
+    for entry in api_urls.urlpatterns:
+        inner: list[Any] = list(entry.url_patterns) if isinstance(entry, URLResolver) else [entry]
+        found += [p for p in inner if isinstance(p, URLPattern) and hasattr(p.callback, "cls")]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +86,7 @@ class SchemaGenerationTests:
         assert yaml.safe_load(out.read_text())["paths"]
 
     def test_it_emits_no_warning_and_covers_every_api_view(self, openapi: dict[str, Any]) -> None:
-        views = [p for p in api_urls.urlpatterns if hasattr(p.callback, "cls")]  # one method per APIView
-        assert len(_operations(openapi)) == len(views) > 0
+        assert len(_operations(openapi)) == len(_api_views()) > 0
 
 
 class SchemaTruthTests:
@@ -98,6 +111,14 @@ class SchemaTruthTests:
         limit = next(p for p in op["parameters"] if p["name"] == "limit")
         assert limit["schema"] == {"type": "integer", "minimum": 1}
         assert "500" in limit["description"]
+
+    def test_it_documents_the_alignment_refusals(self, openapi: dict[str, Any]) -> None:
+        update = openapi["paths"]["/api/projects/{slug}/plan/update/"]["patch"]["responses"]["400"]["content"]
+        assert {"$ref": "#/components/schemas/PlanInvalid"} in update["application/json"]["schema"]["anyOf"]
+        assert set(_ref(openapi, "PlanInvalid")["required"]) == {"field", "key", "message"}
+        assert "409" in openapi["paths"]["/api/projects/{slug}/rounds/start/"]["post"]["responses"]
+        reject = _body(openapi, "/api/projects/{slug}/versions/{version_id}/reject/")
+        assert reject["required"] == ["reason"] and reject["properties"]["reason"]["pattern"] == r"\S"
 
     def test_it_documents_the_errors_of_every_operation(self, openapi: dict[str, Any]) -> None:
         for path, method, op in _operations(openapi):
@@ -154,7 +175,8 @@ def reported_multipart() -> Iterator[None]:
 
 @pytest.fixture
 def world(db: None, same_connection: None, settings: Any, tmp_path: Path) -> dict[str, Any]:
-    """A project with votes, a snapshot, a finished export, an import job and a live lease per role."""
+    """A project with votes, a snapshot, a finished export, an import job, a live lease per role, an alignment
+    plan, a pending round (its step is never sent: the test's transaction does not commit) and a candidate policy."""
     settings.MEDIA_ROOT = tmp_path / "media"
     project = make_project(slug="demo")
     doomed = make_project(slug="doomed")
@@ -171,6 +193,13 @@ def world(db: None, same_connection: None, settings: Any, tmp_path: Path) -> dic
     export = ExportJob.objects.create(snapshot=snapshot, format="jsonl", schema="hh", total=1)
     export_job_run(job_id=export.pk)  # finished, so that its download answers 200
     imported = ImportJob.objects.create(project=project, kind="pairs", format="jsonl", file="imports/x.jsonl")
+    make_tiny_plan(project)
+    round_ = round_start(project=project, user=admin)
+    assert round_.start_policy is not None
+    candidate = version_create(
+        project=project, kind=VersionKind.POLICY, champion=False, path="demo/round-1/policy",
+        parent=round_.start_policy, round=round_,
+    )  # fmt: skip
     leases = {}
     for role, user in (("admin", admin), ("annotator", annotator)):
         lease = comparison_next_for_annotator(project=project, annotator=user)
@@ -185,6 +214,8 @@ def world(db: None, same_connection: None, settings: Any, tmp_path: Path) -> dic
         "version": snapshot.version,
         "export": export.pk,
         "import": imported.pk,
+        "round": round_.number,
+        "model_version": candidate.pk,
     }
 
 
@@ -198,6 +229,10 @@ def _existing(path: str, world: dict[str, Any], role: str) -> dict[str, Any]:
         known["version"] = world["version"]
     if "{assignment_id}" in path:
         known["assignment_id"] = world["leases"][role]
+    if "{number}" in path:
+        known["number"] = world["round"]
+    if "{version_id}" in path:
+        known["version_id"] = world["model_version"]
     if "{job_id}" in path:
         known["job_id"] = world["import"] if path.startswith("/api/imports/") else world["export"]
     return known
@@ -276,6 +311,16 @@ class SchemathesisTests:
                             "/api/projects/{slug}/snapshots/{version}/exports/",
                         )
                     ),
+                    {
+                        # To the schema a training config is any object; which keys it takes is the training
+                        # library's verdict (load_config), a 400 naming the field and the key.
+                        "include-path": "/api/projects/{slug}/plan/update/",
+                        "checks": {
+                            "positive_data_acceptance": {
+                                "expected-statuses": ["2xx", "400", "401", "403", "404"]
+                            }
+                        },
+                    },
                 ],
             }
         )
@@ -318,5 +363,5 @@ class SchemathesisTests:
                     pass  # nothing is left to make invalid once the path parameters are fixed
                 except (Exception, FailureGroup) as exc:  # every failure is collected and reported below
                     failures.append(f"{operation.label} [{mode.value}, fixed {sorted(fixed)}]: {exc}")
-        assert operations == len([p for p in api_urls.urlpatterns if hasattr(p.callback, "cls")])
+        assert operations == len(_api_views())
         assert not failures, "\n\n".join(failures)

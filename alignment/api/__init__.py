@@ -1,0 +1,1 @@
+"""The alignment REST API: plans, rounds and model versions, one APIView per operation (STYLE.md rule 2)."""

@@ -1,0 +1,40 @@
+"""Print a project's alignment rounds: state, the running step's progress, and why the next has not started."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from alignment.management.round_progress import next_round_status, round_line, round_live_run, run_line
+from alignment.models import AlignmentRound
+from annotate.models import Project
+
+
+class Command(BaseCommand):
+    help = "Show a project's alignment rounds, the running step's progress and why the next round has not started."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("project", help="project slug")
+        parser.add_argument("--last", type=int, default=10, help="how many rounds to show, newest first")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f'no project with slug "{options["project"]}"')
+        trigger = next_round_status(project)
+        self.stdout.write(
+            f"{project.slug}: next round {'ready' if trigger.ready else 'not started'}: {trigger.reason}"
+        )
+        rounds = (
+            AlignmentRound.objects.filter(project=project).select_related("started_by").order_by("-number")
+        )
+        shown = list(rounds[: options["last"]])
+        if not shown:
+            self.stdout.write("no rounds yet; start one with `manage.py round_start`")
+        for round_ in shown:
+            self.stdout.write(round_line(round_))
+            run = round_live_run(round_)
+            if run is not None:
+                self.stdout.write(f"  {run_line(run)}")
