@@ -28,7 +28,7 @@ from alignment.services.plans import (
 from alignment.services.rounds import RoundRefused, round_cancel, round_retry
 from alignment.services.versions import VersionRefused, version_promote, version_reject
 from annotate import access
-from annotate.admin import JOB_LIFECYCLE_FIELDS, ProjectScopedAdmin
+from annotate.admin.scoped import JOB_LIFECYCLE_FIELDS, ProjectScopedAdmin
 
 _PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
 

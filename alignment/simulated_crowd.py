@@ -46,7 +46,7 @@ def load_oracle(spec: str) -> Oracle:
     oracle = getattr(module, function, None)
     if not callable(oracle):
         raise ValueError(f"oracle {spec!r}: {module_name} has no function {function!r}")
-    return oracle  # type: ignore[no-any-return]
+    return oracle
 
 
 @dataclass

@@ -277,14 +277,15 @@ def rm_agreement(
     from alignment.training.scoring import load_reward
 
     scorer = load_reward(reward_path, max_length=int(REWARD_CONFIG["max_seq_length"]))
-    flat_p, flat_a, flat_b, truth = [], [], [], []
-    for prompt, a_texts, b_texts in zip(prompts, new, old, strict=True):
-        for a, b in zip(a_texts, b_texts, strict=True):
-            gap = oracle(prompt, a) - oracle(prompt, b)
-            if abs(gap) >= TIE_MARGIN:
-                flat_p.append(prompt), flat_a.append(a), flat_b.append(b), truth.append(gap > 0)
-    if not truth:
+    games = [
+        (prompt, a, b, oracle(prompt, a) - oracle(prompt, b))
+        for prompt, a_texts, b_texts in zip(prompts, new, old, strict=True)
+        for a, b in zip(a_texts, b_texts, strict=True)
+    ]
+    separated = [(p, a, b, gap > 0) for p, a, b, gap in games if abs(gap) >= TIE_MARGIN]
+    if not separated:
         return None
+    flat_p, flat_a, flat_b, truth = (list(column) for column in zip(*separated, strict=True))
     sa, sb = scorer(flat_p, flat_a), scorer(flat_p, flat_b)
     return sum((float(x) > float(y)) == t for x, y, t in zip(sa, sb, truth, strict=True)) / len(truth)
 
