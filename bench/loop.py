@@ -316,13 +316,25 @@ def label_accuracy(project: Any, oracle: Oracle, method: str) -> tuple[float | N
 
 
 def round_wait(project: Any, number: int, timeout: float, states: tuple[str, ...]) -> Any:
+    """The round once it is in one of ``states``; gives up early when nothing is left to vote on and the
+    plan's trigger still says no (its reason is the error)."""
     from alignment.models import AlignmentRound
+    from alignment.services.rounds import round_trigger_status
+    from annotate.models import Comparison
 
     deadline = time.monotonic() + timeout
+    idle_since: float | None = None
     while time.monotonic() < deadline:
         round_ = AlignmentRound.objects.filter(project=project, number=number).first()
         if round_ is not None and round_.state in states:
             return round_
+        if round_ is None and not Comparison.objects.filter(project=project, status="open").exists():
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 30:
+                status = round_trigger_status(plan=project.alignment_plan)
+                raise SystemExit(f"round {number} cannot start: every comparison is voted and {status.reason}")
+        else:
+            idle_since = None
         time.sleep(1.0)
     raise SystemExit(f"round {number} did not reach {states} in {timeout:.0f}s")
 
@@ -338,7 +350,7 @@ def main() -> None:
     )
     parser.add_argument("--round0-prompts", type=int, default=200, help="prompts with round-0 candidates")
     parser.add_argument("--prompts-per-round", type=int, default=96)
-    parser.add_argument("--min-new-pairs", type=int, default=120, help="the plan's trigger")
+    parser.add_argument("--min-new-pairs", type=int, default=60, help="the plan's trigger")
     parser.add_argument("--annotators", type=int, default=10)
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--kl-budget", type=float, default=8.0)
@@ -346,6 +358,8 @@ def main() -> None:
     parser.add_argument("--round-timeout", type=float, default=600)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-loop")
     args = parser.parse_args()
+    # SIGTERM ends the run like Ctrl-C, so the finally below stops the server, workers and beat.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         oracle = load_oracle(args.oracle)
     except ValueError as exc:
