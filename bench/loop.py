@@ -332,7 +332,9 @@ def round_wait(project: Any, number: int, timeout: float, states: tuple[str, ...
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > 30:
                 status = round_trigger_status(plan=project.alignment_plan)
-                raise SystemExit(f"round {number} cannot start: every comparison is voted and {status.reason}")
+                raise SystemExit(
+                    f"round {number} cannot start: every comparison is voted and {status.reason}"
+                )
         else:
             idle_since = None
         time.sleep(1.0)
@@ -431,11 +433,33 @@ def main() -> None:
                 plan.refresh_from_db()
                 plan_update(plan=plan, enabled=False)  # no round after the last one measured
             champion = ModelVersion.objects.get(project=project, kind="policy", status="champion")
-            samples = sample(champion.location, held_turns, n=per_sample, seed=1, out=out / f"eval-r{number}")
+            candidate = round_.policy_version
+            assert candidate is not None and round_.reward_version is not None
+            candidate_samples = sample(
+                candidate.location, held_turns, n=per_sample, seed=1, out=out / f"eval-r{number}"
+            )
+            samples = (
+                candidate_samples
+                if champion.pk == candidate.pk
+                else (
+                    sample(
+                        champion.location,
+                        held_turns,
+                        n=per_sample,
+                        seed=1,
+                        out=out / f"eval-r{number}-champion",
+                    )
+                    if champion.number
+                    else base_samples
+                )
+            )
             over_base = win_rate(oracle, held_text, samples, base_samples)
             over_previous = win_rate(oracle, held_text, samples, previous_samples)
-            assert round_.reward_version is not None
-            rm = rm_agreement(round_.reward_version.location, oracle, held_text, samples, base_samples)
+            candidate_over_base = win_rate(oracle, held_text, candidate_samples, base_samples)
+            # The reward model judged on pairs of two different policies (the round's and round 0's).
+            rm = rm_agreement(
+                round_.reward_version.location, oracle, held_text, candidate_samples, base_samples
+            )
             ds, ds_n = label_accuracy(project, oracle, "dawid_skene")
             mv, _ = label_accuracy(project, oracle, "majority")
             evaluation = round_.metrics.get(RoundState.EVALUATING, {})
@@ -447,6 +471,8 @@ def main() -> None:
                 "oracle_win_rate": over_base[0], "oracle_win_rate_low": over_base[1], "oracle_win_rate_high": over_base[2],
                 "pairs": over_base[3],
                 "oracle_win_rate_previous": over_previous[0], "oracle_win_rate_previous_low": over_previous[1],
+                "candidate": candidate.number, "candidate_win_rate": candidate_over_base[0],
+                "candidate_win_rate_low": candidate_over_base[1],
                 "kl": evaluation.get("kl"),
                 "length": sum(len(t) for ts in samples for t in ts) / max(1, sum(len(ts) for ts in samples)),
                 "rm_oracle_agreement": rm, "crowd_oracle_agreement": crowd_agreement,
@@ -481,6 +507,8 @@ def main() -> None:
         "oracle_win_rate": [r["oracle_win_rate"] for r in rows],
         "oracle_win_rate_low": [r["oracle_win_rate_low"] for r in rows],
         "oracle_win_rate_previous": [r["oracle_win_rate_previous"] for r in rows],
+        "candidate_win_rate": [r["candidate_win_rate"] for r in rows],
+        "promoted": [r["promoted"] for r in rows],
         "kl": [r["kl"] for r in rows],
         "kl_budget": args.kl_budget,
         "rm_oracle_agreement": [r["rm_oracle_agreement"] for r in rows],
@@ -507,7 +535,8 @@ def print_row(row: dict[str, Any]) -> None:
     print(
         f"round {row['round']}: champion v{row['champion']} (promoted {row['promoted']}), oracle win rate over v0 "
         f"{_f(row['oracle_win_rate'])} [{_f(row['oracle_win_rate_low'])}, {_f(row['oracle_win_rate_high'])}] on "
-        f"{row['pairs']} pairs, over previous {_f(row['oracle_win_rate_previous'])}; KL {_f(row['kl'])}; "
+        f"{row['pairs']} pairs, over previous {_f(row['oracle_win_rate_previous'])}; the round's policy "
+        f"v{row['candidate']} over v0 {_f(row['candidate_win_rate'])}; KL {_f(row['kl'])}; "
         f"length {_f(row['length'], 1)} chars; RM~oracle {_f(row['rm_oracle_agreement'])}, crowd~oracle "
         f"{_f(row['crowd_oracle_agreement'])}; DS {_f(row['ds_accuracy'])} / MV {_f(row['mv_accuracy'])} on "
         f"{row['labelled_pairs']} pairs; votes {row['votes']}; steps {row['step_seconds']}",
