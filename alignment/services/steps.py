@@ -438,8 +438,13 @@ def _candidate(turns: list[dict[str, str]], text: str, score: float, version_id:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Generated rows, without NUL in their responses: PostgreSQL text cannot hold it, and a byte-level
+    model (the tiny one) can sample byte 0."""
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        rows = [json.loads(line) for line in handle if line.strip()]
+    for row in rows:
+        row["responses"] = [text.replace("\x00", "") for text in row["responses"]]
+    return rows
 
 
 # --- 7. collecting -----------------------------------------------------------------------------------
