@@ -274,8 +274,14 @@ def main() -> None:
         latencies, rate = _pooled(drives)
         print(f"{label:>21}  {len(drives):>7} {rate:>9.1f} {len(latencies):>9} {percentile_ms(latencies, 0.5):>7.1f} "
               f"{percentile_ms(latencies, 0.95):>7.1f} {percentile_ms(latencies, 0.99):>7.1f}")  # fmt: skip
-    print(f"p99 while training / idle: {p99_training / p99_idle:.2f}x (target <= 2x); windows by state: "
-          + ", ".join(f"{s}->{e}" for s, e, _ in windows))  # fmt: skip
+    by_state: dict[str, int] = {}
+    for start, end, _ in windows:
+        key = start if start == end else f"{start}->{end}"
+        by_state[key] = by_state.get(key, 0) + 1
+    print(
+        f"p99 while training / idle: {p99_training / p99_idle:.2f}x (target <= 2x); windows by state: "
+        + ", ".join(f"{key} {count}" for key, count in by_state.items())
+    )
     violations = checks["over_k"] + checks["doubled"] + max(lost, 0) + checks["counter_drift"]
     print(
         f"invariants: over k={checks['over_k']}, doubled={checks['doubled']}, lost={lost}, counters off={checks['counter_drift']}"
