@@ -1,13 +1,20 @@
 """A demo project made from templates: a few hundred prompts, candidate responses and accounts.
 
 Deterministic (seeded) so that two runs load the same data; loading twice changes
-nothing because prompts, responses and comparisons are content-addressed.
+nothing because prompts, responses and comparisons are content-addressed. The project
+also gets imported verdicts on some prompts (so a round has agreed pairs to train on
+before anyone has voted) and an alignment plan with tiny configs: a round on the
+built-in tiny model finishes in about a minute on a laptop, started from the rounds page.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -62,22 +69,47 @@ ASKS = [
 ]
 
 
+# Few steps and short samples: the whole round (snapshot to collecting) in about a minute on 2 cores.
+DEMO_PLAN: dict[str, Any] = {
+    "reward_config": {"max_steps": 20, "per_device_train_batch_size": 8, "eval_split": 0.2, "max_seq_length": 128},
+    "policy_config": {"max_steps": 4, "per_device_train_batch_size": 8, "response_length": 16, "save_steps": 2,
+                      "max_seq_length": 128},
+    "generate_config": {"response_length": 16, "max_seq_length": 128},
+    "prompts_per_round": 8,
+    "eval_prompts": 8,
+    "heldout_share": 0.2,
+    "min_new_pairs": 50,
+    "cooldown_minutes": 0,
+}  # fmt: skip
+# Prompts that get an imported verdict (the right answer over the wrong one).
+DEMO_VERDICTS = 60
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     project: Project
     prompts: int
     comparisons: int
     usernames: tuple[str, ...]
+    verdicts: int = 0
+
+
+def _good(topic: str, fact: str) -> str:
+    return f"In short, {fact}. That is the core idea behind {topic}; the rest follows from it."
+
+
+def _wrong(topic: str) -> str:
+    return f"{topic.capitalize()} is mostly a myth; scientists stopped studying it years ago."
 
 
 def _responses(rng: random.Random, topic: str, fact: str) -> list[str]:
-    good = f"In short, {fact}. That is the core idea behind {topic}; the rest follows from it."
+    good = _good(topic, fact)
     detailed = (
         f"**{topic.capitalize()}**\n\n- Key idea: {fact}.\n- Why it matters: it explains many things we "
         f"see every day.\n- Tip: try explaining {topic} back in your own words."
     )
     vague = f"{topic.capitalize()} is a complicated subject and people disagree about it a lot."
-    wrong = f"{topic.capitalize()} is mostly a myth; scientists stopped studying it years ago."
+    wrong = _wrong(topic)
     options = [good, detailed, vague, wrong]
     rng.shuffle(options)
     return options[: rng.choice([2, 3, 3, 4])]
@@ -100,6 +132,7 @@ def demo_load(*, slug: str = "demo", prompts: int = 300, seed: int = 7) -> DemoS
         membership_set(project=project, user=user, role=Role.ADMIN if is_staff else Role.ANNOTATOR)
 
     comparisons = 0
+    verdicts: list[dict[str, Any]] = []
     for n in range(prompts):
         topic, fact = TOPICS[n % len(TOPICS)]
         ask = ASKS[(n // len(TOPICS)) % len(ASKS)].format(topic=topic)
@@ -111,6 +144,8 @@ def demo_load(*, slug: str = "demo", prompts: int = 300, seed: int = 7) -> DemoS
             ]
         else:
             content = f"{ask} (#{n})"
+            if len(verdicts) < DEMO_VERDICTS:
+                verdicts.append({"prompt": content, "chosen": _good(topic, fact), "rejected": _wrong(topic)})
         prompt, _ = prompt_get_or_create(project=project, content=content)
         responses = [response_get_or_create(prompt=prompt, text=t)[0] for t in _responses(rng, topic, fact)]
         for i, first in enumerate(responses):
@@ -124,9 +159,36 @@ def demo_load(*, slug: str = "demo", prompts: int = 300, seed: int = 7) -> DemoS
         right = response_get_or_create(prompt=prompt, text=f"{fact.capitalize()}.")[0]
         wrong = response_get_or_create(prompt=prompt, text=f"{topic.capitalize()} was disproved in 1850.")[0]
         comparison_get_or_create(prompt=prompt, response_a=right, response_b=wrong, is_gold=True, gold_answer=Choice.A)
+    imported = _verdicts_import(project, verdicts)
+    demo_plan_ensure(project=project)
     return DemoSummary(
         project=project,
         prompts=project.prompts.count(),
         comparisons=project.comparisons.count(),
         usernames=tuple(name for name, _ in DEMO_ACCOUNTS),
+        verdicts=imported,
     )
+
+
+def _verdicts_import(project: Project, verdicts: list[dict[str, Any]]) -> int:
+    """The verdicts as preference pairs through the import (once: a second load imports nothing)."""
+    from annotate.models import Judgment
+    from annotate.services.imports import import_file
+
+    if Judgment.objects.filter(comparison__project=project, is_imported=True).exists():
+        return 0
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo-verdicts.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in verdicts), encoding="utf-8")
+        import_file(project=project, path=path, kind="pairs", batch="demo-verdicts")
+    return len(verdicts)
+
+
+def demo_plan_ensure(*, project: Project) -> None:
+    """The project's alignment plan with the tiny demo configs, unless an admin has set configs already."""
+    # The demo is the one place in annotate that sets up the alignment side: it loads a whole product.
+    from alignment.services.plans import plan_get_or_create, plan_update
+
+    plan = plan_get_or_create(project=project)
+    if not plan.reward_config:
+        plan_update(plan=plan, **DEMO_PLAN)

@@ -31,31 +31,41 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "concord_bench_load"
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 SLUG = "load"
 K = 3
 
 
-def _setup_database(comparisons: int, max_annotators: int) -> dict[int, str]:
-    """Fresh database, migrated, with the project, comparisons and tokens; returns tokens by index."""
+def database_url(name: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def database_create(name: str) -> str:
+    """Database ``name`` dropped, re-created and migrated, and this process's Django set up on it; its URL."""
     import psycopg
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    env = {**os.environ, "DATABASE_URL": DB_URL}
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = database_url(name)
+    env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    os.environ["DATABASE_URL"] = DB_URL
+    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    return url
+
+
+def load_project_create(*, comparisons: int, annotators: int) -> dict[int, str]:
+    """The load project with ``comparisons`` open comparisons and one token per annotator, by index."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
@@ -82,7 +92,7 @@ def _setup_database(comparisons: int, max_annotators: int) -> dict[int, str]:
     )  # fmt: skip
     User = get_user_model()
     tokens = {}
-    for i in range(max_annotators):
+    for i in range(annotators):
         user = User.objects.create_user(username=f"annotator{i}", password="x")
         Membership.objects.create(project=project, user=user)
         tokens[i] = Token.objects.create(user=user).key
@@ -161,50 +171,71 @@ async def _annotator(
             task = body.get("task")
 
 
-async def _run_level(
-    port: int, tokens: dict[int, str], n: int, seconds: float, offset: int
-) -> dict[str, float]:
-    latencies: list[float] = []
+@dataclass
+class Drive:
+    """What one timed window of N annotators measured: every request's latency (seconds) and the counts."""
+
+    annotators: int
+    latencies: list[float] = field(default_factory=list)
+    acknowledged: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+async def _drive(port: int, tokens: dict[int, str], n: int, seconds: float, offset: int) -> Drive:
+    drive = Drive(annotators=n)
     stats = {"acknowledged": 0, "errors": 0}
     clients = [Http(port, tokens[offset + i]) for i in range(n)]
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
-        *(_annotator(c, deadline, latencies, stats, random.Random(i)) for i, c in enumerate(clients))
+        *(_annotator(c, deadline, drive.latencies, stats, random.Random(i)) for i, c in enumerate(clients))
     )
-    elapsed = time.perf_counter() - started
+    drive.elapsed = time.perf_counter() - started
     for c in clients:
         if c.writer is not None:
             c.writer.close()
-    latencies.sort()
+    drive.acknowledged, drive.errors = stats["acknowledged"], stats["errors"]
+    return drive
 
-    def pct(q: float) -> float:
-        return (
-            1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
-        )
 
+def annotators_drive(*, port: int, tokens: dict[int, str], n: int, seconds: float, offset: int = 0) -> Drive:
+    """N annotators (tokens ``offset`` .. ``offset + n - 1``) judging through the API for ``seconds``."""
+    return asyncio.run(_drive(port, tokens, n, seconds, offset))
+
+
+def percentile_ms(latencies: list[float], q: float) -> float:
+    """The ``q`` quantile of latencies in seconds, in milliseconds (nearest rank)."""
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def drive_figures(drive: Drive) -> dict[str, float]:
     return {
-        "annotators": n,
-        "cycles": stats["acknowledged"],
-        "cycles_per_s": stats["acknowledged"] / elapsed,
-        "requests": len(latencies),
-        "errors": stats["errors"],
-        "p50_ms": pct(0.50),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
+        "annotators": drive.annotators,
+        "cycles": drive.acknowledged,
+        "cycles_per_s": drive.acknowledged / drive.elapsed,
+        "requests": len(drive.latencies),
+        "errors": drive.errors,
+        "p50_ms": percentile_ms(drive.latencies, 0.50),
+        "p95_ms": percentile_ms(drive.latencies, 0.95),
+        "p99_ms": percentile_ms(drive.latencies, 0.99),
     }
 
 
-def _check_invariants() -> dict[str, int]:
+def check_invariants(db_name: str = DB_NAME) -> dict[str, int]:
+    """Straight from the database: comparisons over k, doubled judgments, judgments stored, counters off."""
     import psycopg
 
-    with psycopg.connect(DB_URL) as conn:
+    with psycopg.connect(database_url(db_name)) as conn:
         over_k = conn.execute(
             "SELECT count(*) FROM (SELECT comparison_id FROM annotate_judgment GROUP BY comparison_id HAVING count(*) > %s) t",
             [K],
         ).fetchone()[0]  # type: ignore[index]
         doubled = conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment GROUP BY comparison_id, annotator_id HAVING count(*) > 1) t"
+            # Imported votes have no annotator: only annotators' own judgments can be doubled.
+            "SELECT count(*) FROM (SELECT 1 FROM annotate_judgment WHERE annotator_id IS NOT NULL "
+            "GROUP BY comparison_id, annotator_id HAVING count(*) > 1) t"
         ).fetchone()[0]  # type: ignore[index]
         judgments = conn.execute("SELECT count(*) FROM annotate_judgment").fetchone()[0]  # type: ignore[index]
         counter_drift = conn.execute(
@@ -244,6 +275,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_start(*, db_url: str, workers: int = 2, threads: int = 4) -> tuple[subprocess.Popen[bytes], int]:
+    """gunicorn on a free loopback port, serving ``db_url``, once its port answers; the process and port."""
+    port = _free_port()
+    # Plain HTTP on loopback: production's HTTPS redirect (the DEBUG=0 default) is turned off.
+    env = {**os.environ, "DATABASE_URL": db_url, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING",
+           "DB_CONN_MAX_AGE": "600", "SECURE_SSL_REDIRECT": "0"}  # fmt: skip
+    # --reuse-port: each worker listens on its own socket and the kernel spreads connections
+    # over them; with one shared socket the first worker to wake up takes every keep-alive
+    # connection and the others idle (seen here: 32 of 32 on one worker, one core used).
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30", "--log-level", "warning", "--reuse-port"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, port
+
+
+def server_stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -262,34 +321,21 @@ def main() -> None:
     print(
         f"Setting up {args.comparisons} comparisons and {sum(levels)} accounts in {DB_NAME} ...", flush=True
     )
-    tokens = _setup_database(args.comparisons, sum(levels))
-    port = _free_port()
-    # Plain HTTP on loopback: production's HTTPS redirect (the DEBUG=0 default) is turned off.
-    env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench-only-secret", "LOG_LEVEL": "WARNING",
-           "DB_CONN_MAX_AGE": "600", "SECURE_SSL_REDIRECT": "0"}  # fmt: skip
-    # --reuse-port: each worker listens on its own socket and the kernel spreads connections
-    # over them; with one shared socket the first worker to wake up takes every keep-alive
-    # connection and the others idle (seen here: 32 of 32 on one worker, one core used).
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-         "--worker-class", "gthread", "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "warning", "--reuse-port"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+    db_url = database_create(DB_NAME)
+    tokens = load_project_create(comparisons=args.comparisons, annotators=sum(levels))
+    server, port = server_start(db_url=db_url, workers=args.workers, threads=args.threads)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         results, offset, warmup_cycles = [], 0, 0
         for n in levels:
             # A fresh server's first requests import views and open database connections
             # (seconds, not milliseconds); they are not what an annotator sees all day.
             if args.warmup > 0:
-                warmup_cycles += int(asyncio.run(_run_level(port, tokens, n, args.warmup, offset))["cycles"])
+                warmup = annotators_drive(port=port, tokens=tokens, n=n, seconds=args.warmup, offset=offset)
+                warmup_cycles += warmup.acknowledged
             before, client_before = _cpu_by_part(server.pid), time.process_time()
-            result = asyncio.run(_run_level(port, tokens, n, args.seconds, offset))
+            result = drive_figures(
+                annotators_drive(port=port, tokens=tokens, n=n, seconds=args.seconds, offset=offset)
+            )
             after, client_after = _cpu_by_part(server.pid), time.process_time()
             # CPU per cycle tells where the two cores go, and stays comparable on a busy host.
             for part in ("server", "database"):
@@ -299,9 +345,8 @@ def main() -> None:
             results.append(result)
             offset += n
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    checks = _check_invariants()
+        server_stop(server)
+    checks = check_invariants()
     acknowledged = warmup_cycles + sum(int(r["cycles"]) for r in results)
     lost = acknowledged - checks["judgments"]
 

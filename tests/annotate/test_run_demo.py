@@ -1,4 +1,5 @@
-"""``manage.py run_demo`` on the embedded default stops its Celery worker on every stop signal.
+"""``manage.py run_demo`` on the embedded default stops its Celery worker on every stop signal; the demo
+project is ready for a round (agreed pairs and a plan with tiny configs) as soon as it is loaded.
 
 A real ``run_demo`` runs as a subprocess (SQLite and kombu's filesystem broker in a temporary
 ``CONCORD_VAR_DIR``, on a free port); once its web port answers and its worker is up, it
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +129,33 @@ class RunDemoTests:
             for pid in _naming(var_dir):
                 os.kill(pid, signal.SIGKILL)
             log.close()
+
+
+@pytest.mark.django_db
+class DemoRoundTests:
+    def test_the_demo_loads_verdicts_once_and_a_plan_a_round_can_snapshot(
+        self, settings: Any, tmp_path: Path
+    ) -> None:
+        from alignment.models import AlignmentRound, RoundState
+        from alignment.services.rounds import round_start, round_step_run
+        from alignment.services.steps import MIN_PAIRS
+        from annotate.demo import DEMO_PLAN, demo_load
+        from annotate.models import Judgment
+
+        settings.CONCORD_MODEL_ROOT = tmp_path / "models"
+        first = demo_load(prompts=30)
+        again = demo_load(prompts=30)
+        assert first.verdicts == 24 and again.verdicts == 0  # the 24 prompts of 30 that are not conversations
+        assert (again.prompts, again.comparisons) == (first.prompts, first.comparisons)
+        assert Judgment.objects.filter(comparison__project=first.project, is_imported=True).count() == 24
+        plan = first.project.alignment_plan
+        assert (
+            plan.reward_config == DEMO_PLAN["reward_config"]
+            and plan.policy_config == DEMO_PLAN["policy_config"]
+        )
+
+        round_ = round_start(project=first.project)
+        assert round_step_run(round_id=round_.pk, state=RoundState.SNAPSHOTTING) == "advanced"
+        round_ = AlignmentRound.objects.get(pk=round_.pk)
+        assert round_.state == RoundState.TRAINING_REWARD
+        assert round_.metrics[RoundState.SNAPSHOTTING]["pairs"] >= max(MIN_PAIRS, 24)

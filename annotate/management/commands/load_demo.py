@@ -16,7 +16,8 @@ class Command(BaseCommand):
         summary = demo_load(slug=options["slug"], prompts=options["prompts"])
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo project '{summary.project.slug}': {summary.prompts} prompts, {summary.comparisons} comparisons. "
+                f"Demo project '{summary.project.slug}': {summary.prompts} prompts, {summary.comparisons} comparisons, "
+                f"{summary.verdicts} imported verdicts, an alignment plan with tiny configs. "
                 f"Accounts {', '.join(summary.usernames)} (password {DEMO_PASSWORD})."
             )
         )

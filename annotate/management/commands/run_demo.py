@@ -1,4 +1,4 @@
-"""Run the web server and a Celery worker together; on any stop signal, stop the worker too.
+"""Run the web server and a Celery worker (with beat) together; on any stop signal, stop the worker too.
 
 The worker starts in a process group of its own, so it neither gets the terminal's Ctrl-C
 twice nor outlives us: on SIGTERM, SIGINT or SIGHUP (and when runserver ends for any
@@ -62,9 +62,11 @@ class Command(BaseCommand):
         stopped_by = 0
         try:
             # The worker shares our settings (and so the SQLite file and broker folder on the embedded default).
+            # It serves both queues (a round's training steps too) and embeds beat (-B), whose tick
+            # starts rounds on a plan's threshold, checks collecting rounds and reaps lost jobs.
             worker = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,training",
-                 "--pool=solo", "--loglevel=warning"],
+                 "--pool=solo", "-B", "--loglevel=warning"],
                 env=os.environ.copy(),
                 start_new_session=True,  # its own process group (and session), killed as one below
             )  # fmt: skip
@@ -79,7 +81,8 @@ class Command(BaseCommand):
                 role = "staff admin" if is_staff else "annotator"
                 self.stdout.write(f"  log in as {username} / {DEMO_PASSWORD}  ({role})")
             self.stdout.write(
-                f"  annotate: {url}annotate/demo/   admin: {url}admin/   API docs: {url}api/docs/\n"
+                f"  annotate: {url}annotate/demo/   rounds: {url}annotate/demo/rounds/   admin: {url}admin/   "
+                f"API docs: {url}api/docs/\n"
             )
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
         except _Stop as stop:
