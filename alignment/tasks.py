@@ -8,13 +8,18 @@ the step's run (under the job lifecycle) is reclaimed then or by the reaper.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import celeryd_after_setup
 from django.conf import settings
 
 from alignment.models import RoundState
+
+logger = logging.getLogger(__name__)
 
 _LONG: dict[str, Any] = {
     # The soft limit fails the round with a message; the hard one ends a stuck worker. Both stay below
@@ -103,3 +108,23 @@ def round_start_scheduled(plan_id: int) -> str:
     from alignment.services.rounds import round_start_scheduled as start
 
     return start(plan_id=plan_id)
+
+
+@celeryd_after_setup.connect
+def training_stack_preload(sender: str, instance: Any, **kwargs: Any) -> None:
+    """A worker that serves the training queue loads torch, transformers, TRL and peft as it starts.
+
+    Otherwise the first round step each fresh worker runs pays the import (19–53 s measured on 2 shared
+    cores in bench/round.py) inside the round; a prefork pool forks its children after this, so they
+    inherit the loaded modules. Other workers (the default queue, the web) never import them.
+    """
+    queues = getattr(getattr(instance.app.amqp, "queues", None), "consume_from", None) or {}
+    if "training" not in queues:
+        return
+    began = time.perf_counter()
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    logger.info("training stack loaded in %.1f s", time.perf_counter() - began)
