@@ -17,7 +17,23 @@ from annotate.models import Choice, Comparison, ComparisonStatus, Project
 from tests.factories import make_comparison, make_judgment
 from tests.worker import FaultCluster, WorkerProcess, wait_for
 
-WORDS = ["the", "a", "cat", "dog", "sun", "sea", "tree", "book", "song", "river", "light", "stone", "cloud", "bird", "road"]
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sun",
+    "sea",
+    "tree",
+    "book",
+    "song",
+    "river",
+    "light",
+    "stone",
+    "cloud",
+    "bird",
+    "road",
+]
 
 # Few steps and short sequences: a whole round on the tiny model in well under a minute on 2 cores.
 TINY_REWARD = {"max_steps": 6, "per_device_train_batch_size": 8, "eval_split": 0.2, "max_seq_length": 128}
@@ -55,6 +71,26 @@ def make_agreed_pairs(project: Project, count: int, *, seed: int = 0, voters: in
             make_judgment(comparison, None, choice)
         Comparison.objects.filter(pk=comparison.pk).update(
             winner=choice, agreement=1.0, status=ComparisonStatus.COMPLETE, slots_taken=F("vote_count")
+        )
+        made.append(comparison)
+    return made
+
+
+def make_both_bad(project: Project, count: int, *, seed: int = 1, voters: int = 2) -> list[Comparison]:
+    """``count`` completed comparisons of two uppercase answers that every voter called both bad."""
+    rng = random.Random(seed)
+    made = []
+    for i in range(count):
+        comparison = make_comparison(
+            project, prompt=f"Shout {i} {sentence(rng, 2)}", a=sentence(rng).upper(), b=sentence(rng).upper()
+        )
+        for _ in range(voters):
+            make_judgment(comparison, None, Choice.BOTH_BAD)
+        Comparison.objects.filter(pk=comparison.pk).update(
+            winner=Choice.BOTH_BAD,
+            agreement=1.0,
+            status=ComparisonStatus.COMPLETE,
+            slots_taken=F("vote_count"),
         )
         made.append(comparison)
     return made
