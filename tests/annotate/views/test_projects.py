@@ -30,6 +30,7 @@ class HomePageTests:
         self, project: Project, annotator: User, project_admin: User, staff_reader: User, outsider: User
     ) -> None:
         staff = [f"/annotate/demo/{page}/" for page in ("imports", "quality", "snapshots", "members")]
+        staff.append("/alignment/demo/rounds/")
         labelling = ["/annotate/demo/", "/annotate/demo/mine/"]
         assert _links(web_client(annotator).get("/annotate/").content.decode(), "demo") == set(labelling)
         assert _links(web_client(project_admin).get("/annotate/").content.decode(), "demo") == set(
