@@ -12,6 +12,7 @@ from annotate.models import (
     Snapshot,
     SnapshotPair,
 )
+from annotate.models.snapshots import VoteKind
 
 _CHUNK = 20_000
 
@@ -47,8 +48,9 @@ class SnapshotDiff:
 
 
 def _pair_orientation(snapshot: Snapshot) -> dict[int, bool]:
+    # Preferences only: a both-bad or tie row (a keep_unpaired snapshot) has no chosen side to flip.
     return dict(
-        SnapshotPair.objects.filter(snapshot=snapshot)
+        SnapshotPair.objects.filter(snapshot=snapshot, vote_kind=VoteKind.PREFERENCE)
         .order_by()
         .values_list("comparison_id", "chosen_is_a")
         .iterator(chunk_size=_CHUNK)

@@ -37,3 +37,12 @@ class SnapshotDiffTests:
         )
         assert snapshot_diff(snapshot=before).previous_version is None
         assert stays.pk not in diff.added
+
+    def test_it_counts_only_preferences_of_a_snapshot_that_keeps_unpaired_votes(self, project: Project) -> None:
+        from tests.annotate.services.export_helpers import UNPAIRED, unpaired_snapshot
+
+        first = unpaired_snapshot(project)  # a preference, a both-bad and a tie comparison
+        again = snapshot_create(project=project, filters=UNPAIRED)
+        diff = snapshot_diff(snapshot=again, previous=first)
+        # The both-bad and tie rows are no pairs: nothing added, removed or flipped; one pair unchanged.
+        assert (diff.added, diff.removed, diff.flipped, diff.unchanged) == ([], [], [], 1)
