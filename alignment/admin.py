@@ -17,14 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from alignment.models import AlignmentPlan, AlignmentRound, ModelVersion, TrainingRun, VersionStatus
-from alignment.services.plans import (
-    CONFIG_STEPS,
-    PlanInvalid,
-    plan_config_check,
-    plan_filters_check,
-    plan_schedule_check,
-    plan_update,
-)
+from alignment.services.plans import PlanInvalid, plan_fields_check, plan_update
 from alignment.services.rounds import RoundRefused, round_cancel, round_retry
 from alignment.services.versions import VersionRefused, version_promote, version_reject
 from annotate import access
@@ -41,18 +34,13 @@ class AlignmentPlanForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         super().clean()
-        data = self.cleaned_data
-        algorithm = data.get("algorithm", self.instance.algorithm)
-        try:
-            for field, strategy in {**CONFIG_STEPS, "policy_config": algorithm}.items():
-                if field in data:
-                    data[field] = plan_config_check(field=field, strategy=strategy, raw=data[field])
-            if "snapshot_filters" in data:
-                data["snapshot_filters"] = plan_filters_check(data["snapshot_filters"])
-            plan_schedule_check(data.get("schedule", ""))
+        try:  # the checks plan_update makes, so that a bad key is a field error on this form
+            checked, _ = plan_fields_check(plan=self.instance, fields=self.cleaned_data)
         except PlanInvalid as exc:
             self.add_error(exc.field if exc.field in self.fields else None, str(exc))
-        return data
+            return self.cleaned_data
+        self.cleaned_data.update(checked)
+        return self.cleaned_data
 
 
 @admin.register(AlignmentPlan)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from alignment.api.serializers import RoundDetailOutputSerializer, RoundOutputSerializer, round_detail_payload
 from alignment.models import AlignmentRound, RoundTrigger
+from alignment.selectors.rounds import round_get, round_list
 from alignment.services.rounds import RoundNotStarted, RoundRefused, round_cancel, round_retry, round_start
 from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.api.schema import ErrorSerializer
@@ -20,7 +21,7 @@ from annotate.models import Project
 
 
 def _round_or_404(project: Project, number: int) -> AlignmentRound:
-    round_ = AlignmentRound.objects.filter(project=project, number=number).first()
+    round_ = round_get(project=project, number=number)
     if round_ is None:
         raise Http404("No such round")
     return round_
@@ -36,10 +37,8 @@ class RoundListApi(APIView):
     @extend_schema(responses=RoundOutputSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_reading(request, slug)
-        rounds = AlignmentRound.objects.filter(project=project).select_related(
-            "started_by", "snapshot", "start_policy", "reward_version", "policy_version"
-        )
-        return Response(RoundOutputSerializer(rounds.order_by("-number"), many=True).data)
+        rounds = round_list(project=project, limit=None)
+        return Response(RoundOutputSerializer(rounds, many=True).data)
 
 
 class RoundDetailApi(APIView):

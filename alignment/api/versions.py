@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
-from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 
 from alignment.api.serializers import VersionOutputSerializer
 from alignment.models import ModelVersion, VersionKind, VersionStatus
+from alignment.selectors.versions import version_by_id, version_list
 from alignment.services.versions import VersionRefused, version_promote, version_reject
 from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.api.schema import ErrorSerializer
@@ -25,14 +25,8 @@ from annotate.api.serializers import TextField
 from annotate.models import Project
 
 
-def _versions(project: Project) -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(project=project).select_related(
-        "parent", "reward_model", "round", "snapshot"
-    )
-
-
 def _version_or_404(project: Project, version_id: int) -> ModelVersion:
-    version = _versions(project).filter(pk=version_id).first()
+    version = version_by_id(project=project, version_id=version_id)
     if version is None:
         raise Http404("No such model version")
     return version
@@ -55,7 +49,7 @@ class VersionListApi(APIView):
         # A plain dict, as in the comparison list: a blank value is then refused, not read as "not given".
         filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        versions = _versions(project).filter(**filters.validated_data).order_by("-kind", "-number")
+        versions = version_list(project=project, **filters.validated_data)
         return Response(VersionOutputSerializer(versions, many=True).data)
 
 

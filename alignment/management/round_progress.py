@@ -7,20 +7,14 @@ from datetime import datetime
 from django.utils import timezone
 
 from alignment.models import AlignmentPlan, AlignmentRound, RoundState, TrainingRun
+from alignment.selectors.rounds import plan_get
 from alignment.services.rounds import TriggerStatus, round_trigger_status
-from annotate.models import JobStatus, Project
-
-
-def round_live_run(round_: AlignmentRound) -> TrainingRun | None:
-    """The run of the round's current step that is queued or running, if any."""
-    return (
-        round_.runs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("-created_at").first()
-    )
+from annotate.models import Project
 
 
 def next_round_status(project: Project) -> TriggerStatus:
     """Whether the plan's threshold would start a round now, and why not (the defaults when there is no plan)."""
-    plan = AlignmentPlan.objects.filter(project=project).first() or AlignmentPlan(project=project)
+    plan = plan_get(project=project) or AlignmentPlan(project=project)
     return round_trigger_status(plan=plan)
 
 

@@ -29,14 +29,14 @@ def plan_get(*, project: Project) -> AlignmentPlan | None:
     return AlignmentPlan.objects.filter(project=project).first()
 
 
-def round_list(*, project: Project, limit: int = 50) -> list[AlignmentRound]:
-    """The project's rounds, newest first, with the versions the timeline names."""
+def round_list(*, project: Project, limit: int | None = 50) -> list[AlignmentRound]:
+    """The project's rounds, newest first, with the versions the timeline names (all of them: ``limit=None``)."""
     rounds = (
         AlignmentRound.objects.filter(project=project)
         .select_related("policy_version", "reward_version", "start_policy", "snapshot", "started_by")
         .order_by("-number")
     )
-    return list(rounds[:limit])
+    return list(rounds if limit is None else rounds[:limit])
 
 
 def round_get(*, project: Project, number: int) -> AlignmentRound | None:
@@ -45,6 +45,15 @@ def round_get(*, project: Project, number: int) -> AlignmentRound | None:
         .select_related(
             "project", "policy_version", "reward_version", "start_policy", "snapshot", "started_by"
         )
+        .first()
+    )
+
+
+def round_live_run(*, round_: AlignmentRound) -> TrainingRun | None:
+    """The run of the round's current step that is queued or running, if any."""
+    return (
+        TrainingRun.objects.filter(round=round_, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .order_by("-created_at")
         .first()
     )
 

@@ -8,12 +8,26 @@ from alignment.models import ModelVersion, VersionKind
 from annotate.models import Project, Prompt, Response
 
 
-def version_list(*, project: Project) -> list[ModelVersion]:
-    """Every version of the project: policies first, newest first within a kind."""
-    return list(
-        ModelVersion.objects.filter(project=project)
-        .select_related("round", "parent")
-        .order_by("kind", "-number")  # "policy" sorts before "reward"
+def version_list(
+    *, project: Project, kind: str | None = None, status: str | None = None
+) -> list[ModelVersion]:
+    """The project's versions (of one kind or status if given): policies first, newest first within a kind."""
+    versions = ModelVersion.objects.filter(project=project).select_related(
+        "parent", "reward_model", "round", "snapshot"
+    )
+    if kind is not None:
+        versions = versions.filter(kind=kind)
+    if status is not None:
+        versions = versions.filter(status=status)
+    return list(versions.order_by("kind", "-number"))  # "policy" sorts before "reward"
+
+
+def version_by_id(*, project: Project, version_id: int) -> ModelVersion | None:
+    """The project's version with that id, with what its lineage names; None for another project's."""
+    return (
+        ModelVersion.objects.filter(project=project, pk=version_id)
+        .select_related("parent", "reward_model", "round", "snapshot")
+        .first()
     )
 
 

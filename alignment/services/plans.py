@@ -93,8 +93,13 @@ def plan_schedule_check(raw: str) -> CronFields | None:
     return CronFields(*parts)
 
 
-def plan_update(*, plan: AlignmentPlan, **fields: Any) -> AlignmentPlan:
-    """Apply the given fields after checking every config; nothing is saved when one is bad."""
+def plan_fields_check(
+    *, plan: AlignmentPlan, fields: dict[str, Any]
+) -> tuple[dict[str, Any], CronFields | None]:
+    """``fields`` as the plan stores them (configs, filters, schedule checked), and the parsed schedule.
+
+    The policy config is checked again when only the algorithm changes: it must suit the new one.
+    Raises ``PlanInvalid`` naming the first bad field (and key)."""
     algorithm = fields.get("algorithm", plan.algorithm)
     if algorithm not in PolicyAlgorithm.values:
         raise PlanInvalid("algorithm", f"algorithm must be one of {', '.join(PolicyAlgorithm.values)}")
@@ -107,6 +112,12 @@ def plan_update(*, plan: AlignmentPlan, **fields: Any) -> AlignmentPlan:
     if "snapshot_filters" in fields:
         checked["snapshot_filters"] = plan_filters_check(fields["snapshot_filters"])
     cron = plan_schedule_check(fields["schedule"]) if "schedule" in fields else None
+    return checked, cron
+
+
+def plan_update(*, plan: AlignmentPlan, **fields: Any) -> AlignmentPlan:
+    """Apply the given fields after checking every config; nothing is saved when one is bad."""
+    checked, cron = plan_fields_check(plan=plan, fields=fields)
     for name, value in checked.items():
         setattr(plan, name, value)
     try:

@@ -10,8 +10,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from alignment.management.round_progress import round_line, round_live_run
+from alignment.management.round_progress import round_line
 from alignment.models import AlignmentRound, RoundState, RoundTrigger
+from alignment.selectors.rounds import round_live_run
 from alignment.services.rounds import RoundNotStarted, round_start
 from annotate.models import Project
 
@@ -58,7 +59,7 @@ class Command(BaseCommand):
                 if round_.state != state:
                     state = round_.state
                     self.stdout.write(f"round {round_.number}: {round_.get_state_display().lower()}")
-                run = round_live_run(round_)
+                run = round_live_run(round_=round_)
                 if run is not None:
                     if bar is None or run.pk != run_id:
                         if bar is not None:

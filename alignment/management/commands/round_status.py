@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from alignment.management.round_progress import next_round_status, round_line, round_live_run, run_line
+from alignment.management.round_progress import next_round_status, round_line, run_line
 from alignment.models import AlignmentRound
+from alignment.selectors.rounds import round_live_run
 from annotate.models import Project
 
 
@@ -35,6 +36,6 @@ class Command(BaseCommand):
             self.stdout.write("no rounds yet; start one with `manage.py round_start`")
         for round_ in shown:
             self.stdout.write(round_line(round_))
-            run = round_live_run(round_)
+            run = round_live_run(round_=round_)
             if run is not None:
                 self.stdout.write(f"  {run_line(run)}")
