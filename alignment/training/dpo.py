@@ -37,48 +37,29 @@ def train_dpo(
     config: DPOConfig, rows: Rows | None, out_dir: str | Path, *, progress: Progress | None = None
 ) -> DPOResult:
     """Train the policy with DPO; the saved policy has its adapters merged (unless 4-bit)."""
-    import torch
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
     from alignment.training.locate import seq_length
-    from alignment.training.models import load_lm_and_tokenizer, load_reference
-    from alignment.training.trainer_args import common_args, step_start, train_policy
+    from alignment.training.models import load_reference
+    from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)
-    out = ctx.out
     pairs = [
         {k: v for k, v in row.items() if k != "margin"}
         for row in preference_rows(as_rows(rows, config.dataset))
     ]
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
-    memory = step_start(config, "dpo", progress)
-
-    torch.manual_seed(config.seed)
-    model, tokenizer = load_lm_and_tokenizer(config, padding_side="right", trainable=True)
-    train_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in train_rows]
-    eval_rows = [truncated_pair(tokenizer, row, seq_length(config)) for row in eval_rows]
+    policy = prepare_for_responses(config, progress, train_rows, eval_rows, padding_side="right")
     extra: dict[str, Any] = {}
     if config.reference_model is not None:
-        extra["ref_model"] = load_reference(config, config.reference_model, tokenizer)
+        extra["ref_model"] = load_reference(config, config.reference_model, policy.tokenizer)
     args = TRLDPOConfig(
-        **common_args(config, out),
+        **common_args(config, ctx.out),
         beta=config.beta,
         loss_type=[config.loss_type],
         label_smoothing=config.label_smoothing,
         max_length=seq_length(config),
         remove_unused_columns=False,
     )
-    return train_policy(
-        ctx,
-        DPOTrainer,
-        DPOResult,
-        config=config,
-        model=model,
-        tokenizer=tokenizer,
-        args=args,
-        train_rows=train_rows,
-        eval_rows=eval_rows,
-        memory=memory,
-        **extra,
-    )
+    return policy.train(ctx, DPOTrainer, DPOResult, args, **extra)

@@ -34,43 +34,25 @@ def train_sft(
     config: SFTConfig, rows: Rows | None, out_dir: str | Path, *, progress: Progress | None = None
 ) -> SFTResult:
     """Fine-tune the policy on demonstrations; the saved policy has its adapters merged (unless 4-bit)."""
-    import torch
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
-    from alignment.training.locate import prompt_budget, seq_length, truncate_left
-    from alignment.training.models import load_lm_and_tokenizer
-    from alignment.training.trainer_args import common_args, step_start, train_policy
+    from alignment.training.locate import seq_length
+    from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)
-    out = ctx.out
     demos = demonstration_rows(as_rows(rows, config.dataset))
     train_rows, eval_rows = split_rows(demos, config.eval_split, seed=config.seed)
-    memory = step_start(config, "sft", progress)
-
-    torch.manual_seed(config.seed)
-    model, tokenizer = load_lm_and_tokenizer(config, padding_side="right", trainable=True)
-    if "prompt" in train_rows[0]:
-        # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so
-        # the completion the loss is on keeps at least half of the budget.
-        half = prompt_budget(seq_length(config))
-        train_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in train_rows]
-        eval_rows = [{**r, "prompt": truncate_left(tokenizer, r["prompt"], half)} for r in eval_rows]
+    # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so the
+    # completion the loss is on keeps at least half of the budget. `{text}` rows have no prompt to cut.
+    prompted = "prompt" in train_rows[0]
+    policy = prepare_for_responses(
+        config, progress, train_rows, eval_rows, padding_side="right", cut_prompts=prompted
+    )
     args = TRLSFTConfig(
-        **common_args(config, out),
+        **common_args(config, ctx.out),
         max_length=seq_length(config),
-        completion_only_loss=config.completion_only_loss if "prompt" in train_rows[0] else None,
+        completion_only_loss=config.completion_only_loss if prompted else None,
         remove_unused_columns=True,
     )
-    return train_policy(
-        ctx,
-        SFTTrainer,
-        SFTResult,
-        config=config,
-        model=model,
-        tokenizer=tokenizer,
-        args=args,
-        train_rows=train_rows,
-        eval_rows=eval_rows,
-        memory=memory,
-    )
+    return policy.train(ctx, SFTTrainer, SFTResult, args)

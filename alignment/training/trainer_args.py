@@ -158,12 +158,14 @@ def prepare_for_responses(
     eval_rows: Sequence[Mapping[str, Any]],
     *,
     padding_side: str,
+    cut_prompts: bool = True,
     **figures: Any,
 ) -> PreparedPolicy:
     """For a step that trains on given responses: the memory estimate announced (`step_start`, with
     `figures`), the seeded trainable policy and its tokenizer, and the rows with each prompt cut to half of
     `max_seq_length` from its start (`dpo.truncated_pair`: TRL keeps the start of prompt + response, so an
-    uncut long prompt would crowd the response out or drop the row)."""
+    uncut long prompt would crowd the response out or drop the row). `cut_prompts` False: rows without a
+    prompt (SFT's `{text}` rows), passed as they are."""
     import torch
 
     from alignment.training.dpo import truncated_pair
@@ -174,13 +176,17 @@ def prepare_for_responses(
     torch.manual_seed(config.seed)
     model, tokenizer = load_lm_and_tokenizer(config, padding_side=padding_side, trainable=True)
     length = seq_length(config)
+
+    def cut(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [truncated_pair(tokenizer, row, length) if cut_prompts else dict(row) for row in rows]
+
     return PreparedPolicy(
         config=config,
         memory=memory,
         model=model,
         tokenizer=tokenizer,
-        train_rows=[truncated_pair(tokenizer, row, length) for row in train_rows],
-        eval_rows=[truncated_pair(tokenizer, row, length) for row in eval_rows],
+        train_rows=cut(train_rows),
+        eval_rows=cut(eval_rows),
     )
 
 
