@@ -27,6 +27,7 @@ submit (``annotate/sql/submit_and_lease_next.sql``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -118,22 +119,28 @@ def project_for(*, user: AnyUser, slug: str, need: Need) -> Project:
     return project
 
 
-def projects_visible_to(user: AnyUser) -> QuerySet[Project]:
-    """Projects the user may open: all for superusers and readers of every project, their memberships otherwise."""
+def _projects_of(
+    user: AnyUser, *, every: Callable[[AnyUser], bool], role: str | None = None
+) -> QuerySet[Project]:
+    """None for the anonymous or inactive; all if ``every(user)``; else those of the user's memberships (of ``role``)."""
     if not user.is_authenticated or not user.is_active:
         return Project.objects.none()
-    if reads_every_project(user):
+    if every(user):
         return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
+    if role is None:
+        return Project.objects.filter(memberships__user=user).distinct()
+    # One filter(): the user and the role on the same membership.
+    return Project.objects.filter(memberships__user=user, memberships__role=role).distinct()
+
+
+def projects_visible_to(user: AnyUser) -> QuerySet[Project]:
+    """Projects the user may open: all for superusers and readers of every project, their memberships otherwise."""
+    return _projects_of(user, every=reads_every_project)
 
 
 def projects_administered_by(user: AnyUser) -> QuerySet[Project]:
     """Projects the user administers: all with ``change_project`` (or superuser), their admin memberships otherwise."""
-    if not user.is_authenticated or not user.is_active:
-        return Project.objects.none()
-    if administers_every_project(user):
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user, memberships__role=Role.ADMIN).distinct()
+    return _projects_of(user, every=administers_every_project, role=Role.ADMIN)
 
 
 def projects_annotatable_by(user: AnyUser) -> QuerySet[Project]:
@@ -148,11 +155,7 @@ def projects_annotatable_by(user: AnyUser) -> QuerySet[Project]:
 
 def projects_readable_by(user: AnyUser) -> QuerySet[Project]:
     """Projects whose data the user may read: all for readers of every project, their admin memberships otherwise."""
-    if not user.is_authenticated or not user.is_active:
-        return Project.objects.none()
-    if reads_every_project(user):
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user, memberships__role=Role.ADMIN).distinct()
+    return _projects_of(user, every=reads_every_project, role=Role.ADMIN)
 
 
 def can_annotate(user: AnyUser, project: Project) -> bool:
