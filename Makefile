@@ -9,6 +9,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two test processes (one a core here), each file whole in one of them; `make test PYTEST_ARGS=` runs one.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test lint typecheck bench
 

@@ -13,8 +13,13 @@ from rest_framework.test import APIClient
 
 from annotate.models import Project, Role
 from tests.factories import add_member, make_project, make_superuser, make_user
+from tests.xdist_env import isolate_xdist_worker
 
 pytest_plugins = ["tests.worker", "tests.browser"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    isolate_xdist_worker()
 
 
 @pytest.fixture(scope="session", autouse=True)
