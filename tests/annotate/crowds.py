@@ -1,4 +1,4 @@
-"""Shared test setup: crowds the quality tests use (a drifter, colluders, one person against imports), a lease, signing in."""
+"""Shared test setup: crowds the quality tests use (a drifter, colluders, one person against imports), leases, signing in."""
 
 from __future__ import annotations
 
@@ -59,10 +59,16 @@ def make_one_annotator_with_imports(project: Project) -> User:
     return person
 
 
-def leased(project: Project, user: User, *, flipped: bool = False) -> Assignment:
-    """The user's next lease, shown flipped or not, with both responses loaded."""
+def next_lease(project: Project, user: User) -> Assignment:
+    """The user's next lease, as the service hands it out (there must be one)."""
     lease = comparison_next_for_annotator(project=project, annotator=user)
     assert lease is not None
+    return lease
+
+
+def leased(project: Project, user: User, *, flipped: bool = False) -> Assignment:
+    """The user's next lease, shown flipped or not, with both responses loaded."""
+    lease = next_lease(project, user)
     Assignment.objects.filter(pk=lease.pk).update(flipped=flipped)
     return Assignment.objects.select_related("comparison__response_a", "comparison__response_b").get(
         pk=lease.pk

@@ -30,6 +30,7 @@ from annotate.services.judgments import (
     judgment_submit,
     judgment_submit_and_lease_next,
 )
+from tests.annotate.crowds import next_lease
 from tests.factories import (
     add_member,
     make_annotators,
@@ -46,8 +47,7 @@ pytestmark = pytest.mark.django_db
 class JudgmentSubmitTests:
     def test_it_undoes_the_display_flip(self, project: Project, annotator: User) -> None:
         make_comparison(project)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         Assignment.objects.filter(pk=lease.pk).update(flipped=True)
         result = judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", strength="slightly")
         assert result.judgment.choice == Choice.B
@@ -62,8 +62,7 @@ class JudgmentSubmitTests:
 
     def test_it_is_idempotent(self, project: Project, annotator: User) -> None:
         make_comparison(project)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         first = judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
         retry = judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="b")
         assert first.created and not retry.created
@@ -74,16 +73,14 @@ class JudgmentSubmitTests:
     def test_it_refuses_someone_elses_lease(self, project: Project, annotator: User) -> None:
         make_comparison(project)
         other = make_annotators(project, 1)[0]
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         with pytest.raises(NotYourLease):
             judgment_submit(assignment_id=lease.pk, annotator=other, choice="a")
         assert Judgment.objects.count() == 0
 
     def test_it_refuses_an_expired_lease(self, project: Project, annotator: User) -> None:
         make_comparison(project)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
         with pytest.raises(LeaseClosed, match="expired"):
             judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
@@ -93,8 +90,7 @@ class JudgmentSubmitTests:
         project.save()
         comparison = make_comparison(project)
         for user, choice in zip(make_annotators(project, 3), ["a", "a", "b"], strict=True):
-            lease = comparison_next_for_annotator(project=project, annotator=user)
-            assert lease is not None
+            lease = next_lease(project, user)
             Assignment.objects.filter(pk=lease.pk).update(flipped=False)
             judgment_submit(assignment_id=lease.pk, annotator=user, choice=choice)
         comparison.refresh_from_db()
@@ -106,8 +102,7 @@ class JudgmentSubmitTests:
     def test_it_leases_nothing_new(self, project: Project, annotator: User) -> None:
         # On PostgreSQL it runs the submit-and-next statement with the pick switched off.
         make_comparisons(project, 3)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a", project=project)
         assert list(Assignment.objects.values_list("pk", "status")) == [
             (lease.pk, AssignmentStatus.SUBMITTED)
@@ -120,8 +115,7 @@ class JudgmentSubmitTests:
         self, project: Project, annotator: User, choice: str, flipped: bool
     ) -> None:
         make_comparison(project)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         Assignment.objects.filter(pk=lease.pk).update(flipped=flipped)
         result = judgment_submit(
             assignment_id=lease.pk, annotator=annotator, choice=choice, strength="better"
@@ -139,8 +133,7 @@ class JudgmentSubmitAndLeaseNextTests:
         self, project: Project, annotator: User
     ) -> None:
         make_comparisons(project, 3)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         result, upcoming = judgment_submit_and_lease_next(
             assignment_id=lease.pk, annotator=annotator, choice="a", strength="better"
         )
@@ -165,8 +158,7 @@ class JudgmentSubmitAndLeaseNextTests:
         self, project: Project, annotator: User
     ) -> None:
         make_comparisons(project, 3)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         first, upcoming = judgment_submit_and_lease_next(
             assignment_id=lease.pk, annotator=annotator, choice="tie"
         )
@@ -183,8 +175,7 @@ class JudgmentSubmitAndLeaseNextTests:
         self, project: Project, annotator: User
     ) -> None:
         make_comparisons(project, 3)
-        older = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert older is not None
+        older = next_lease(project, annotator)
         other = Comparison.objects.exclude(pk=older.comparison_id).first()
         assert other is not None
         # A second tab: a live lease the annotator got before the one they submit now.
@@ -209,8 +200,7 @@ class JudgmentSubmitAndLeaseNextTests:
 
     def test_it_returns_none_at_the_end_of_the_project(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 1)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         result, upcoming = judgment_submit_and_lease_next(
             assignment_id=lease.pk, annotator=annotator, choice="both_bad", strength="better"
         )
@@ -221,8 +211,7 @@ class JudgmentSubmitAndLeaseNextTests:
         self, project: Project, annotator: User
     ) -> None:
         make_comparisons(project, 2)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         (intruder,) = make_annotators(project, 1)
         with pytest.raises(NotYourLease):
             judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=intruder, choice="a")
@@ -231,8 +220,7 @@ class JudgmentSubmitAndLeaseNextTests:
 
     def test_it_refuses_a_former_member_and_stores_nothing(self, project: Project, annotator: User) -> None:
         make_comparisons(project, 2)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         Membership.objects.filter(project=project, user=annotator).delete()
         with pytest.raises(NotYourLease):
             judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="a")
@@ -256,8 +244,7 @@ def _lease_on(project: Project, annotator: User, *, exclude_gold: bool) -> Assig
 class AssignmentSkipTests:
     def test_it_frees_the_slot_and_records_the_reason(self, project: Project, annotator: User) -> None:
         comparison = make_comparison(project)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         assignment_skip(assignment_id=lease.pk, annotator=annotator, reason="offensive")
         lease.refresh_from_db()
         comparison.refresh_from_db()
@@ -370,8 +357,7 @@ class AnnotationTextTests:
         self, project: Project, annotator: User, service: str
     ) -> None:
         make_comparisons(project, 2)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         with pytest.raises(InvalidText, match="NUL"):
             if service == "assignment_skip":
                 assignment_skip(assignment_id=lease.pk, annotator=annotator, reason="bad\x00")

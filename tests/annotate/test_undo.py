@@ -34,7 +34,7 @@ from annotate.services.judgments import (
     vote_plurality,
 )
 from annotate.services.undo import judgment_undo
-from tests.annotate.crowds import leased
+from tests.annotate.crowds import leased, next_lease
 from tests.clients import api_client
 from tests.factories import (
     add_member,
@@ -86,9 +86,7 @@ class JudgmentUndoApiTests:
 
     def test_it_names_why_it_refuses(self, project: Project, annotator: User, settings: Any) -> None:
         settings.JUDGMENT_UNDO_SECONDS = 30
-        project.overlap_target = 2
-        project.save()
-        make_comparison(project)
+        _single_comparison(project, overlap=2)
         api = api_client(annotator)
         lease = leased(project, annotator)
         live = api.post(f"/api/assignments/{lease.pk}/undo/", format="json")
@@ -204,11 +202,16 @@ def _judge(
     project: Project, user: User, choice: str, *, flipped: bool = False, **fields: object
 ) -> Assignment:
     """Lease the next comparison to ``user`` (shown flipped or not) and submit ``choice`` in screen terms."""
-    lease = comparison_next_for_annotator(project=project, annotator=user)
-    assert lease is not None
-    Assignment.objects.filter(pk=lease.pk).update(flipped=flipped)
+    lease = leased(project, user, flipped=flipped)
     judgment_submit(assignment_id=lease.pk, annotator=user, choice=choice, **fields)  # type: ignore[arg-type]
     return lease
+
+
+def _single_comparison(project: Project, *, overlap: int) -> Comparison:
+    """The project's one comparison, with ``overlap`` votes wanted on it."""
+    project.overlap_target = overlap
+    project.save()
+    return make_comparison(project)
 
 
 def _state(comparison: Comparison) -> tuple[object, ...]:
@@ -221,9 +224,7 @@ class JudgmentUndoTests:
     def test_it_uncounts_exactly_its_vote_and_serves_the_lease_back(
         self, project: Project, annotator: User
     ) -> None:
-        project.overlap_target = 4
-        project.save()
-        comparison = make_comparison(project)
+        comparison = _single_comparison(project, overlap=4)
         others = make_annotators(project, 2)
         _judge(project, others[0], "a")
         _judge(project, others[1], "b")
@@ -247,9 +248,7 @@ class JudgmentUndoTests:
         assert _state(comparison)[:5] == (1, 1, 1, 0, 3)
 
     def test_it_reopens_a_comparison_its_own_vote_completed(self, project: Project, annotator: User) -> None:
-        project.overlap_target = 2
-        project.save()
-        comparison = make_comparison(project)
+        comparison = _single_comparison(project, overlap=2)
         _judge(project, make_annotators(project, 1)[0], "a")
         lease = _judge(project, annotator, "a")
         assert _state(comparison)[4:8] == (2, "a", 1.0, ComparisonStatus.COMPLETE)
@@ -267,18 +266,14 @@ class JudgmentUndoTests:
     def test_it_allows_undo_after_others_voted_while_still_open(
         self, project: Project, annotator: User
     ) -> None:
-        project.overlap_target = 3
-        project.save()
-        comparison = make_comparison(project)
+        comparison = _single_comparison(project, overlap=3)
         lease = _judge(project, annotator, "a")
         _judge(project, make_annotators(project, 1)[0], "b")
         judgment_undo(assignment_id=lease.pk, annotator=annotator)
         assert _state(comparison)[:8] == (0, 1, 0, 0, 1, "b", 1.0, ComparisonStatus.OPEN)
 
     def test_it_refuses_once_others_completed_the_comparison(self, project: Project, annotator: User) -> None:
-        project.overlap_target = 2
-        project.save()
-        comparison = make_comparison(project)
+        comparison = _single_comparison(project, overlap=2)
         lease = _judge(project, annotator, "a")
         _judge(project, make_annotators(project, 1)[0], "b")
         before = _state(comparison)
@@ -360,8 +355,7 @@ class JudgmentUndoTests:
         self, project: Project, annotator: User
     ) -> None:
         make_comparisons(project, 3)
-        lease = comparison_next_for_annotator(project=project, annotator=annotator)
-        assert lease is not None
+        lease = next_lease(project, annotator)
         _, upcoming = judgment_submit_and_lease_next(assignment_id=lease.pk, annotator=annotator, choice="a")
         assert upcoming is not None and upcoming.pk != lease.pk
         judgment_undo(assignment_id=lease.pk, annotator=annotator)
