@@ -152,7 +152,9 @@ class UnpairedRoundTripTests:
     @staticmethod
     def _export(snapshot: Snapshot, fmt: str, folder: Path) -> Path:
         path = folder / f"export-trl_unpaired{export_services.EXTENSIONS[fmt]}"  # type: ignore[index]
-        assert export_write(snapshot=snapshot, fmt=fmt, schema="trl_unpaired", path=path, include_ties=True) == 6
+        assert (
+            export_write(snapshot=snapshot, fmt=fmt, schema="trl_unpaired", path=path, include_ties=True) == 6
+        )
         return export_services._zip_folder(path) if fmt == "hf_dataset" else path
 
     @pytest.mark.parametrize("fmt", FORMATS)
@@ -164,9 +166,18 @@ class UnpairedRoundTripTests:
         fresh = Project.objects.create(name="Fresh", slug="fresh")
         result = import_file(project=fresh, path=path, kind="unpaired")
         assert (result.records, result.prompts, result.responses, result.duplicates) == (6, 3, 6, 0)
-        labels = sorted(Response.objects.filter(prompt__project=fresh).values_list("text", "metadata__imported_label"))
+        labels = sorted(
+            Response.objects.filter(prompt__project=fresh).values_list("text", "metadata__imported_label")
+        )
         assert labels == sorted(
-            [("4", True), ("5", False), ("Seven.", False), ("Purple-ish?", False), ("Hi!", True), ("Hello!", True)]
+            [
+                ("4", True),
+                ("5", False),
+                ("Seven.", False),
+                ("Purple-ish?", False),
+                ("Hi!", True),
+                ("Hello!", True),
+            ]
         )
         # The prompts are the snapshot's own conversations, not their TRL standard strings.
         assert sorted(json.dumps(p.turns) for p in Prompt.objects.filter(project=fresh)) == sorted(

@@ -77,10 +77,10 @@ def _awkward_snapshot(project: Project) -> Snapshot:
     for user in users:
         add_member(project, user)
     multi_turn = [
-        {"role": "system", "content": "Be brief.\tNo \"quotes\"."},
-        {"role": "Human", "content": "Hi\nthere \\ \"q\" 😀"},
+        {"role": "system", "content": 'Be brief.\tNo "quotes".'},
+        {"role": "Human", "content": 'Hi\nthere \\ "q" 😀'},
         {"role": "GPT", "content": "Hello!\x02"},
-        {"role": "tool_Output", "content": "{\"k\": \"v\\\\\"}"},
+        {"role": "tool_Output", "content": '{"k": "v\\\\"}'},
         {"role": "user", "content": "\r\n\u2028"},
     ]
     for n, text in enumerate(AWKWARD_TEXTS):
@@ -100,7 +100,9 @@ def _awkward_snapshot(project: Project) -> Snapshot:
 
 
 # A snapshot for the unpaired (KTO) export: one pair, one both-bad and one tie comparison, kept by keep_unpaired.
-UNPAIRED = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False, drop_ties=False, keep_unpaired=True)
+UNPAIRED = SnapshotFilters(
+    min_votes=1, min_agreement=0.0, drop_flagged=False, drop_ties=False, keep_unpaired=True
+)
 
 
 def unpaired_snapshot(project: Project, filters: SnapshotFilters = UNPAIRED) -> Snapshot:
