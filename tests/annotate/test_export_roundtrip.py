@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from io import StringIO
 from pathlib import Path
@@ -12,36 +13,27 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Comparison, Judgment, Project, Prompt, Response, Snapshot
 from annotate.services import exports as export_services
 from annotate.services.export_files import export_write
 from annotate.services.imports import ImportResult, import_file
 from annotate.services.snapshots import snapshot_create
-from tests.annotate.services.export_helpers import unpaired_snapshot
-from tests.factories import add_member, make_comparison, make_judgment, make_superuser, make_user
+from tests.annotate.services.export_helpers import CHAT, LENIENT, _pairs, unpaired_snapshot
+from tests.factories import make_annotators, make_comparison, make_judgment, make_superuser
 
 pytestmark = pytest.mark.django_db
 
-LENIENT = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False)
 SCHEMAS = ["hh", "trl_standard", "trl_conversational"]
 FORMATS = ["jsonl", "parquet", "hf_dataset"]
 # The import kind that reads each schema.
 KIND = {"hh": "hh", "trl_standard": "pairs", "trl_conversational": "pairs"}
-SYSTEM_CHAT = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "Hi there"},
-    {"role": "assistant", "content": "Hello! How can I help?"},
-    {"role": "user", "content": "Name a colour."},
-]
+SYSTEM_CHAT = [{"role": "system", "content": "Be brief."}, *CHAT]
 
 
 @pytest.fixture
 def snapshot(project: Project) -> Snapshot:
     """Pairs as a new user makes them: plain-string prompts (a pairs file), a chat with a system turn, odd text."""
-    users = [make_user() for _ in range(2)]
-    for user in users:
-        add_member(project, user)
+    users = make_annotators(project, 2)
     chat = make_comparison(project, prompt=SYSTEM_CHAT, a="Blue.", b="I’d rather not — ünïcode")
     single = make_comparison(project, prompt="What is 2+2?", a="5", b="4")
     # Text with the spaces and blank lines an HH transcript could lose on the way back.
@@ -57,10 +49,6 @@ def snapshot(project: Project) -> Snapshot:
     return snapshot_create(project=project, filters=LENIENT)
 
 
-def _pairs(snapshot: Snapshot) -> list[str]:
-    return sorted(json.dumps(row) for row in snapshot.pairs.values_list("prompt", "chosen", "rejected"))
-
-
 def _export(snapshot: Snapshot, schema: str, fmt: str, folder: Path) -> Path:
     """The export as a user gets it: the file, or for a datasets folder the zip that the page downloads."""
     path = folder / f"export-{schema}{export_services.EXTENSIONS[fmt]}"  # type: ignore[index]
@@ -68,6 +56,13 @@ def _export(snapshot: Snapshot, schema: str, fmt: str, folder: Path) -> Path:
     if fmt == "hf_dataset":
         return export_services._zip_folder(path)
     return path
+
+
+@pytest.fixture(params=list(itertools.product(SCHEMAS, FORMATS)), ids="-".join)
+def each_export(request: pytest.FixtureRequest, snapshot: Snapshot, tmp_path: Path) -> tuple[Path, str]:
+    """The snapshot exported in each schema and format: the file, and the import kind that reads it."""
+    schema, fmt = request.param
+    return _export(snapshot, schema, fmt, tmp_path), KIND[schema]
 
 
 def _stored(project: Project) -> tuple[int, int, int, int]:
@@ -85,27 +80,23 @@ def _nothing_new(result: ImportResult, pairs: int) -> None:
 
 
 class ExportRoundTripTests:
-    @pytest.mark.parametrize("fmt", FORMATS)
-    @pytest.mark.parametrize("schema", SCHEMAS)
     def test_it_imports_each_export_into_a_fresh_project_as_the_same_pairs(
-        self, snapshot: Snapshot, tmp_path: Path, schema: str, fmt: str
+        self, snapshot: Snapshot, each_export: tuple[Path, str]
     ) -> None:
-        path = _export(snapshot, schema, fmt, tmp_path)
+        path, kind = each_export
         fresh = Project.objects.create(name="Fresh", slug="fresh")
-        result = import_file(project=fresh, path=path, kind=KIND[schema])
+        result = import_file(project=fresh, path=path, kind=kind)
         assert (result.records, result.comparisons, result.duplicates) == (3, 3, 0)
         assert _pairs(snapshot_create(project=fresh, filters=LENIENT)) == _pairs(snapshot)
         # And into that project again: all duplicates.
-        _nothing_new(import_file(project=fresh, path=path, kind=KIND[schema]), 3)
+        _nothing_new(import_file(project=fresh, path=path, kind=kind), 3)
 
-    @pytest.mark.parametrize("fmt", FORMATS)
-    @pytest.mark.parametrize("schema", SCHEMAS)
     def test_it_imports_each_export_into_its_own_project_as_duplicates(
-        self, snapshot: Snapshot, tmp_path: Path, schema: str, fmt: str
+        self, snapshot: Snapshot, each_export: tuple[Path, str]
     ) -> None:
-        path = _export(snapshot, schema, fmt, tmp_path)
+        path, kind = each_export
         before = _stored(snapshot.project)
-        _nothing_new(import_file(project=snapshot.project, path=path, kind=KIND[schema]), 3)
+        _nothing_new(import_file(project=snapshot.project, path=path, kind=kind), 3)
         assert _stored(snapshot.project) == before
         # The labels did not move either: the next snapshot holds the same pairs with the same votes.
         again = snapshot_create(project=snapshot.project, filters=LENIENT)

@@ -12,7 +12,7 @@ from django.db import connection
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import ExportJob, Project, Snapshot
 from annotate.services.snapshots import snapshot_create
-from tests.factories import add_member, make_comparison, make_judgment, make_user
+from tests.factories import make_annotators, make_comparison, make_judgment
 
 LENIENT = SnapshotFilters(min_votes=1, min_agreement=0.0, drop_flagged=False)
 CHAT = [
@@ -24,9 +24,7 @@ CHAT = [
 
 @pytest.fixture
 def snapshot(project: Project) -> Snapshot:
-    users = [make_user() for _ in range(2)]
-    for user in users:
-        add_member(project, user)
+    users = make_annotators(project, 2)
     chat = make_comparison(project, prompt=CHAT, a="Blue.", b="I’d rather not — ünïcode")
     single = make_comparison(project, prompt="What is 2+2?", a="5", b="4")
     make_judgment(chat, users[0], "a", strength="significantly")
@@ -73,9 +71,7 @@ AWKWARD_TEXTS = [
 
 def _awkward_snapshot(project: Project) -> Snapshot:
     """Pairs whose prompts and responses hold everything JSON has to escape, with null, whole and fractional stats."""
-    users = [make_user() for _ in range(3)]
-    for user in users:
-        add_member(project, user)
+    users = make_annotators(project, 3)
     multi_turn = [
         {"role": "system", "content": 'Be brief.\tNo "quotes".'},
         {"role": "Human", "content": 'Hi\nthere \\ "q" 😀'},
@@ -107,9 +103,7 @@ UNPAIRED = SnapshotFilters(
 
 def unpaired_snapshot(project: Project, filters: SnapshotFilters = UNPAIRED) -> Snapshot:
     """A preference ("4" over "5"), a both-bad comparison ("Seven." / "Purple-ish?") and a tie ("Hi!" / "Hello!")."""
-    users = [make_user() for _ in range(2)]
-    for user in users:
-        add_member(project, user)
+    users = make_annotators(project, 2)
     voted = [
         (make_comparison(project, prompt="What is 2+2?", a="4", b="5"), "a"),
         (make_comparison(project, prompt=CHAT, a="Seven.", b="Purple-ish?"), "both_bad"),
