@@ -44,7 +44,9 @@ def exports_run_at_once(settings: object, tmp_path: Path, monkeypatch: pytest.Mo
     settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
     from annotate.tasks import exports as export_tasks
 
-    monkeypatch.setattr(export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id))
+    monkeypatch.setattr(
+        export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id)
+    )
 
 
 def _urls(snapshot: Snapshot, job: ExportJob) -> list[tuple[str, str, dict[str, object]]]:
@@ -61,7 +63,9 @@ def _urls(snapshot: Snapshot, job: ExportJob) -> list[tuple[str, str, dict[str, 
 
 
 class SnapshotApiPermissionTests:
-    def test_it_refuses_anonymous_callers(self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob) -> None:
+    def test_it_refuses_anonymous_callers(
+        self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob
+    ) -> None:
         for method, url, data in _urls(snapshot, finished_job):
             assert getattr(api, method)(url, data, format="json").status_code in (401, 403), url
 
@@ -81,7 +85,12 @@ class SnapshotApiPermissionTests:
 
     @pytest.mark.parametrize("who", ["project_admin", "superuser"])
     def test_it_serves_admins_and_superusers(
-        self, api: APIClient, snapshot: Snapshot, finished_job: ExportJob, who: str, request: pytest.FixtureRequest,
+        self,
+        api: APIClient,
+        snapshot: Snapshot,
+        finished_job: ExportJob,
+        who: str,
+        request: pytest.FixtureRequest,
         django_capture_on_commit_callbacks: object,
     ) -> None:
         api.force_authenticate(request.getfixturevalue(who))
@@ -91,7 +100,9 @@ class SnapshotApiPermissionTests:
 
 
 class SnapshotApiTests:
-    def test_it_creates_a_snapshot_with_the_given_filters(self, api: APIClient, snapshot: Snapshot, project_admin: User) -> None:
+    def test_it_creates_a_snapshot_with_the_given_filters(
+        self, api: APIClient, snapshot: Snapshot, project_admin: User
+    ) -> None:
         api.force_authenticate(project_admin)
         response = api.post(
             "/api/projects/demo/snapshots/create/",
@@ -103,7 +114,13 @@ class SnapshotApiTests:
         assert (body["version"], body["method"], body["pair_count"]) == (2, "dawid_skene", 1)
         assert body["filters"]["method"] == "dawid_skene"
         detail = api.get("/api/projects/demo/snapshots/2/").json()
-        assert detail["diff"] == {"previous_version": 1, "added": 0, "removed": 0, "flipped": 0, "unchanged": 1}
+        assert detail["diff"] == {
+            "previous_version": 1,
+            "added": 0,
+            "removed": 0,
+            "flipped": 0,
+            "unchanged": 1,
+        }
 
     def test_it_decontaminates_against_an_uploaded_benchmark(
         self, api: APIClient, project: Project, annotator: User, project_admin: User
@@ -127,7 +144,9 @@ class SnapshotApiTests:
         response = api.post("/api/projects/demo/snapshots/create/", {"min_agreement": 2}, format="json")
         assert response.status_code == 400
         assert Snapshot.objects.count() == 1
-        response = api.post("/api/projects/demo/snapshots/create/", {"flagged_votes": "ignore"}, format="json")
+        response = api.post(
+            "/api/projects/demo/snapshots/create/", {"flagged_votes": "ignore"}, format="json"
+        )
         assert response.status_code == 400 and "flagged_votes" in response.json()
         assert Snapshot.objects.count() == 1
 
@@ -139,7 +158,10 @@ class SnapshotApiTests:
         body = {"min_agreement": 0, "flagged_votes": "drop", "position_aware": True}
         response = api.post("/api/projects/demo/snapshots/create/", body, format="json")
         assert response.status_code == 201, response.content
-        assert (response.json()["filters"]["flagged_votes"], response.json()["filters"]["position_aware"]) == (
+        assert (
+            response.json()["filters"]["flagged_votes"],
+            response.json()["filters"]["position_aware"],
+        ) == (
             "drop",
             True,
         )
@@ -147,17 +169,27 @@ class SnapshotApiTests:
         assert Snapshot.objects.get(project__slug="demo", version=3).filters["flagged_votes"] == "drop"
 
     def test_it_queues_an_export_and_reports_then_serves_it(
-        self, api: APIClient, snapshot: Snapshot, project_admin: User, settings: object, tmp_path: Path,
-        django_capture_on_commit_callbacks: object, monkeypatch: pytest.MonkeyPatch,
+        self,
+        api: APIClient,
+        snapshot: Snapshot,
+        project_admin: User,
+        settings: object,
+        tmp_path: Path,
+        django_capture_on_commit_callbacks: object,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
         from annotate.tasks import exports as export_tasks
 
-        monkeypatch.setattr(export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id))
+        monkeypatch.setattr(
+            export_tasks.export_job_run_task, "delay", lambda job_id: export_job_run(job_id=job_id)
+        )
         api.force_authenticate(project_admin)
         with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
             created = api.post(
-                f"/api/projects/demo/snapshots/{snapshot.version}/exports/", {"format": "jsonl", "schema": "hh"}, format="json"
+                f"/api/projects/demo/snapshots/{snapshot.version}/exports/",
+                {"format": "jsonl", "schema": "hh"},
+                format="json",
             )
         assert created.status_code == 202 and created.json()["status"] == "queued"
         detail = api.get(f"/api/projects/demo/exports/{created.json()['id']}/").json()
@@ -169,7 +201,11 @@ class SnapshotApiTests:
 
     @pytest.mark.usefixtures("exports_run_at_once")
     def test_it_keeps_unpaired_rows_and_exports_them_with_counts_per_kind_of_vote(
-        self, api: APIClient, project: Project, project_admin: User, django_capture_on_commit_callbacks: object
+        self,
+        api: APIClient,
+        project: Project,
+        project_admin: User,
+        django_capture_on_commit_callbacks: object,
     ) -> None:
         unpaired_snapshot(project, LENIENT)  # the same votes, without keep_unpaired: version 1, one pair
         api.force_authenticate(project_admin)
@@ -177,7 +213,12 @@ class SnapshotApiTests:
         created = api.post("/api/projects/demo/snapshots/create/", body, format="json")
         assert created.status_code == 201, created.content
         counts = created.json()["counts"]
-        assert (created.json()["pair_count"], counts["pairs"], counts["kept_both_bad"], counts["kept_tie"]) == (3, 1, 1, 1)
+        assert (
+            created.json()["pair_count"],
+            counts["pairs"],
+            counts["kept_both_bad"],
+            counts["kept_tie"],
+        ) == (3, 1, 1, 1)
         with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
             job = api.post(
                 "/api/projects/demo/snapshots/2/exports/",
@@ -185,21 +226,50 @@ class SnapshotApiTests:
             )  # fmt: skip
         assert job.status_code == 202, job.content
         detail = api.get(f"/api/projects/demo/exports/{job.json()['id']}/").json()
-        assert (detail["status"], detail["include_ties"], detail["total"], detail["processed"]) == ("succeeded", True, 6, 6)
-        assert detail["counts"] == {"preference": 2, "both_bad": 2, "tie": 2, "desirable": 3, "undesirable": 3}
+        assert (detail["status"], detail["include_ties"], detail["total"], detail["processed"]) == (
+            "succeeded",
+            True,
+            6,
+            6,
+        )
+        assert detail["counts"] == {
+            "preference": 2,
+            "both_bad": 2,
+            "tie": 2,
+            "desirable": 3,
+            "undesirable": 3,
+        }
         lines = b"".join(api.get(detail["download"]).streaming_content).splitlines()  # type: ignore[attr-defined]
         assert [json.loads(line)["label"] for line in lines] == [True, False, False, False, True, True]
 
-    def test_the_commands_keep_unpaired_rows_and_export_ties_when_asked(self, project: Project, tmp_path: Path) -> None:
+    def test_the_commands_keep_unpaired_rows_and_export_ties_when_asked(
+        self, project: Project, tmp_path: Path
+    ) -> None:
         unpaired_snapshot(project, LENIENT)
         out = io.StringIO()
         keep = ["--keep-ties", "--keep-unpaired", "--keep-flagged", "--min-agreement", "0"]
         call_command("snapshot_create", "demo", *keep, stdout=out)
         assert "v2: 3 pairs" in out.getvalue()
         path = tmp_path / "kto.jsonl"
-        call_command("export_snapshot", "demo", str(path), "--schema", "trl_unpaired", "--include-ties", stdout=out, verbosity=0)
+        call_command(
+            "export_snapshot",
+            "demo",
+            str(path),
+            "--schema",
+            "trl_unpaired",
+            "--include-ties",
+            stdout=out,
+            verbosity=0,
+        )
         assert "wrote 6 rows of demo v2" in out.getvalue()
-        assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == [True, False, False, False, True, True]
+        assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == [
+            True,
+            False,
+            False,
+            False,
+            True,
+            True,
+        ]
         with pytest.raises(CommandError, match="include_ties applies to the unpaired schema"):
             call_command("export_snapshot", "demo", str(path), "--include-ties", stdout=out, verbosity=0)
 
@@ -208,7 +278,9 @@ class SnapshotApiTests:
     ) -> None:
         api.force_authenticate(project_admin)
         response = api.post("/api/projects/demo/snapshots/create/", {"keep_unpaired": True}, format="json")
-        assert response.status_code == 400 and "keep_unpaired" in response.json()  # tie votes are dropped by default
+        assert (
+            response.status_code == 400 and "keep_unpaired" in response.json()
+        )  # tie votes are dropped by default
         response = api.post(
             f"/api/projects/demo/snapshots/{snapshot.version}/exports/",
             {"format": "jsonl", "schema": "hh", "include_ties": True}, format="json",
@@ -216,7 +288,9 @@ class SnapshotApiTests:
         assert response.status_code == 400 and "include_ties" in response.json()
         assert (Snapshot.objects.count(), ExportJob.objects.count()) == (1, 0)
 
-    def test_it_reports_annotator_quality(self, api: APIClient, snapshot: Snapshot, project_admin: User, annotator: User) -> None:
+    def test_it_reports_annotator_quality(
+        self, api: APIClient, snapshot: Snapshot, project_admin: User, annotator: User
+    ) -> None:
         api.force_authenticate(project_admin)
         body = api.get("/api/projects/demo/quality/").json()
         assert [a["name"] for a in body["annotators"]] == [annotator.username]
