@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from annotate.models import Choice, Judgment, Project
+from annotate.models import Assignment, Choice, Judgment, Project
 from annotate.services.judgments import judgment_submit
 from tests.annotate.crowds import leased
 from tests.clients import web_client
@@ -22,11 +22,15 @@ HX = {"HX-Request": "true"}
 
 @pytest.mark.django_db
 class TaskUndoPageTests:
-    def test_the_htmx_submit_offers_undo_and_undo_serves_the_item_back(
-        self, project: Project, annotator: User
-    ) -> None:
+    @pytest.fixture
+    def lease(self, project: Project, annotator: User) -> Assignment:
+        """The annotator's lease on one of two open comparisons."""
         make_comparisons(project, 2)
-        lease = leased(project, annotator)
+        return leased(project, annotator)
+
+    def test_the_htmx_submit_offers_undo_and_undo_serves_the_item_back(
+        self, project: Project, annotator: User, lease: Assignment
+    ) -> None:
         web = web_client(annotator)
         page = web.post(
             f"/annotate/{project.slug}/submit/", {"assignment": lease.pk, "choice": "b"}, headers=HX
@@ -43,10 +47,8 @@ class TaskUndoPageTests:
         assert Judgment.objects.count() == 0
 
     def test_a_plain_submit_redirects_to_the_offer_and_a_plain_undo_back_to_the_task(
-        self, project: Project, annotator: User
+        self, project: Project, annotator: User, lease: Assignment
     ) -> None:
-        make_comparisons(project, 2)
-        lease = leased(project, annotator)
         web = web_client(annotator)
         page = web.post(f"/annotate/{project.slug}/submit/", {"assignment": lease.pk, "choice": "a"})
         assert page.status_code == 302 and page["Location"] == f"/annotate/{project.slug}/?undo={lease.pk}"
@@ -61,11 +63,9 @@ class TaskUndoPageTests:
         assert f'data-lease="{lease.pk}"' in web.get(undone["Location"]).content.decode()
 
     def test_it_offers_nothing_after_the_window_and_refuses_a_late_undo_in_place(
-        self, project: Project, annotator: User, settings: Any
+        self, project: Project, annotator: User, lease: Assignment, settings: Any
     ) -> None:
         settings.JUDGMENT_UNDO_SECONDS = 30
-        make_comparisons(project, 2)
-        lease = leased(project, annotator)
         judgment_submit(assignment_id=lease.pk, annotator=annotator, choice="a")
         judgment = Judgment.objects.get(assignment_id=lease.pk)
         Judgment.objects.filter(pk=judgment.pk).update(created_at=judgment.created_at - timedelta(seconds=30))
