@@ -26,7 +26,7 @@ from annotate.checks import job_timing_check
 from annotate.models import ExportJob, ImportJob, JobStatus, Project, Snapshot, SnapshotPair
 from annotate.services.exports import EXPORT_JOBS, export_job_path, export_job_run
 from annotate.services.imports import import_job_run
-from annotate.services.jobs import JobLost, job_claim, job_kinds, job_reap
+from annotate.services.jobs import JobClaim, JobLost, job_claim, job_kinds, job_reap
 from tests.factories import add_member, make_pair_records, make_user
 
 
@@ -164,13 +164,18 @@ class JobHeartbeatTests:
         if connection.vendor != "postgresql":
             pytest.skip("the heartbeat thread runs on PostgreSQL only (SQLite has one writer at a time)")
 
+    def _claimed(self, project: Project) -> tuple[ExportJob, JobClaim]:
+        """A new export job and this worker's claim on it."""
+        job = _export_job(project)
+        claim = job_claim(kind=EXPORT_JOBS, job_id=job.pk)
+        assert claim is not None
+        return job, claim
+
     def test_it_beats_while_the_worker_connection_sits_in_one_long_statement(
         self, project: Project, settings: Any
     ) -> None:
         settings.CONCORD_JOB_HEARTBEAT_SECONDS = 0.5
-        job = _export_job(project)
-        claim = job_claim(kind=EXPORT_JOBS, job_id=job.pk)
-        assert claim is not None
+        job, claim = self._claimed(project)
         claimed_at = claim.job.heartbeat_at
         assert claimed_at is not None
         with claim, connection.cursor() as cursor:
@@ -182,9 +187,7 @@ class JobHeartbeatTests:
         self, project: Project, settings: Any
     ) -> None:
         settings.CONCORD_JOB_HEARTBEAT_SECONDS = 0.2
-        job = _export_job(project)
-        claim = job_claim(kind=EXPORT_JOBS, job_id=job.pk)
-        assert claim is not None
+        job, claim = self._claimed(project)
         with claim:
             # Another worker judged this one lost and claimed the job (attempt 2).
             ExportJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1, worker="other:2")
