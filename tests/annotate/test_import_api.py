@@ -15,7 +15,8 @@ from tests.factories import make_pair_records
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "outsider", "annotator", "project_admin", "staff", "superuser"]
+# The callers of the role tables below, in their order.
+ROLES = ["anonymous", "outsider", "annotator", "project_admin", "staff", "staff_reader", "superuser"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +24,30 @@ def _media(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-def _user(request: pytest.FixtureRequest, role: str) -> Any:
-    return None if role == "anonymous" else request.getfixturevalue(role)
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The arguments of each import job sent to a worker (which never runs it)."""
+    from annotate.tasks import imports as task_module
+
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(task_module.import_job_run_task, "delay", lambda *a, **k: sent.append((a, k)))
+    return sent
+
+
+def _by_role(*expected: int) -> list[tuple[str, int]]:
+    """(role, expected status) for each of ROLES."""
+    return list(zip(ROLES, expected, strict=True))
+
+
+def _sign_in(client: Client, request: pytest.FixtureRequest, role: str) -> None:
+    """Sign ``client`` in as the user of the fixture named ``role`` ("anonymous" stays signed out)."""
+    if role == "anonymous":
+        return
+    user = request.getfixturevalue(role)
+    if isinstance(client, APIClient):
+        client.force_authenticate(user)
+    else:
+        client.force_login(user)
 
 
 def _upload(records: list[dict[str, Any]] | str, name: str = "pairs.jsonl") -> SimpleUploadedFile:
@@ -32,24 +55,22 @@ def _upload(records: list[dict[str, Any]] | str, name: str = "pairs.jsonl") -> S
     return SimpleUploadedFile(name, text.encode(), content_type="application/octet-stream")
 
 
-class ImportCreateApiTests:
-    @pytest.mark.parametrize(
-        ("role", "expected"),
-        [
-            ("anonymous", 401), ("outsider", 404), ("annotator", 403), ("project_admin", 201), ("staff", 404),
-            ("staff_reader", 403), ("superuser", 201),
-        ],
+def _api_import(api: APIClient, project: Project, upload: SimpleUploadedFile, **fields: str) -> Any:
+    """The answer to posting ``upload`` as a pairs file to the project's import endpoint."""
+    return api.post(
+        f"/api/projects/{project.slug}/imports/",
+        {"file": upload, "kind": "pairs", **fields},
+        format="multipart",
     )
+
+
+class ImportCreateApiTests:
+    @pytest.mark.parametrize(("role", "expected"), _by_role(401, 404, 403, 201, 404, 403, 201))
     def test_it_lets_only_admins_import(
         self, request: pytest.FixtureRequest, project: Project, api: APIClient, role: str, expected: int
     ) -> None:
-        user = _user(request, role)
-        if user is not None:
-            api.force_authenticate(user)
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/", {"file": _upload(make_pair_records(3)), "kind": "pairs"},
-            format="multipart",
-        )  # fmt: skip
+        _sign_in(api, request, role)
+        response = _api_import(api, project, _upload(make_pair_records(3)))
         assert response.status_code == expected, response.content
         assert Comparison.objects.count() == (3 if expected == 201 else 0)
 
@@ -57,11 +78,7 @@ class ImportCreateApiTests:
         self, project: Project, project_admin: User, api: APIClient
     ) -> None:
         api.force_authenticate(project_admin)
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/",
-            {"file": _upload(make_pair_records(2)), "kind": "pairs", "batch": "b7"},
-            format="multipart",
-        )
+        response = _api_import(api, project, _upload(make_pair_records(2)), batch="b7")
         body = response.json()
         assert response.status_code == 201
         assert (body["status"], body["processed"], body["total"], body["percent"]) == ("succeeded", 2, 2, 100)
@@ -75,11 +92,7 @@ class ImportCreateApiTests:
         bad = (
             '{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": 1, "rejected": "b"}\n'
         )
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/",
-            {"file": _upload(bad), "kind": "pairs"},
-            format="multipart",
-        )
+        response = _api_import(api, project, _upload(bad))
         assert response.status_code == 400
         body = response.json()
         assert body["problems"] == [
@@ -95,9 +108,7 @@ class ImportCreateApiTests:
         settings.CONCORD_IMPORT_MAX_BYTES = 10
         api.force_authenticate(project_admin)
         upload = _upload(make_pair_records(1))
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/", {"file": upload, "kind": "pairs"}, format="multipart"
-        )
+        response = _api_import(api, project, upload)
         assert response.status_code == 400
         assert response.json()["problems"][0]["message"] == (
             f"the file is {upload.size:,} bytes; the limit is 10 bytes (CONCORD_IMPORT_MAX_BYTES)"
@@ -106,19 +117,12 @@ class ImportCreateApiTests:
 
     def test_it_queues_a_large_file_for_a_worker(
         self, project: Project, project_admin: User, api: APIClient, settings: Any,
-        monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any,
+        queued: list[tuple[Any, ...]], django_capture_on_commit_callbacks: Any,
     ) -> None:  # fmt: skip
-        from annotate.tasks import imports as task_module
-
         settings.CONCORD_IMPORT_INLINE_MAX_RECORDS = 2
-        queued: list[tuple[Any, ...]] = []
-        monkeypatch.setattr(task_module.import_job_run_task, "delay", lambda *a, **k: queued.append((a, k)))
         api.force_authenticate(project_admin)
         with django_capture_on_commit_callbacks(execute=True):
-            response = api.post(
-                f"/api/projects/{project.slug}/imports/", {"file": _upload(make_pair_records(5)), "kind": "pairs"},
-                format="multipart",
-            )  # fmt: skip
+            response = _api_import(api, project, _upload(make_pair_records(5)))
         assert response.status_code == 201
         assert response.json()["status"] == "queued"
         assert queued == [((response.json()["id"],), {})]  # the batch travels on the job row
@@ -126,20 +130,12 @@ class ImportCreateApiTests:
 
 
 class ImportJobDetailApiTests:
-    @pytest.mark.parametrize(
-        ("role", "expected"),
-        [
-            ("anonymous", 401), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
-            ("staff_reader", 200), ("superuser", 200),
-        ],
-    )
+    @pytest.mark.parametrize(("role", "expected"), _by_role(401, 404, 403, 200, 404, 200, 200))
     def test_it_shows_a_job_only_to_admins(
         self, request: pytest.FixtureRequest, project: Project, api: APIClient, role: str, expected: int
     ) -> None:
         job = ImportJob.objects.create(project=project, kind="pairs", format="jsonl", file="imports/x.jsonl")
-        user = _user(request, role)
-        if user is not None:
-            api.force_authenticate(user)
+        _sign_in(api, request, role)
         response = api.get(f"/api/imports/{job.pk}/")
         assert response.status_code == expected
         if expected == 200:
@@ -147,19 +143,11 @@ class ImportJobDetailApiTests:
 
 
 class ImportPageTests:
-    @pytest.mark.parametrize(
-        ("role", "expected"),
-        [
-            ("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
-            ("staff_reader", 200), ("superuser", 200),
-        ],
-    )
+    @pytest.mark.parametrize(("role", "expected"), _by_role(302, 404, 403, 200, 404, 200, 200))
     def test_it_lets_only_admins_see_the_page(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
     ) -> None:
-        user = _user(request, role)
-        if user is not None:
-            web.force_login(user)
+        _sign_in(web, request, role)
         response = web.get(f"/annotate/{project.slug}/imports/")
         assert response.status_code == expected
         if role == "anonymous":
@@ -187,13 +175,7 @@ class ImportPageTests:
         assert response.status_code == 400
         assert "cannot tell the format of &quot;x.xlsx&quot;" in response.content.decode()
 
-    @pytest.mark.parametrize(
-        ("role", "expected"),
-        [
-            ("anonymous", 302), ("outsider", 404), ("annotator", 403), ("project_admin", 200), ("staff", 404),
-            ("staff_reader", 200), ("superuser", 200),
-        ],
-    )
+    @pytest.mark.parametrize(("role", "expected"), _by_role(302, 404, 403, 200, 404, 200, 200))
     def test_it_polls_a_running_job_with_a_progress_bar(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
     ) -> None:
@@ -201,9 +183,7 @@ class ImportPageTests:
             project=project, kind="pairs", format="jsonl", file="imports/x.jsonl", status=JobStatus.RUNNING,
             processed=250, total=1000,
         )  # fmt: skip
-        user = _user(request, role)
-        if user is not None:
-            web.force_login(user)
+        _sign_in(web, request, role)
         response = web.get(
             f"/annotate/{project.slug}/imports/{job.pk}/status/", headers={"HX-Request": "true"}
         )
@@ -229,27 +209,21 @@ class ImportPageTests:
 
 
 class ImportAdminUploadTests:
-    @pytest.mark.parametrize(
-        ("role", "expected"),
-        [
-            ("anonymous", 302), ("outsider", 302), ("annotator", 302), ("project_admin", 302), ("staff", 403),
-            ("staff_reader", 403), ("superuser", 200),
-        ],
-    )
+    @pytest.mark.parametrize(("role", "expected"), _by_role(302, 302, 302, 302, 403, 403, 200))
     def test_it_lets_only_staff_use_the_admin_upload(
         self, request: pytest.FixtureRequest, project: Project, web: Client, role: str, expected: int
     ) -> None:
         # Django's admin lets in staff only, and its upload only those who administer a project (superusers,
         # change_project); a project admin who is not staff imports from the staff page or API.
-        user = _user(request, role)
-        if user is not None:
-            web.force_login(user)
+        _sign_in(web, request, role)
         response = web.get("/admin/annotate/importjob/upload/")
         assert response.status_code == expected
         if expected == 302:
             assert response["Location"].startswith("/admin/login/")
 
-    def test_it_imports_an_upload_from_the_admin(self, project: Project, superuser: User, web: Client) -> None:
+    def test_it_imports_an_upload_from_the_admin(
+        self, project: Project, superuser: User, web: Client
+    ) -> None:
         web.force_login(superuser)
         response = web.post(
             "/admin/annotate/importjob/upload/",
@@ -283,11 +257,7 @@ class ImportHostileApiTests:
     ) -> None:
         api.force_authenticate(project_admin)
         bad = '{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q\\u0000", "chosen": "a", "rejected": "b"}\n'
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/",
-            {"file": _upload(bad), "kind": "pairs"},
-            format="multipart",
-        )
+        response = _api_import(api, project, _upload(bad))
         assert response.status_code == 400
         assert response.json()["problems"] == [
             {"line": 2, "record": None, "field": "prompt",
@@ -300,28 +270,18 @@ class ImportHostileApiTests:
         self, project: Project, project_admin: User, api: APIClient
     ) -> None:
         api.force_authenticate(project_admin)
-        response = api.post(
-            f"/api/projects/{project.slug}/imports/", {"file": _upload("[" * 100_000, name="deep.json"), "kind": "pairs"},
-            format="multipart",
-        )  # fmt: skip
+        response = _api_import(api, project, _upload("[" * 100_000, name="deep.json"))
         assert response.status_code == 400
         assert response.json()["problems"][0]["message"].startswith("invalid JSON: nested too deeply")
 
     def test_it_queues_a_file_of_few_records_but_many_bytes_for_a_worker(
         self, project: Project, project_admin: User, api: APIClient, settings: Any,
-        monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any,
+        queued: list[tuple[Any, ...]], django_capture_on_commit_callbacks: Any,
     ) -> None:  # fmt: skip
-        from annotate.tasks import imports as task_module
-
         settings.CONCORD_IMPORT_INLINE_MAX_BYTES = 1000
-        queued: list[tuple[Any, ...]] = []
-        monkeypatch.setattr(task_module.import_job_run_task, "delay", lambda *a, **k: queued.append((a, k)))
         api.force_authenticate(project_admin)
         records = [{"prompt": "q", "chosen": "x" * 2000, "rejected": "b"}]
         with django_capture_on_commit_callbacks(execute=True):
-            response = api.post(
-                f"/api/projects/{project.slug}/imports/", {"file": _upload(records), "kind": "pairs"},
-                format="multipart",
-            )  # fmt: skip
+            response = _api_import(api, project, _upload(records))
         assert response.status_code == 201
         assert response.json()["status"] == "queued" and len(queued) == 1
