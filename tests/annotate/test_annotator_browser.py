@@ -15,18 +15,24 @@ from tests.factories import make_comparison, make_comparisons
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _log_in(page: Any, live_server: Any, user: User, next_url: str) -> None:
-    log_in(page, live_server, user, next_url)
+def _open_task_page(page: Any, live_server: Any, user: User, project: Project) -> None:
+    """Sign ``user`` in and wait for the project's task page to show a task."""
+    log_in(page, live_server, user, f"/annotate/{project.slug}/")
     page.wait_for_selector("#task")
+
+
+def _make_questions(project: Project, count: int) -> None:
+    """``count`` comparisons whose questions and answers are numbered."""
+    for n in range(count):
+        make_comparison(project, prompt=f"Question {n}?", a=f"First answer {n}", b=f"Second answer {n}")
 
 
 class AnnotatorPageBrowserTests:
     def test_it_annotates_three_comparisons_with_the_keyboard_only(
         self, page: Any, live_server: Any, project: Project, annotator: User
     ) -> None:
-        for n in range(4):
-            make_comparison(project, prompt=f"Question {n}?", a=f"First answer {n}", b=f"Second answer {n}")
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _make_questions(project, 4)
+        _open_task_page(page, live_server, annotator, project)
         expected = []
         keys = [("z", "1"), ("c", "2"), (None, "3")]
         for strength_key, choice_key in keys:
@@ -69,7 +75,7 @@ class AnnotatorPageBrowserTests:
             dialog.dismiss()
 
         page.on("dialog", on_dialog)
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _open_task_page(page, live_server, annotator, project)
         left = page.inner_text("#response-left")
         assert "<script>window.pwned = true;" in left + page.inner_text("#response-right")
         assert page.evaluate("window.pwned === undefined")
@@ -83,7 +89,7 @@ class AnnotatorPageBrowserTests:
         self, page: Any, live_server: Any, project: Project, annotator: User
     ) -> None:
         make_comparison(project)
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _open_task_page(page, live_server, annotator, project)
         assert not page.is_visible("#help")
         page.keyboard.press("?")
         assert page.is_visible("#help")
@@ -96,7 +102,7 @@ class AnnotatorPageBrowserTests:
         # A 400 from the htmx submit is swapped in like a 200 (annotate.js sets htmx.config.responseHandling), so the
         # annotator reads the named error instead of a page that silently does nothing.
         make_comparison(project)
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _open_task_page(page, live_server, annotator, project)
         lease_id = page.get_attribute("#task", "data-lease")
         page.evaluate("document.getElementById('rationale').value = 'why\\u0000not'")
         page.keyboard.press("1")
@@ -110,9 +116,8 @@ class UndoAndMyJudgmentsBrowserTests:
     def test_u_takes_the_last_judgment_back_and_the_item_is_judged_again(
         self, page: Any, live_server: Any, project: Project, annotator: User
     ) -> None:
-        for n in range(3):
-            make_comparison(project, prompt=f"Question {n}?", a=f"First answer {n}", b=f"Second answer {n}")
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _make_questions(project, 3)
+        _open_task_page(page, live_server, annotator, project)
         lease_id = int(page.get_attribute("#task", "data-lease"))
         left = page.inner_text("#response-left")
         page.keyboard.press("1")
@@ -138,7 +143,7 @@ class UndoAndMyJudgmentsBrowserTests:
     ) -> None:
         settings.JUDGMENT_UNDO_SECONDS = 3
         make_comparisons(project, 2)
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _open_task_page(page, live_server, annotator, project)
         page.keyboard.press("3")
         page.wait_for_selector("#undo-button")
         page.wait_for_selector("#undo", state="detached", timeout=6_000)
@@ -153,7 +158,7 @@ class UndoAndMyJudgmentsBrowserTests:
         lease = comparison_next_for_annotator(project=project, annotator=annotator)
         assert lease is not None
         Assignment.objects.filter(pk=lease.pk).update(flipped=True)
-        _log_in(page, live_server, annotator, f"/annotate/{project.slug}/")
+        _open_task_page(page, live_server, annotator, project)
         assert page.inner_text("#response-left .md").strip() == "Stored second"
         page.keyboard.press("n")
         page.keyboard.type("A is kinder")
