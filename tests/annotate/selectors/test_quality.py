@@ -12,12 +12,7 @@ from annotate.selectors.quality import annotator_quality
 from annotate.selectors.ranking import response_ranking
 from annotate.selectors.votes import project_votes
 from tests.annotate.crowds import make_colluding_crowd, make_drifting_crowd, make_one_annotator_with_imports
-from tests.factories import (
-    make_annotators,
-    make_comparison,
-    make_judgment,
-    make_voted_pairs,
-)
+from tests.factories import make_annotators, make_comparison, make_judgment, make_voted_pairs
 
 pytestmark = pytest.mark.django_db
 
