@@ -150,13 +150,8 @@ class SnapshotApiTests:
         body = {"min_agreement": 0, "flagged_votes": "drop", "position_aware": True}
         response = api.post("/api/projects/demo/snapshots/create/", body, format="json")
         assert response.status_code == 201, response.content
-        assert (
-            response.json()["filters"]["flagged_votes"],
-            response.json()["filters"]["position_aware"],
-        ) == (
-            "drop",
-            True,
-        )
+        filters = response.json()["filters"]
+        assert (filters["flagged_votes"], filters["position_aware"]) == ("drop", True)
         call_command("snapshot_create", "demo", "--flagged-votes", "drop", stdout=io.StringIO())
         assert Snapshot.objects.get(project__slug="demo", version=3).filters["flagged_votes"] == "drop"
 
@@ -243,25 +238,11 @@ class SnapshotApiTests:
         call_command("snapshot_create", "demo", *keep, stdout=out)
         assert "v2: 3 pairs" in out.getvalue()
         path = tmp_path / "kto.jsonl"
-        call_command(
-            "export_snapshot",
-            "demo",
-            str(path),
-            "--schema",
-            "trl_unpaired",
-            "--include-ties",
-            stdout=out,
-            verbosity=0,
-        )
+        unpaired = ["--schema", "trl_unpaired", "--include-ties"]
+        call_command("export_snapshot", "demo", str(path), *unpaired, stdout=out, verbosity=0)
         assert "wrote 6 rows of demo v2" in out.getvalue()
-        assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == [
-            True,
-            False,
-            False,
-            False,
-            True,
-            True,
-        ]
+        labels = [json.loads(line)["label"] for line in path.read_text().splitlines()]
+        assert labels == [True, False, False, False, True, True]
         with pytest.raises(CommandError, match="include_ties applies to the unpaired schema"):
             call_command("export_snapshot", "demo", str(path), "--include-ties", stdout=out, verbosity=0)
 
