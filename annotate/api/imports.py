@@ -25,7 +25,8 @@ class ImportJobOutputSerializer(serializers.ModelSerializer[ImportJob]):
         model = ImportJob
         fields = [
             "id", "project", "kind", "format", "original_name", "status", "total", "processed", "percent",
-            "counts", "errors", "error_message", "created_at", "started_at", "finished_at",
+            "counts", "errors", "error_message", "attempts", "max_attempts", "retry_reason", "heartbeat_at",
+            "created_at", "started_at", "finished_at",
         ]  # fmt: skip
 
 

@@ -55,7 +55,8 @@ class ExportJobOutputSerializer(serializers.ModelSerializer[ExportJob]):
         model = ExportJob
         fields = [
             "id", "version", "format", "schema", "include_ties", "counts", "status", "total", "processed", "percent",
-            "error_message", "created_at", "started_at", "finished_at", "download",
+            "error_message", "attempts", "max_attempts", "retry_reason", "heartbeat_at", "created_at", "started_at",
+            "finished_at", "download",
         ]
 
     def get_download(self, job: ExportJob) -> str | None:

@@ -307,6 +307,19 @@ class JobStatusFragmentTests:
         html = self._fragment(web, project, job)
         assert "worker lost — retrying (attempt 2 of 3)" in html and 'hx-trigger="every' in html
 
+    def test_the_api_reports_the_attempts_and_why_the_last_one_was_lost(
+        self, web: Client, project: Project
+    ) -> None:
+        job = _export_job(
+            project, attempts=1, retry_reason="worker lost (w:1, attempt 1 of 3)", sent_at=timezone.now()
+        )
+        body = web.get(reverse("api:export-detail", args=[project.slug, job.pk])).json()
+        assert (body["attempts"], body["max_attempts"], body["retry_reason"]) == (
+            1,
+            3,
+            "worker lost (w:1, attempt 1 of 3)",
+        )
+
     def test_it_shows_a_job_the_broker_has_not_got_as_waiting(self, web: Client, project: Project) -> None:
         html = self._fragment(web, project, _export_job(project))
         assert "waiting for a worker" in html and 'hx-trigger="every' in html
