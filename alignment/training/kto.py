@@ -6,7 +6,8 @@ of a "both bad" comparison are undesirable examples. A `{prompt, chosen, rejecte
 unpaired rows (chosen desirable, rejected undesirable), as TRL does.
 
 With LoRA the reference is the base with adapters disabled; with `lora_r = 0` TRL reloads it from the
-model's path, as for DPO.
+model's path, as for DPO. A `reference_model` replaces both (frozen, given to TRL as `ref_model`): an
+alignment round starts from the champion and keeps the plan's base as the reference.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def train_kto(
     from trl import KTOTrainer
 
     from alignment.training.locate import seq_length
+    from alignment.training.models import load_reference
     from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)
@@ -109,6 +111,9 @@ def train_kto(
     policy = prepare_for_responses(
         config, progress, train_rows, eval_rows, padding_side="left", desirable_weight=d, undesirable_weight=u
     )
+    extra: dict[str, Any] = {}
+    if config.reference_model is not None:
+        extra["ref_model"] = load_reference(config, config.reference_model, policy.tokenizer)
     args = TRLKTOConfig(
         **common_args(config, ctx.out),
         beta=config.beta,
@@ -120,4 +125,4 @@ def train_kto(
     )
     counts = {"desirable_rows": desirable, "undesirable_rows": len(train_rows) - desirable}
     weights = {"desirable_weight": d, "undesirable_weight": u}
-    return policy.train(ctx, KTOTrainer, KTOResult, args, result_fields={**counts, **weights})
+    return policy.train(ctx, KTOTrainer, KTOResult, args, result_fields={**counts, **weights}, **extra)

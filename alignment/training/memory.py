@@ -146,9 +146,9 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
             if config.step == "dpo" and (not config.lora_r or getattr(config, "reference_model", None)):
                 estimate.parts["reference model"] = weights
             estimate.parts["activations"] *= 2  # chosen and rejected pass together
-        elif config.step == "kto" and not config.lora_r:
+        elif config.step == "kto" and (not config.lora_r or getattr(config, "reference_model", None)):
             # One sequence per example trains (the KL and reference passes run without gradients): activations
-            # as counted; a second copy only without adapters to disable.
+            # as counted; a second copy without adapters to disable, or when given apart.
             estimate.parts["reference model"] = weights
     return estimate
 

@@ -194,6 +194,7 @@ class KTOConfig(TrainConfig):
         "λ_U·n_U = 1, inside the KTO paper's advised range [1, 4/3] (the smaller class is weighted up).",
         gt=0,
     )
+    reference_model: str | None = _field(None, REFERENCE_HELP)
 
 
 @dataclass

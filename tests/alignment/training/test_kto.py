@@ -114,3 +114,30 @@ class KTOTests:
         desirable = [g for g, r in zip(gains, fresh, strict=True) if r["label"]]
         undesirable = [g for g, r in zip(gains, fresh, strict=True) if not r["label"]]
         assert sum(desirable) / len(desirable) > sum(undesirable) / len(undesirable) + 0.05
+
+
+@pytest.mark.slow
+class KTOReferenceModelTests:
+    def test_it_measures_the_kl_and_rewards_against_the_reference_model(
+        self, tmp_path: Path, other_policy: str
+    ) -> None:
+        from alignment.training.kto import train_kto
+
+        def first_step(**keys: Any) -> dict[str, float]:
+            config = step_config(
+                KTOConfig,
+                learning_rate=1e-9,
+                per_device_train_batch_size=8,
+                max_steps=1,
+                logging_steps=1,
+                **keys,
+            )
+            result = train_kto(config, unpaired_set(8, 8), tmp_path / str(len(keys)))
+            return next(h for h in result.history if "loss" in h)
+
+        # KTO's rewards are β·(log π − log π_ref) and its reference point a KL estimate to π_ref: both zero
+        # when the reference is the start policy, and not when it is another model (a round's fixed base).
+        own = first_step(lora_r=4)
+        fixed = first_step(lora_r=4, reference_model=other_policy)
+        assert abs(own["kl"]) < 1e-4 and abs(own["rewards/chosen"]) < 1e-4, own
+        assert fixed["kl"] > 0.05 and abs(fixed["rewards/chosen"]) > 0.05, fixed

@@ -125,6 +125,8 @@ class MemoryTests:
         assert (
             "reference model" not in estimate_memory(load_config({"strategy": "kto"})).parts
         )  # adapters off
+        given = estimate_memory(load_config({"strategy": "kto", "reference_model": "concord/tiny"}))
+        assert given.parts["reference model"] == given.parts["weights"]  # a second network, adapters or not
         orpo = estimate_memory(load_config({"strategy": "orpo", "lora_r": 0}))
         dpo = estimate_memory(load_config({"strategy": "dpo", "lora_r": 0}))
         assert "reference model" not in orpo.parts
