@@ -23,6 +23,8 @@ class EvaluateResult(StepResult):
 
     prompts: int = 0
     pairs: int = 0
+    comparisons: int = 0
+    """Policy-versus-baseline judgements behind the win rate: prompts × samples_per_prompt."""
 
 
 def evaluate(
@@ -72,8 +74,9 @@ def evaluate(
     kls: list[float] = []
     lengths: list[float] = []
     for _, chunk in prompt_batches(prompts, config.batch_size, progress):
+        n = config.samples_per_prompt
         common: dict[str, Any] = {
-            "n": 1,
+            "n": n,
             "response_length": config.response_length,
             "temperature": config.temperature,
             "max_prompt_tokens": max_prompt,
@@ -90,10 +93,13 @@ def evaluate(
             ) - sequence_logprobs(reference, query_ids, responses, eos_id, pad_id, config.temperature)
             kls.extend(float(k) for k in kl)
         if reward is not None:
-            policy_scores.extend(float(s) for s in reward(chunk, [t[0] for t in texts]))
+            each = [p for p in chunk for _ in range(n)]  # the prompt of every sample, in sampling order
+            policy_scores.extend(float(s) for s in reward(each, [t for ts in texts for t in ts]))
             if baseline is not None:
                 baseline_texts, _, _ = sample_texts(baseline, tokenizer, chunk, **common)
-                baseline_scores.extend(float(s) for s in reward(chunk, [t[0] for t in baseline_texts]))
+                baseline_scores.extend(
+                    float(s) for s in reward(each, [t for ts in baseline_texts for t in ts])
+                )
 
     metrics: dict[str, float] = {}
     if policy_scores:
@@ -119,6 +125,7 @@ def evaluate(
         metrics=metrics,
         prompts=len(prompts),
         pairs=len(pairs),
+        comparisons=len(baseline_scores),
     )
 
 

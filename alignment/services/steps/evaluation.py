@@ -18,6 +18,12 @@ from annotate.models import Prompt
 # --- 4. evaluate and 5. register ---------------------------------------------------------------------
 
 
+# Responses per held-out prompt from the new policy and from the champion each, judged in pairs by the
+# round's reward model: with one each, 64 prompts gave the gate's lower bound so wide that bench/loop.py
+# saw policies the oracle prefers 0.75–0.81 of the time rejected; four each is 256 judgements.
+EVAL_SAMPLES_PER_PROMPT = 4
+
+
 def prompt_is_held_out(content_hash: str, share: float) -> bool:
     """A fixed share of the project's prompts, by hash: the same prompt is held out in every round."""
     return int(hashlib.sha256(content_hash.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
@@ -51,6 +57,7 @@ def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
         "reward_model": round_.reward_version.location,
         "dataset": str(rows_path),
         "max_prompts": len(prompts),
+        "samples_per_prompt": EVAL_SAMPLES_PER_PROMPT,
         "seed": round_.number,
         **{k: generate[k] for k in ("response_length", "temperature") if k in generate},
     }
@@ -60,7 +67,7 @@ def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
     if result is None:
         return None
     figures = result["metrics"]
-    n = int(result.get("prompts") or len(prompts))
+    n = int(result.get("comparisons") or result.get("prompts") or len(prompts))
     win = wilson(float(figures.get("win_rate", 0.0)) * n, n) if "win_rate" in figures else wilson(0, 0)
     metrics = {
         "reward_mean": figures.get("reward_mean"),

@@ -253,6 +253,12 @@ class EvaluateConfig(StepConfig):
     temperature: float = _field(0.7, "Sampling temperature.", gt=0)
     batch_size: int = _field(16, "Prompts per batch.", ge=1)
     max_prompts: int | None = _field(None, "Evaluate on at most this many prompts.", ge=1)
+    samples_per_prompt: int = _field(
+        1,
+        "Responses sampled per prompt from the policy and from the baseline each; the win rate compares "
+        "them in order (the i-th with the i-th), so its interval narrows with prompts x samples.",
+        ge=1,
+    )
 
 
 CONFIG_CLASSES: dict[str, type[StepConfig]] = {

@@ -52,8 +52,11 @@ class EvaluateTests:
             reference_model=tiny_policy,
             baseline_model=other_policy,  # random-init: it samples random bytes, few lowercase letters
             response_length=16,
+            samples_per_prompt=2,
         )
-        m = evaluate(config, PROMPTS[:32], tmp_path, reward_fn=lowercase_share).metrics
+        result = evaluate(config, PROMPTS[:32], tmp_path, reward_fn=lowercase_share)
+        assert (result.prompts, result.comparisons) == (32, 64)  # two responses a prompt from each side
+        m = result.metrics
         assert m["kl"] == pytest.approx(0.0, abs=1e-5)  # KL stays to the reference, the policy itself
         assert "reference_reward_mean" not in m
         assert m["reward_mean"] > m["baseline_reward_mean"] + 0.1
