@@ -21,9 +21,7 @@ from alignment.services.plans import PlanInvalid, plan_fields_check, plan_update
 from alignment.services.rounds import RoundRefused, round_cancel, round_retry
 from alignment.services.versions import VersionRefused, version_promote, version_reject
 from annotate import access
-from annotate.admin.scoped import JOB_LIFECYCLE_FIELDS, ProjectScopedAdmin
-
-_PROJECT_FILTER = ("project", admin.RelatedOnlyFieldListFilter)
+from annotate.admin.scoped import JOB_LIFECYCLE_FIELDS, PROJECT_FILTER, ProjectScopedAdmin
 
 
 class AlignmentPlanForm(forms.ModelForm):
@@ -55,7 +53,7 @@ class AlignmentPlanAdmin(ProjectScopedAdmin):
         "schedule",
         "updated_at",
     ]
-    list_filter = ["enabled", "algorithm", _PROJECT_FILTER]
+    list_filter = ["enabled", "algorithm", PROJECT_FILTER]
     readonly_fields = ["periodic_task", "updated_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -106,8 +104,8 @@ class ModelVersionForm(forms.ModelForm):
 class ModelVersionAdmin(ProjectScopedAdmin):
     form = ModelVersionForm
     list_display = ["id", "project", "kind", "number", "status", "status_reason", "round", "created_at"]
-    list_filter = ["kind", "status", _PROJECT_FILTER]
-    list_select_related = ["project", "round"]
+    list_filter = ["kind", "status", PROJECT_FILTER]
+    list_select_related = ["project", "round__project"]  # a round's name names its project
     search_fields = ["path", "status_reason"]
     readonly_fields = [
         "project", "kind", "number", "path", "parent", "round", "snapshot", "reward_model", "reference", "config",
@@ -168,7 +166,7 @@ class TrainingRunInline(admin.TabularInline):
 @admin.register(AlignmentRound)
 class AlignmentRoundAdmin(_ReadOnlyAdmin):
     list_display = ["id", "project", "number", "state", "trigger", "failed_step", "created_at", "finished_at"]
-    list_filter = ["state", "trigger", _PROJECT_FILTER]
+    list_filter = ["state", "trigger", PROJECT_FILTER]
     list_select_related = ["project"]
     readonly_fields = [
         "project", "number", "state", "trigger", "started_by", "plan", "agreed_pairs_at_start", "snapshot",
@@ -183,8 +181,15 @@ class AlignmentRoundAdmin(_ReadOnlyAdmin):
 
     def _act(self, request: HttpRequest, queryset: QuerySet[AlignmentRound], act: Any, verb: str) -> None:
         done, refused = 0, []
+        # Which projects the user administers, asked once for the whole selection.
+        every = request.user.is_active and access.administers_every_project(request.user)
+        administered = (
+            set()
+            if every
+            else set(access.projects_administered_by(request.user).values_list("pk", flat=True))
+        )
         for round_ in queryset.select_related("project"):
-            if not access.can_administer(request.user, round_.project):
+            if not (every or round_.project_id in administered):
                 refused.append(f"{round_}: only admins of its project may do this")
                 continue
             try:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alignment.models import AlignmentPlan, PolicyAlgorithm
+from alignment.selectors.rounds import plan_get
 from alignment.services.plans import PlanInvalid, plan_get_or_create, plan_update
 from alignment.services.rounds import round_trigger_status
 from annotate.api.permissions import project_for_admin, project_for_reading
@@ -70,7 +71,7 @@ class PlanDetailApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         project = project_for_reading(request, slug)
         # Read without creating: a GET writes nothing; an unsaved plan has the defaults.
-        plan = AlignmentPlan.objects.filter(project=project).first() or AlignmentPlan(project=project)
+        plan = plan_get(project=project) or AlignmentPlan(project=project)
         return Response(PlanOutputSerializer(plan).data)
 
 

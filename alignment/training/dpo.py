@@ -30,6 +30,8 @@ def truncated_pair(tokenizer: Any, row: Mapping[str, Any], max_length: int) -> d
     """
     from alignment.training.locate import prompt_budget, truncate_left
 
+    if "prompt" not in row:  # SFT's {text} rows: nothing to cut
+        return dict(row)
     return {**row, "prompt": truncate_left(tokenizer, row["prompt"], prompt_budget(max_length))}
 
 
@@ -41,7 +43,6 @@ def train_dpo(
     from trl import DPOTrainer
 
     from alignment.training.locate import seq_length
-    from alignment.training.models import load_reference
     from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)
@@ -51,9 +52,6 @@ def train_dpo(
     ]
     train_rows, eval_rows = split_rows(pairs, config.eval_split, seed=config.seed)
     policy = prepare_for_responses(config, progress, train_rows, eval_rows, padding_side="right")
-    extra: dict[str, Any] = {}
-    if config.reference_model is not None:
-        extra["ref_model"] = load_reference(config, config.reference_model, policy.tokenizer)
     args = TRLDPOConfig(
         **common_args(config, ctx.out),
         beta=config.beta,
@@ -62,4 +60,4 @@ def train_dpo(
         max_length=seq_length(config),
         remove_unused_columns=False,
     )
-    return policy.train(ctx, DPOTrainer, DPOResult, args, **extra)
+    return policy.train(ctx, DPOTrainer, DPOResult, args)

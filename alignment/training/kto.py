@@ -92,7 +92,6 @@ def train_kto(
     from trl import KTOTrainer
 
     from alignment.training.locate import seq_length
-    from alignment.training.models import load_reference
     from alignment.training.trainer_args import common_args, prepare_for_responses
 
     config, ctx = begin_step(config, out_dir, progress)
@@ -111,9 +110,6 @@ def train_kto(
     policy = prepare_for_responses(
         config, progress, train_rows, eval_rows, padding_side="left", desirable_weight=d, undesirable_weight=u
     )
-    extra: dict[str, Any] = {}
-    if config.reference_model is not None:
-        extra["ref_model"] = load_reference(config, config.reference_model, policy.tokenizer)
     args = TRLKTOConfig(
         **common_args(config, ctx.out),
         beta=config.beta,
@@ -125,4 +121,4 @@ def train_kto(
     )
     counts = {"desirable_rows": desirable, "undesirable_rows": len(train_rows) - desirable}
     weights = {"desirable_weight": d, "undesirable_weight": u}
-    return policy.train(ctx, KTOTrainer, KTOResult, args, result_fields={**counts, **weights}, **extra)
+    return policy.train(ctx, KTOTrainer, KTOResult, args, result_fields={**counts, **weights})

@@ -141,15 +141,15 @@ def estimate_memory(config: StepConfig) -> MemoryEstimate:
         estimate.parts["activations"] = activations + logits
         if isinstance(config, PPOConfig | RLOOConfig):
             _add_rl_parts(estimate, config, shape, weights, dtype_bytes)
-        elif config.step in ("dpo", "orpo"):
-            # ORPO has no reference model; DPO keeps one without adapters to disable, or when given apart.
-            if config.step == "dpo" and (not config.lora_r or getattr(config, "reference_model", None)):
+        else:
+            if config.step in ("dpo", "kto") and (
+                not config.lora_r or getattr(config, "reference_model", None)
+            ):
+                # DPO and KTO keep a reference: a second copy without adapters to disable, or when given
+                # apart. ORPO has none. KTO's KL and reference passes run without gradients.
                 estimate.parts["reference model"] = weights
-            estimate.parts["activations"] *= 2  # chosen and rejected pass together
-        elif config.step == "kto" and (not config.lora_r or getattr(config, "reference_model", None)):
-            # One sequence per example trains (the KL and reference passes run without gradients): activations
-            # as counted; a second copy without adapters to disable, or when given apart.
-            estimate.parts["reference model"] = weights
+            if config.step in ("dpo", "orpo"):
+                estimate.parts["activations"] *= 2  # chosen and rejected pass together
     return estimate
 
 

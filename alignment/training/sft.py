@@ -46,9 +46,7 @@ def train_sft(
     # SFTTrainer keeps the start of prompt + completion; long prompts lose their start instead, so the
     # completion the loss is on keeps at least half of the budget. `{text}` rows have no prompt to cut.
     prompted = "prompt" in train_rows[0]
-    policy = prepare_for_responses(
-        config, progress, train_rows, eval_rows, padding_side="right", cut_prompts=prompted
-    )
+    policy = prepare_for_responses(config, progress, train_rows, eval_rows, padding_side="right")
     args = TRLSFTConfig(
         **common_args(config, ctx.out),
         max_length=seq_length(config),

@@ -135,7 +135,14 @@ class PreparedPolicy:
     def train(
         self, ctx: StepContext, trainer_type: type, result_type: type[_R], args: Any, **kwargs: Any
     ) -> _R:
-        """`train_policy` on these (`kwargs`: its `series`, `result_fields` and extra trainer arguments)."""
+        """`train_policy` on these (`kwargs`: its `series`, `result_fields` and extra trainer arguments).
+
+        A config's `reference_model` (DPO, KTO) is loaded frozen and given to the trainer as `ref_model`."""
+        reference = getattr(self.config, "reference_model", None)
+        if reference is not None:
+            from alignment.training.models import load_reference
+
+            kwargs["ref_model"] = load_reference(self.config, reference, self.tokenizer)
         return train_policy(
             ctx,
             trainer_type,
@@ -158,14 +165,13 @@ def prepare_for_responses(
     eval_rows: Sequence[Mapping[str, Any]],
     *,
     padding_side: str,
-    cut_prompts: bool = True,
     **figures: Any,
 ) -> PreparedPolicy:
     """For a step that trains on given responses: the memory estimate announced (`step_start`, with
     `figures`), the seeded trainable policy and its tokenizer, and the rows with each prompt cut to half of
     `max_seq_length` from its start (`dpo.truncated_pair`: TRL keeps the start of prompt + response, so an
-    uncut long prompt would crowd the response out or drop the row). `cut_prompts` False: rows without a
-    prompt (SFT's `{text}` rows), passed as they are."""
+    uncut long prompt would crowd the response out or drop the row). Rows without a prompt (SFT's `{text}`
+    rows) are passed as they are."""
     import torch
 
     from alignment.training.dpo import truncated_pair
@@ -178,7 +184,7 @@ def prepare_for_responses(
     length = seq_length(config)
 
     def cut(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return [truncated_pair(tokenizer, row, length) if cut_prompts else dict(row) for row in rows]
+        return [truncated_pair(tokenizer, row, length) for row in rows]
 
     return PreparedPolicy(
         config=config,

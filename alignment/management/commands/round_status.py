@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from alignment.management.round_progress import next_round_status, round_line, run_line
-from alignment.models import AlignmentRound
-from alignment.selectors.rounds import round_live_run
+from alignment.models import RoundState
+from alignment.selectors.rounds import round_list, round_live_run
 from annotate.models import Project
 
 
@@ -28,14 +28,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{project.slug}: next round {'ready' if trigger.ready else 'not started'}: {trigger.reason}"
         )
-        rounds = (
-            AlignmentRound.objects.filter(project=project).select_related("started_by").order_by("-number")
-        )
-        shown = list(rounds[: options["last"]])
+        shown = round_list(project=project, limit=options["last"])
         if not shown:
             self.stdout.write("no rounds yet; start one with `manage.py round_start`")
         for round_ in shown:
             self.stdout.write(round_line(round_))
-            run = round_live_run(round_=round_)
+            # A done round's runs have all finished; only the others may have one queued or running.
+            run = round_live_run(round_=round_) if round_.state != RoundState.DONE else None
             if run is not None:
                 self.stdout.write(f"  {run_line(run)}")

@@ -34,8 +34,13 @@ def held_out_prompts(round_: AlignmentRound) -> list[list[dict[str, str]]]:
     prompts = (
         Prompt.objects.filter(project=round_.project).order_by("content_hash").only("content", "content_hash")
     )
-    held = [p.turns for p in prompts.iterator() if prompt_is_held_out(p.content_hash, share)]
-    return held[:limit]
+    held: list[list[dict[str, str]]] = []
+    for prompt in prompts.iterator():
+        if len(held) == limit:
+            break
+        if prompt_is_held_out(prompt.content_hash, share):
+            held.append(prompt.turns)
+    return held
 
 
 def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
@@ -67,7 +72,7 @@ def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
     if result is None:
         return None
     figures = result["metrics"]
-    n = int(result.get("comparisons") or result.get("prompts") or len(prompts))
+    n = int(result.get("comparisons", 0))  # prompts × samples; 0 (and no win rate) without a baseline
     win = wilson(float(figures.get("win_rate", 0.0)) * n, n) if "win_rate" in figures else wilson(0, 0)
     metrics = {
         "reward_mean": figures.get("reward_mean"),

@@ -11,7 +11,9 @@ from alignment.services.rounds import StepOutcome
 from alignment.services.runs import StepFailed, run_step_in_claim
 from alignment.services.steps.folder import MIN_PAIRS, jsonl_write, library_work, round_dir
 from alignment.services.versions import stored_path, version_champion, version_create
-from annotate.models import SnapshotPair
+from annotate.formats.columns import schema_vote_kinds
+from annotate.formats.unpaired import LABELS
+from annotate.models import ExportSchema, SnapshotPair
 from annotate.models.snapshots import VoteKind
 
 # --- 1. snapshot -------------------------------------------------------------------------------------
@@ -34,9 +36,12 @@ def snapshot_step(round_: AlignmentRound) -> StepOutcome | None:
             locked.save(update_fields=["snapshot"])
     snapshot = locked.snapshot
     assert snapshot is not None
-    if snapshot.pair_count < MIN_PAIRS:
+    # Preferences only: a snapshot that keeps both-bad and tie rows (for KTO) counts them in pair_count,
+    # but the reward model trains on chosen/rejected pairs.
+    preferences = int(snapshot.counts.get("pairs", snapshot.pair_count))
+    if preferences < MIN_PAIRS:
         raise StepFailed(
-            f"snapshot v{snapshot.version} has {snapshot.pair_count} pairs after the plan's filters; "
+            f"snapshot v{snapshot.version} has {preferences} pairs after the plan's filters; "
             f"a round needs at least {MIN_PAIRS}"
         )
     previous = (
@@ -52,6 +57,10 @@ def snapshot_step(round_: AlignmentRound) -> StepOutcome | None:
         if previous
         else set()
     )
+    # KTO's desirable/undesirable rows (both-bad votes too, which pairwise methods throw away), only for a
+    # KTO plan; labelled as the unpaired export labels them.
+    kto = locked.plan.get("algorithm") == "kto"
+    unpaired_kinds = schema_vote_kinds(ExportSchema.TRL_UNPAIRED)
     rows, new_rows, unpaired = [], [], []
     for pair in SnapshotPair.objects.filter(snapshot=snapshot).order_by("id").iterator(chunk_size=2000):
         if pair.vote_kind == VoteKind.PREFERENCE:
@@ -59,27 +68,24 @@ def snapshot_step(round_: AlignmentRound) -> StepOutcome | None:
             rows.append(row)
             if pair.comparison_id not in seen:
                 new_rows.append(row)
+        if kto and pair.vote_kind in unpaired_kinds:
+            first, second = LABELS[pair.vote_kind]
             unpaired += [
-                _unpaired(pair.prompt, pair.chosen, True),
-                _unpaired(pair.prompt, pair.rejected, False),
-            ]
-        elif pair.vote_kind == VoteKind.BOTH_BAD:
-            # Votes that pairwise methods throw away: KTO learns from both answers being undesirable.
-            unpaired += [
-                _unpaired(pair.prompt, pair.chosen, False),
-                _unpaired(pair.prompt, pair.rejected, False),
+                _unpaired(pair.prompt, pair.chosen, first),
+                _unpaired(pair.prompt, pair.rejected, second),
             ]
     folder = round_dir(round_)
     jsonl_write(folder / "pairs.jsonl", rows)
     jsonl_write(folder / "new_pairs.jsonl", new_rows)
-    jsonl_write(folder / "unpaired.jsonl", unpaired)
+    if kto:
+        jsonl_write(folder / "unpaired.jsonl", unpaired)
     return StepOutcome(
         metrics={
             "snapshot": snapshot.pk,
             "version": snapshot.version,
             "pairs": len(rows),
             "new_pairs": len(new_rows),
-            "unpaired_rows": len(unpaired),
+            **({"unpaired_rows": len(unpaired)} if kto else {}),
         }
     )
 
