@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 
@@ -17,7 +18,20 @@ from annotate.models import (
     Project,
     Role,
 )
+from annotate.options import OptionInvalid
 from annotate.services.decontamination import DEFAULT_NGRAM
+from annotate.services.export_files import export_options_check
+
+T = TypeVar("T")
+
+
+def _option_checked(form: forms.Form, rule: Callable[..., T], **values: Any) -> T | None:
+    """``rule(**values)``, or None with the ``OptionInvalid`` it raises shown at the option it names."""
+    try:
+        return rule(**values)
+    except OptionInvalid as exc:
+        form.add_error(exc.option if exc.option in form.fields else None, exc.message)
+        return None
 
 
 class ProjectCreateForm(forms.Form):
@@ -101,17 +115,21 @@ class SnapshotFilterForm(forms.Form):
         help_text="Needs tie and both-bad votes counted (untick “Ignore tie and both-bad votes”).",
     )
 
+    _filters: SnapshotFilters | None = None
+
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if data.get("keep_unpaired") and data.get("drop_ties"):
-            self.add_error("keep_unpaired", "untick “Ignore tie and both-bad votes” to keep these comparisons")
+        values = {name: data[name] for name in SnapshotFilterForm.base_fields if name in data}
+        # A form posted before the mode existed (or without it) gets the default mode.
+        values["flagged_votes"] = values.get("flagged_votes") or SnapshotFilters.flagged_votes
+        if len(values) == len(SnapshotFilterForm.base_fields):  # else a field's own error is shown
+            self._filters = _option_checked(self, SnapshotFilters, **values)
         return data
 
     def filters(self) -> SnapshotFilters:
-        data = dict(self.cleaned_data)
-        # A form posted before the mode existed (or without it) gets the default mode.
-        data["flagged_votes"] = data.get("flagged_votes") or SnapshotFilters.flagged_votes
-        return SnapshotFilters(**data)
+        """The valid form's filters (``SnapshotFilters`` holds the rules across fields)."""
+        assert self._filters is not None
+        return self._filters
 
     @classmethod
     def from_query(cls, data: object) -> SnapshotFilterForm:
@@ -136,6 +154,7 @@ class ExportForm(forms.Form):
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if data.get("include_ties") and data.get("schema") != ExportSchema.TRL_UNPAIRED:
-            self.add_error("include_ties", "applies to the unpaired schema only")
+        if "format" in data and "schema" in data:
+            _option_checked(self, export_options_check, fmt=data["format"], schema=data["schema"],
+                            include_ties=data.get("include_ties", False))  # fmt: skip
         return data

@@ -33,6 +33,7 @@ from annotate.aggregation.treatment import (
     vote_treatment,
 )
 from annotate.aggregation.votes import BoolArray, FloatArray, IntArray, ProjectVotes, value_counts
+from annotate.options import OptionInvalid
 
 AGGREGATION_NAMES: Final = get_args(AggregationName)
 # Why comparisons were dropped (in the order the filters apply) and what happened to votes.
@@ -85,16 +86,16 @@ class SnapshotFilters:
     def __post_init__(self) -> None:
         if self.keep_unpaired and self.drop_ties:
             # With tie and both-bad votes left out, no comparison can have such a verdict.
-            raise ValueError("keep_unpaired needs drop_ties off: tie and both-bad votes must be counted")
+            raise OptionInvalid("keep_unpaired", "needs tie and both-bad votes counted (drop_ties off)")
         if self.flagged_votes not in ("drop", "downweight"):
-            raise ValueError(f"flagged_votes must be 'drop' or 'downweight', got {self.flagged_votes!r}")
+            raise OptionInvalid("flagged_votes", f"must be 'drop' or 'downweight', got {self.flagged_votes!r}")
         if self.method not in AGGREGATION_NAMES:
-            raise ValueError(f"method must be one of {list(AGGREGATION_NAMES)}, got {self.method!r}")
+            raise OptionInvalid("method", f"must be one of {list(AGGREGATION_NAMES)}, got {self.method!r}")
         if self.min_votes < 1:
-            raise ValueError("min_votes must be at least 1")
+            raise OptionInvalid("min_votes", "must be at least 1")
         for name in ("min_agreement", "min_posterior"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1]")
+                raise OptionInvalid(name, "must lie in [0, 1]")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

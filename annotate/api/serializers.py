@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rest_framework import serializers
 
 from annotate.models import Assignment
+from annotate.options import OptionInvalid
+
+T = TypeVar("T")
 
 
 class TaskOutputSerializer(serializers.Serializer[Assignment]):
@@ -44,6 +48,14 @@ def task_payload(lease: Assignment | None) -> dict[str, Any] | None:
         "response_left": left.text,
         "response_right": right.text,
     }
+
+
+def option_checked(rule: Callable[..., T], **values: Any) -> T:
+    """``rule(**values)``, with the ``OptionInvalid`` it raises as a 400 at the option it names."""
+    try:
+        return rule(**values)
+    except OptionInvalid as exc:
+        raise serializers.ValidationError({exc.option: [exc.message]}) from exc
 
 
 class _StringsOnly:

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.api.parsers import BoundedJSONParser, StrictMultiPartParser
 from annotate.api.permissions import project_for_admin, project_for_reading
-from annotate.api.serializers import FlagField, IntField, NumberField
+from annotate.api.serializers import FlagField, IntField, NumberField, option_checked
 from annotate.models import (
     AggregationMethod,
     ExportFormat,
@@ -34,6 +34,7 @@ from annotate.selectors.quality import annotator_quality
 from annotate.selectors.snapshots import snapshot_diff, snapshot_get, snapshot_list
 from annotate.selectors.votes import project_votes
 from annotate.services.decontamination import DEFAULT_NGRAM
+from annotate.services.export_files import export_options_check
 from annotate.services.exports import export_download_path, export_job_create
 from annotate.services.snapshots import snapshot_create
 
@@ -116,11 +117,10 @@ class SnapshotCreateApi(APIView):
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if attrs.get("keep_unpaired") and attrs.get("drop_ties", True):
-                raise serializers.ValidationError(
-                    {"keep_unpaired": "needs drop_ties false: tie and both-bad votes must be counted"}
-                )
-            return attrs
+            """The filters as ``SnapshotFilters`` (which holds the rules across fields), under "filters"."""
+            values = dict(attrs)
+            rest = {name: values.pop(name) for name in ("benchmark", "ngram") if name in values}
+            return {**rest, "filters": option_checked(SnapshotFilters, **values)}
 
     class InputSerializer(FiltersSerializer):
         benchmark = NonEmptyFileField(required=False)
@@ -137,10 +137,7 @@ class SnapshotCreateApi(APIView):
         body = request.data.dict() if isinstance(request.data, QueryDict) else request.data
         data = self.InputSerializer(data=body)
         data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        upload = values.pop("benchmark", None)
-        ngram = values.pop("ngram")
-        filters = SnapshotFilters(**values)
+        upload, ngram, filters = (data.validated_data.get(name) for name in ("benchmark", "ngram", "filters"))
         if upload is None:
             snapshot = snapshot_create(project=project, filters=filters, created_by=request.user)  # type: ignore[arg-type]
         else:
@@ -184,8 +181,8 @@ class ExportCreateApi(APIView):
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if attrs.get("include_ties") and attrs.get("schema") != ExportSchema.TRL_UNPAIRED:
-                raise serializers.ValidationError({"include_ties": "applies to the trl_unpaired schema only"})
+            option_checked(export_options_check, fmt=attrs["format"], schema=attrs["schema"],
+                           include_ties=attrs["include_ties"])  # fmt: skip
             return attrs
 
     @extend_schema(request=InputSerializer, responses={202: ExportJobOutputSerializer})

@@ -39,6 +39,7 @@ from annotate.formats.columns import (
 )
 from annotate.formats.unpaired import LABELS
 from annotate.models import ExportFormat, ExportSchema, Snapshot, SnapshotPair, VoteKind
+from annotate.options import OptionInvalid
 
 Progress = Callable[[int, int], None]
 CHUNK = 10_000
@@ -338,10 +339,10 @@ def export_write(
 
 
 def export_options_check(*, fmt: str, schema: str, include_ties: bool = False) -> None:
-    """Raise ``ValueError`` naming what is wrong with an export's format, schema or options."""
+    """Raise ``OptionInvalid`` naming what is wrong with an export's format, schema or options."""
     if fmt not in ExportFormat.values:
-        raise ValueError(f"format must be one of {ExportFormat.values}, got {fmt!r}")
+        raise OptionInvalid("format", f"must be one of {ExportFormat.values}, got {fmt!r}")
     if schema not in ExportSchema.values:
-        raise ValueError(f"schema must be one of {ExportSchema.values}, got {schema!r}")
+        raise OptionInvalid("schema", f"must be one of {ExportSchema.values}, got {schema!r}")
     if include_ties and schema not in UNPAIRED_SCHEMAS:
-        raise ValueError(f"include_ties applies to the unpaired schema ({', '.join(UNPAIRED_SCHEMAS)}) only")
+        raise OptionInvalid("include_ties", f"applies to the unpaired schema ({', '.join(UNPAIRED_SCHEMAS)}) only")

@@ -224,7 +224,7 @@ class SnapshotUnpairedTests:
         )
 
     def test_it_refuses_keep_unpaired_while_tie_votes_are_dropped(self) -> None:
-        with pytest.raises(ValueError, match="keep_unpaired needs drop_ties off"):
+        with pytest.raises(ValueError, match="keep_unpaired needs tie and both-bad votes counted"):
             SnapshotFilters(keep_unpaired=True)
 
 
