@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from alignment.models import AlignmentPlan, AlignmentRound, ModelVersion, TrainingRun, VersionStatus
 from alignment.services.plans import PlanInvalid, plan_fields_check, plan_update
 from alignment.services.rounds import RoundRefused, round_cancel, round_retry
-from alignment.services.versions import VersionRefused, version_promote, version_reject
+from alignment.services.versions import VersionRefused, version_promote, version_reject, version_reject_check
 from annotate import access
 from annotate.admin.scoped import JOB_LIFECYCLE_FIELDS, PROJECT_FILTER, ProjectScopedAdmin
 
@@ -91,12 +91,10 @@ class ModelVersionForm(forms.ModelForm):
                 "status", "A version is made champion or rejected here; the next champion archives it."
             )
         elif status == VersionStatus.REJECTED:
-            if not (data.get("status_reason") or "").strip():
-                self.add_error("status_reason", "Say why the version is rejected.")
-            elif self.instance.status == VersionStatus.CHAMPION and self.instance.parent_id is None:
-                self.add_error(
-                    "status", "This champion has no parent to fall back to; promote another version first."
-                )
+            try:  # clean() runs before the form sets the new status on the instance
+                version_reject_check(version=self.instance, reason=data.get("status_reason") or "")
+            except VersionRefused as exc:
+                self.add_error("status_reason" if exc.field == "reason" else "status", str(exc))
         return data
 
 

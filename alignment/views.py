@@ -40,7 +40,7 @@ from alignment.services.rounds import (
     round_start,
     round_trigger_status,
 )
-from alignment.services.versions import VersionRefused, version_promote, version_reject
+from alignment.services.versions import REASON_NEEDED, VersionRefused, version_promote, version_reject
 from annotate import access
 from annotate.access import Need
 from annotate.models import Project
@@ -224,7 +224,7 @@ def version_reject_view(request: HttpRequest, slug: str, kind: str, number: int)
     version = _version_or_404(project, kind, number)
     form = VersionRejectForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say why the version is rejected.")
+        messages.error(request, REASON_NEEDED)
     else:
         try:
             version_reject(version=version, reason=form.cleaned_data["reason"])

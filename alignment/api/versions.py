@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from alignment.api.serializers import VersionOutputSerializer
 from alignment.models import ModelVersion, VersionKind, VersionStatus
 from alignment.selectors.versions import version_by_id, version_list
-from alignment.services.versions import VersionRefused, version_promote, version_reject
+from alignment.services.versions import REASON_NEEDED, VersionRefused, version_promote, version_reject
 from annotate.api.permissions import project_for_admin, project_for_reading
 from annotate.api.schema import ErrorSerializer
 from annotate.api.serializers import TextField
@@ -87,7 +87,7 @@ class VersionRejectApi(APIView):
     class InputSerializer(serializers.Serializer[dict[str, Any]]):
         # Blank (after trimming) is refused; the pattern says so in the schema.
         reason = TextField(
-            max_length=500, validators=[RegexValidator(r"\S", "Say why the version is rejected.")]
+            max_length=500, validators=[RegexValidator(r"\S", REASON_NEEDED)]
         )
 
     @extend_schema(

@@ -18,7 +18,16 @@ LIBRARIES = ("torch", "transformers", "trl", "peft")
 
 
 class VersionRefused(ValueError):
-    """A status change that would break the lineage's rules (no champion left, the base rejected)."""
+    """A status change that would break the lineage's rules (no champion left, the base rejected).
+
+    ``field`` is "reason" when the refusal is about the reason given, else "status"."""
+
+    def __init__(self, message: str, *, field: str = "status") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+REASON_NEEDED = "Say why the version is rejected."
 
 
 def libraries_versions() -> dict[str, str]:
@@ -114,22 +123,25 @@ def version_promote(*, version: ModelVersion, reason: str = "promoted by hand") 
 
 def version_reject(*, version: ModelVersion, reason: str) -> ModelVersion:
     """Reject a version; a rejected champion hands the title back to the policy it was trained from."""
-    if not reason.strip():
-        raise VersionRefused("say why the version is rejected")
     with transaction.atomic():
         Project.objects.select_for_update(no_key=True).filter(pk=version.project_id).first()
-        version.refresh_from_db()
-        if version.status == VersionStatus.CHAMPION:
-            parent = version.parent
-            if parent is None:
-                raise VersionRefused(
-                    f"{version.label} is the champion and has no parent to fall back to; promote another version first"
-                )
-            _status_set(version, VersionStatus.REJECTED, reason[:500])
-            _status_set(parent, VersionStatus.CHAMPION, f"{version.label} was rejected")
-        else:
-            _status_set(version, VersionStatus.REJECTED, reason[:500])
+        version.refresh_from_db()  # the champion may have changed since the caller read it
+        version_reject_check(version=version, reason=reason)
+        was_champion = version.status == VersionStatus.CHAMPION
+        _status_set(version, VersionStatus.REJECTED, reason[:500])
+        if was_champion:
+            _status_set(version.parent, VersionStatus.CHAMPION, f"{version.label} was rejected")  # type: ignore[arg-type]
     return version
+
+
+def version_reject_check(*, version: ModelVersion, reason: str) -> None:
+    """Raise ``VersionRefused`` if ``version_reject`` would refuse this version, as it stands, and reason."""
+    if not reason.strip():
+        raise VersionRefused(REASON_NEEDED, field="reason")
+    if version.status == VersionStatus.CHAMPION and version.parent_id is None:
+        raise VersionRefused(
+            f"{version.label} is the champion and has no parent to fall back to; promote another version first"
+        )
 
 
 def _status_set(version: ModelVersion, status: str, reason: str) -> None:
