@@ -10,7 +10,7 @@ it inside the import's one transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -25,21 +25,39 @@ from annotate.services.gold import gold_answers_set
 CHUNK = settings.CONCORD_IMPORT_CHUNK_RECORDS
 
 
-@dataclass
-class ImportTally:
-    """What an import has added so far (ImportResult's counts, and the prompts over the pair limit)."""
+@dataclass(slots=True)
+class ImportResult:
+    """What an import added (the writers below add to it chunk by chunk); ``duplicates`` counts records
+    that added nothing new.
 
+    A responses row with a list of ``responses`` (generate's output) counts once per response.
+
+    ``pairs_not_created`` counts the pairs of a responses import's prompts left without a
+    comparison by CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT, over ``capped_prompts`` prompts;
+    ``warnings`` says so in words.
+    """
+
+    records: int = 0
     prompts: int = 0
     responses: int = 0
     comparisons: int = 0
     judgments: int = 0
     duplicates: int = 0
     pairs_not_created: int = 0
+    gold: int = 0  # comparisons made gold items (or given a new gold answer) by "gold": true records
     capped_prompts: int = 0
-    gold: int = 0
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def as_counts(self) -> dict[str, Any]:
+        """The counts a job stores and the API shows (the capped prompts are in the warning's words)."""
+        counts = asdict(self)
+        del counts["capped_prompts"]
+        counts["warnings"] = list(self.warnings)
+        return counts
 
 
-def prompts_write(project: Project, chunk: list[PromptRecord], tally: ImportTally) -> None:
+def prompts_write(project: Project, chunk: list[PromptRecord], tally: ImportResult) -> None:
     written = content_write(
         project=project, prompts=[NewPrompt(content=r.prompt, metadata=r.metadata) for r in chunk]
     )
@@ -47,7 +65,7 @@ def prompts_write(project: Project, chunk: list[PromptRecord], tally: ImportTall
     tally.duplicates += len(chunk) - len(written.new_prompts)
 
 
-def responses_write(project: Project, chunk: list[ResponseRecord], tally: ImportTally) -> set[int]:
+def responses_write(project: Project, chunk: list[ResponseRecord], tally: ImportResult) -> set[int]:
     # A record of generate's output carries several responses; each counts as one here.
     responses = [
         # A file's own model label is kept in metadata: Response.model_version is only ever a policy
@@ -68,7 +86,7 @@ def responses_write(project: Project, chunk: list[ResponseRecord], tally: Import
 
 
 def comparisons_write(
-    project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: ImportTally
+    project: Project, chunk: list[ComparisonRecord], default_batch: str, tally: ImportResult
 ) -> None:
     written = content_write(
         project=project,
@@ -132,7 +150,7 @@ def _gold_write(
     existing: dict[frozenset[int], tuple[int, int]],
     pairs: list[tuple[int, int]],
     chunk: list[ComparisonRecord],
-    tally: ImportTally,
+    tally: ImportResult,
 ) -> None:
     """Make the comparisons of ``"gold": true`` records gold items, with the record's verdict as the answer."""
     answers: dict[int, str] = {}
@@ -175,7 +193,7 @@ PAIRS_PROMPTS_AT_ONCE = 100
 
 
 def comparisons_for_pairs_write(
-    project: Project, prompt_ids: set[int], batch: str, tally: ImportTally, cap: int
+    project: Project, prompt_ids: set[int], batch: str, tally: ImportResult, cap: int
 ) -> None:
     """Comparisons for the pairs of each prompt's responses (old ones included), about ``cap`` per prompt at most.
 

@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from annotate.importing.readers import format_for, records_open
 from annotate.importing.records import batch_problems
 from annotate.models import ImportJob, JobStatus, Project
 from annotate.services.import_writer import (
-    ImportTally,
+    ImportResult,
     comparisons_for_pairs_write,
     comparisons_write,
     prompts_write,
@@ -67,33 +66,6 @@ logger = logging.getLogger(__name__)
 CHUNK = settings.CONCORD_IMPORT_CHUNK_RECORDS
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import added; ``duplicates`` counts records that added nothing new.
-
-    A responses row with a list of ``responses`` (generate's output) counts once per response.
-
-    ``pairs_not_created`` counts the pairs of a responses import's prompts left without a
-    comparison by CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT; ``warnings`` says so in words.
-    """
-
-    records: int
-    prompts: int = 0
-    responses: int = 0
-    comparisons: int = 0
-    judgments: int = 0
-    duplicates: int = 0
-    pairs_not_created: int = 0
-    gold: int = 0  # comparisons made gold items (or given a new gold answer) by "gold": true records
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    def as_counts(self) -> dict[str, Any]:
-        counts = asdict(self)
-        counts["warnings"] = list(self.warnings)
-        return counts
 
 
 def import_limits() -> ImportLimits:
@@ -151,7 +123,7 @@ def import_file(
     total = file_check(path=path, fmt=fmt, kind=kind, limits=limits, progress=progress)
     if progress is not None:
         progress(0, total)
-    tally = ImportTally()
+    result = ImportResult(records=total)
     done = 0
     with transaction.atomic():
         # One import per project at a time, so the look-up-then-insert below cannot race another import.
@@ -161,34 +133,29 @@ def import_file(
         touched: set[int] = set()
         for chunk in _chunks(file_records(path=path, fmt=fmt, kind=kind, limits=limits), CHUNK):
             if kind == "prompts":
-                prompts_write(project, chunk, tally)  # type: ignore[arg-type]
+                prompts_write(project, chunk, result)  # type: ignore[arg-type]
             elif kind == "responses":
-                touched |= responses_write(project, chunk, tally)  # type: ignore[arg-type]
+                touched |= responses_write(project, chunk, result)  # type: ignore[arg-type]
             elif kind == "unpaired":
                 # Responses with their imported verdict; no comparisons (a verdict is on one response).
-                responses_write(project, chunk, tally)  # type: ignore[arg-type]
+                responses_write(project, chunk, result)  # type: ignore[arg-type]
             else:
-                comparisons_write(project, chunk, batch, tally)  # type: ignore[arg-type]
+                comparisons_write(project, chunk, batch, result)  # type: ignore[arg-type]
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
         if touched:
             comparisons_for_pairs_write(
-                project, touched, batch, tally, settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT
+                project, touched, batch, result, settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT
             )
-    counts = asdict(tally)
-    capped = counts.pop("capped_prompts")
-    warnings: tuple[str, ...] = ()
-    if capped:
-        warnings = (
-            f"{tally.pairs_not_created:,} pairs of responses were not made into comparisons: "
-            f"{capped:,} prompts have more pairs than the limit of "
+    if result.capped_prompts:
+        result.warnings = (
+            f"{result.pairs_not_created:,} pairs of responses were not made into comparisons: "
+            f"{result.capped_prompts:,} prompts have more pairs than the limit of "
             f"{settings.CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT:,} per prompt (CONCORD_IMPORT_MAX_PAIRS_PER_PROMPT); "
             "pairs were chosen so that every response is compared",
         )
-    result = ImportResult(
-        records=total, seconds=round(time.monotonic() - started, 3), warnings=warnings, **counts
-    )
+    result.seconds = round(time.monotonic() - started, 3)
     logger.info("import into %s of %s (%s) by %s: %s", project.slug, path.name, kind, created_by, result)
     return result
 
