@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.utils import timezone
-
-from alignment.models import AlignmentPlan, AlignmentRound, RoundState, TrainingRun
-from alignment.selectors.rounds import plan_get
+from alignment.models import AlignmentPlan, AlignmentRound, RoundState
+from alignment.selectors.rounds import StepProgress, plan_get
 from alignment.services.rounds import TriggerStatus, round_trigger_status
 from annotate.models import Project
 
@@ -18,23 +14,21 @@ def next_round_status(project: Project) -> TriggerStatus:
     return round_trigger_status(plan=plan)
 
 
-def _ago(moment: datetime | None, now: datetime) -> str:
-    return "never" if moment is None else f"{int((now - moment).total_seconds())} s ago"
-
-
-def run_line(run: TrainingRun, now: datetime | None = None) -> str:
-    """``policy run 17: running, attempt 1/3, 40/100 (40%), heartbeat 12 s ago, loss=0.5``."""
-    now = now or timezone.now()
-    figures = ", ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-                        for name, value in run.last_event.items())  # fmt: skip
+def run_line(progress: StepProgress) -> str:
+    """``policy run 17: running, attempt 1/3, 40/100 (40%), heartbeat 12 s ago, ETA 3 min, loss=0.5``: the
+    figures of the round's page (``round_progress``), as one line."""
+    run = progress.run
+    assert run is not None, "a step's progress without a run has no line"
+    heartbeat = f"{progress.heartbeat_text} ago" if progress.heartbeat_at is not None else "never"
     parts = [
         f"{run.get_status_display().lower()}",
         f"attempt {run.attempt}/{run.max_attempts}",
-        f"{run.processed}/{run.total} ({run.percent}%)",
-        f"heartbeat {_ago(run.heartbeat_at, now)}",
+        f"{progress.processed}/{progress.total} ({progress.percent}%)",
+        f"heartbeat {heartbeat}" + (" (stale)" if progress.stale else ""),
     ]
-    if figures:
-        parts.append(figures)
+    if progress.eta_seconds is not None:
+        parts.append(f"ETA {progress.eta_text}")
+    parts.extend(f"{name}={value}" for name, value in progress.figures_text)
     return f"{run.step} run {run.pk}: " + ", ".join(parts)
 
 

@@ -4,13 +4,16 @@ a non-zero exit with the reason."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from alignment.models import AlignmentRound, RoundState, RunStep, TrainingRun
 from annotate.models import JobStatus, Project
@@ -118,7 +121,15 @@ class RoundStatusCommandTests:
         assert lines[0] == "demo: next round not started: round 1 is training the policy"
         assert lines[1].startswith("round 1: training_policy (manual, started ")
         assert lines[2].startswith(f"  policy run {run.pk}: running, attempt 1/")
-        assert "1/4 (25%), heartbeat never, kl=0.0123, loss=0.5" in lines[2]
+        # As the round's page says it: a running run that has never beaten is stale.
+        assert "1/4 (25%), heartbeat never (stale), kl=0.0123, loss=0.5" in lines[2]
+        now = timezone.now()
+        TrainingRun.objects.filter(pk=run.pk).update(
+            heartbeat_at=now - timedelta(seconds=2), started_at=now - timedelta(seconds=10)
+        )
+        line = _run("round_status", "demo").splitlines()[2]
+        # One step of four in 10 s: three more take about 30 s.
+        assert re.search(r"1/4 \(25%\), heartbeat [23] s ago, ETA 3\d s, kl=0\.0123, loss=0\.5$", line), line
 
     def test_it_shows_why_a_round_failed(self, project: Project) -> None:
         make_tiny_plan(project)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from alignment.management.round_progress import round_line
 from alignment.models import AlignmentRound, RoundState, RoundTrigger
-from alignment.selectors.rounds import round_live_run
+from alignment.selectors.rounds import round_progress
 from alignment.services.rounds import RoundNotStarted, round_start
 from annotate.models import Project
 
@@ -59,7 +59,8 @@ class Command(BaseCommand):
                 if round_.state != state:
                     state = round_.state
                     self.stdout.write(f"round {round_.number}: {round_.get_state_display().lower()}")
-                run = round_live_run(round_=round_)
+                progress = round_progress(round_=round_)
+                run = progress.run
                 if run is not None:
                     if bar is None or run.pk != run_id:
                         if bar is not None:
@@ -69,9 +70,9 @@ class Command(BaseCommand):
                             desc=f"{run.step} run {run.pk}", unit=" steps", file=sys.stderr, disable=quiet
                         )
                         run_id = run.pk
-                    bar.total = run.total or None
-                    bar.n = run.processed
-                    bar.set_postfix(run.last_event, refresh=False)
+                    bar.total = progress.total or None
+                    bar.n = progress.processed
+                    bar.set_postfix(dict(progress.figures_text), refresh=False)
                     bar.refresh()
                 if state in WORK_DONE:
                     self.stdout.write(f"round {round_.number} is {state}: its new comparisons are out")

@@ -8,8 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from alignment.management.round_progress import next_round_status, round_line, run_line
-from alignment.models import RoundState
-from alignment.selectors.rounds import round_list, round_live_run
+from alignment.selectors.rounds import round_list, round_progress
 from annotate.models import Project
 
 
@@ -33,7 +32,6 @@ class Command(BaseCommand):
             self.stdout.write("no rounds yet; start one with `manage.py round_start`")
         for round_ in shown:
             self.stdout.write(round_line(round_))
-            # A done round's runs have all finished; only the others may have one queued or running.
-            run = round_live_run(round_=round_) if round_.state != RoundState.DONE else None
-            if run is not None:
-                self.stdout.write(f"  {run_line(run)}")
+            progress = round_progress(round_=round_)  # nothing to read for a round that has ended
+            if progress.run is not None:
+                self.stdout.write(f"  {run_line(progress)}")
