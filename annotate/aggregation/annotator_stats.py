@@ -28,6 +28,7 @@ class AnnotatorStats:
     position_bias_p_value: npt.NDArray[np.float64]
     """Two-sided exact binomial test of left_picks ~ Bin(left + right, 1/2)."""
     median_seconds: npt.NDArray[np.float64]
+    """Over the votes whose time is known (not NaN); NaN for an annotator with none."""
     gold_votes: npt.NDArray[np.int64]
     gold_accuracy: npt.NDArray[np.float64]
     confusion_diagonal: npt.NDArray[np.float64] | None
@@ -97,6 +98,7 @@ def annotator_stats(
     seconds_array = np.asarray(seconds, dtype=np.float64)
     if flipped_array.shape != votes.item.shape or seconds_array.shape != votes.item.shape:
         raise ValueError("flipped and seconds need one entry per vote")
+    known_seconds = ~np.isnan(seconds_array)  # NaN: a vote whose time was not recorded (imported, older)
 
     vote_count = np.bincount(votes.worker, minlength=n)
     item_consensus = consensus_array[votes.item]
@@ -139,7 +141,7 @@ def annotator_stats(
         right_picks=right_picks,
         left_share=_share(left_picks, decisive_total),
         position_bias_p_value=binomial_two_sided_p_value(left_picks, decisive_total),
-        median_seconds=median_by_group(votes.worker, seconds_array, n),
+        median_seconds=median_by_group(votes.worker[known_seconds], seconds_array[known_seconds], n),
         gold_votes=gold_votes,
         gold_accuracy=_share(gold_correct, gold_votes),
         confusion_diagonal=diagonal,

@@ -23,14 +23,14 @@ votes) instead of silently never firing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import norm
 
-from annotate.aggregation.annotator_stats import AnnotatorStats, annotator_stats, median_by_group
+from annotate.aggregation.annotator_stats import AnnotatorStats, annotator_stats
 from annotate.aggregation.collusion import CollusionResult, collusion_test
 from annotate.aggregation.drift import DriftResult, drift_test
 from annotate.aggregation.labels import NO_WINNER, is_decisive, picked_left
@@ -171,9 +171,7 @@ def annotator_flags(
         gold_label=gold_label,
         confusion=confusion,
     )
-    # The median over the votes whose time is known; annotators with none get NaN.
-    median = median_by_group(votes.worker[known_seconds], seconds_array[known_seconds], n)
-    full = replace(full, median_seconds=median)
+    median = full.median_seconds
 
     vote_gold = item_gold_labels(n_items, gold_item, gold_label)[votes.item]
     on_gold = vote_gold != NO_WINNER

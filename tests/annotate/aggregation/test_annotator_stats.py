@@ -35,6 +35,15 @@ class AnnotatorStatsTests:
         assert np.all(stats.position_bias_p_value[good] > 0.01)
         assert np.all(stats.left_share[left_biased] > 0.6)
 
+    def test_the_median_time_is_over_the_votes_whose_time_is_known(self):
+        # Worker 0: 4 s, 6 s and two unrecorded times (NaN sorts last, so a plain median would read 6 s
+        # or NaN); worker 1: no time at all.
+        stats = annotator_stats(
+            [0, 1, 2, 3, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0],
+            flipped=[False] * 5, seconds=[4.0, np.nan, 6.0, np.nan, np.nan], consensus=[0, 0, 0, 0],
+        )  # fmt: skip
+        assert stats.median_seconds[0] == 5.0 and np.isnan(stats.median_seconds[1])
+
     def test_it_computes_consensus_agreement_speed_and_gold_accuracy(self):
         # Worker 0: votes a (left, not flipped), b (left, flipped), tie; worker 1: a (flipped → right).
         item = [0, 1, 2, 0]
