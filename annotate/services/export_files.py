@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db import connection, transaction
+from django.db.models import JSONField, Value
 
 from annotate.formats.columns import (
     ARROW_SCHEMAS,
@@ -77,14 +78,20 @@ def export_row_total(counts: dict[str, int]) -> int:
 
 
 def _chunks(
-    snapshot: Snapshot, chunk_size: int, kinds: tuple[str, ...] = PAIRWISE
+    snapshot: Snapshot, schema: str, chunk_size: int, kinds: tuple[str, ...] = PAIRWISE
 ) -> Iterator[list[tuple[Any, ...]]]:
+    # Only the conversational schema reads the prompt's turns; the others render the transcript,
+    # so the jsonb column is not fetched for them (its place in the row holds None).
+    fields = [
+        name if name != "prompt" or schema == ExportSchema.TRL_CONVERSATIONAL else Value(None, JSONField())
+        for name in PAIR_FIELDS
+    ]
     # .iterator() on PostgreSQL is a server-side cursor: the database hands rows over
     # chunk_size at a time, so neither side materialises the snapshot.
     rows = (
         SnapshotPair.objects.filter(snapshot=snapshot, vote_kind__in=kinds)
         .order_by("id")
-        .values_list(*PAIR_FIELDS)
+        .values_list(*fields)
         .iterator(chunk_size=chunk_size)
     )
     chunk: list[tuple[Any, ...]] = []
@@ -321,18 +328,18 @@ def export_write(
             progress(done, total)
 
     if fmt == ExportFormat.HF_DATASET:
-        _write_hf_dataset(_chunks(snapshot, chunk_size, kinds), schema, path, tick)
+        _write_hf_dataset(_chunks(snapshot, schema, chunk_size, kinds), schema, path, tick)
         return done
     with atomic_file(path) as tmp:
         if connection.vendor != "postgresql":
             (_write_jsonl if fmt == ExportFormat.JSONL else _write_parquet)(
-                _chunks(snapshot, chunk_size, kinds), schema, tmp, tick
+                _chunks(snapshot, schema, chunk_size, kinds), schema, tmp, tick
             )
         elif fmt == ExportFormat.JSONL:
             _write_jsonl_postgresql(snapshot, schema, tmp, tick, chunk_size, kinds)
         elif schema in (ExportSchema.TRL_CONVERSATIONAL, ExportSchema.TRL_UNPAIRED):
             # Nested turns, or two rows per pair: built in Python (the JSONL line has its SQL mirror).
-            _write_parquet(_chunks(snapshot, chunk_size, kinds), schema, tmp, tick)
+            _write_parquet(_chunks(snapshot, schema, chunk_size, kinds), schema, tmp, tick)
         else:
             _write_parquet_postgresql(snapshot, schema, tmp, tick, chunk_size, kinds)
     return done

@@ -30,12 +30,12 @@ class ExportPathsAgreeTests:
         self, snapshot: Snapshot, tmp_path: Path, schema: str
     ) -> None:
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_files._write_jsonl(export_files._chunks(snapshot, 1), schema, portable, lambda n: None)
+        export_files._write_jsonl(export_files._chunks(snapshot, schema, 1), schema, portable, lambda n: None)
         export_files._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
         assert fast.read_bytes() == portable.read_bytes()
         if schema != "trl_conversational":
             portable_pq, fast_pq = tmp_path / "portable.parquet", tmp_path / "fast.parquet"
-            export_files._write_parquet(export_files._chunks(snapshot, 1), schema, portable_pq, lambda n: None)
+            export_files._write_parquet(export_files._chunks(snapshot, schema, 1), schema, portable_pq, lambda n: None)
             export_files._write_parquet_postgresql(snapshot, schema, fast_pq, lambda n: None, 1)
             assert pq.read_table(fast_pq).equals(pq.read_table(portable_pq))
 
@@ -46,7 +46,7 @@ class ExportPathsAgreeTests:
     ) -> None:
         snapshot = _awkward_snapshot(project)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_files._write_jsonl(export_files._chunks(snapshot, chunk_size), schema, portable, lambda n: None)
+        export_files._write_jsonl(export_files._chunks(snapshot, schema, chunk_size), schema, portable, lambda n: None)
         ticks: list[int] = []
         export_files._write_jsonl_postgresql(snapshot, schema, fast, ticks.append, chunk_size)
         assert fast.read_bytes() == portable.read_bytes()
@@ -70,7 +70,7 @@ class ExportPathsAgreeTests:
         make_judgment(make_comparison(project, prompt=system, a="Blue.", b="Red."), user, "a")
         snapshot = snapshot_create(project=project, filters=LENIENT)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_files._write_jsonl(export_files._chunks(snapshot, 1), schema, portable, lambda n: None)
+        export_files._write_jsonl(export_files._chunks(snapshot, schema, 1), schema, portable, lambda n: None)
         export_files._write_jsonl_postgresql(snapshot, schema, fast, lambda n: None, 1)
         assert fast.read_bytes() == portable.read_bytes()
         row = _jsonl(fast)[0]
@@ -89,7 +89,7 @@ class ExportPathsAgreeTests:
         snapshot = unpaired_snapshot(project)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
         export_files._write_jsonl(
-            export_files._chunks(snapshot, chunk_size, kinds), "trl_unpaired", portable, lambda n: None
+            export_files._chunks(snapshot, "trl_unpaired", chunk_size, kinds), "trl_unpaired", portable, lambda n: None
         )
         ticks: list[int] = []
         export_files._write_jsonl_postgresql(snapshot, "trl_unpaired", fast, ticks.append, chunk_size, kinds)
@@ -99,7 +99,7 @@ class ExportPathsAgreeTests:
     def test_the_unpaired_schema_escapes_awkward_text_as_python_does(self, project: Project, tmp_path: Path) -> None:
         snapshot = _awkward_snapshot(project)
         portable, fast = tmp_path / "portable.jsonl", tmp_path / "fast.jsonl"
-        export_files._write_jsonl(export_files._chunks(snapshot, 4), "trl_unpaired", portable, lambda n: None)
+        export_files._write_jsonl(export_files._chunks(snapshot, "trl_unpaired", 4), "trl_unpaired", portable, lambda n: None)
         export_files._write_jsonl_postgresql(snapshot, "trl_unpaired", fast, lambda n: None, 4)
         assert fast.read_bytes() == portable.read_bytes()
         assert len(_jsonl(fast)) == 2 * len(AWKWARD_TEXTS)
