@@ -418,6 +418,8 @@ def main() -> None:
     per_sample = 4
     base_samples = sample(ctx["base"].location, held_turns, n=per_sample, seed=1, out=out / "eval-v0")
     previous_samples = base_samples
+    # Each version's samples (seed 1) once: a champion is v0 or an earlier round's candidate.
+    samples_of: dict[int, list[list[str]]] = {ctx["base"].pk: base_samples}
     rows: list[dict[str, Any]] = []
     try:
         for number in range(1, args.rounds + 1):
@@ -440,20 +442,9 @@ def main() -> None:
             candidate_samples = sample(
                 candidate.location, held_turns, n=per_sample, seed=1, out=out / f"eval-r{number}"
             )
-            samples = (
-                candidate_samples
-                if champion.pk == candidate.pk
-                else (
-                    sample(
-                        champion.location,
-                        held_turns,
-                        n=per_sample,
-                        seed=1,
-                        out=out / f"eval-r{number}-champion",
-                    )
-                    if champion.number
-                    else base_samples
-                )
+            samples_of[candidate.pk] = candidate_samples
+            samples = samples_of.get(champion.pk) or sample(
+                champion.location, held_turns, n=per_sample, seed=1, out=out / f"eval-r{number}-champion"
             )
             over_base = win_rate(oracle, held_text, samples, base_samples)
             over_previous = win_rate(oracle, held_text, samples, previous_samples)
