@@ -43,6 +43,7 @@ from alignment.services.rounds import (
 from alignment.services.versions import REASON_NEEDED, VersionRefused, version_promote, version_reject
 from annotate import access
 from annotate.access import Need
+from annotate.db import id_from_text
 from annotate.models import Project
 
 
@@ -236,10 +237,8 @@ def version_reject_view(request: HttpRequest, slug: str, kind: str, number: int)
 
 
 def _picked(request: HttpRequest, name: str, project: Project) -> ModelVersion | None:
-    raw = request.GET.get(name, "")
-    if not raw.isdigit():
-        return None
-    return version_get(project=project, kind="policy", number=int(raw))
+    number = id_from_text(request.GET.get(name))
+    return None if number is None else version_get(project=project, kind="policy", number=number)
 
 
 @login_required

@@ -144,3 +144,10 @@ def rows_insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[i
                         values.append(constants[field.attname])
                 copy.write_row(values)
     return ids
+
+
+def id_from_text(raw: str | None) -> int | None:
+    """A row id written in a query string or form field, or None: ASCII digits only (``str.isdigit``
+    also takes "²", which ``int`` refuses) and at most 18 of them, so that it fits a bigint."""
+    text = raw or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

@@ -119,16 +119,17 @@ class SnapshotFilterForm(forms.Form):
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
+        # A field that failed its own check is left to its default here, so that the rules across
+        # fields are still shown beside that field's error.
         values = {name: data[name] for name in SnapshotFilterForm.base_fields if name in data}
         # A form posted before the mode existed (or without it) gets the default mode.
         values["flagged_votes"] = values.get("flagged_votes") or SnapshotFilters.flagged_votes
-        if len(values) == len(SnapshotFilterForm.base_fields):  # else a field's own error is shown
-            self._filters = _option_checked(self, SnapshotFilters, **values)
+        self._filters = _option_checked(self, SnapshotFilters, **values)
         return data
 
     def filters(self) -> SnapshotFilters:
         """The valid form's filters (``SnapshotFilters`` holds the rules across fields)."""
-        assert self._filters is not None
+        assert self._filters is not None and not self.errors, "filters() of a form that is not valid"
         return self._filters
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -122,9 +123,9 @@ class PlanUpdateApi(APIView):
         project = project_for_admin(request, slug)
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        plan = plan_get_or_create(project=project)
         try:
-            plan = plan_update(plan=plan, **data.validated_data)
+            with transaction.atomic():  # a new plan is not kept when its first update is refused
+                plan = plan_update(plan=plan_get_or_create(project=project), **data.validated_data)
         except PlanInvalid as exc:
             return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
         return Response(PlanOutputSerializer(plan).data)

@@ -85,9 +85,9 @@ class StepProgress:
 
     @property
     def figures_text(self) -> list[tuple[str, str]]:
-        """The run's last progress figures (loss, reward, kl …), numbers to 4 significant digits."""
+        """The run's last progress figures (loss, reward, kl …), fractions to 4 significant digits, counts whole."""
         return [
-            (name, f"{value:.4g}" if isinstance(value, int | float) else str(value))
+            (name, f"{value:.4g}" if isinstance(value, float) else str(value))
             for name, value in self.figures.items()
             if name != "event"
         ]

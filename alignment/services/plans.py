@@ -12,6 +12,7 @@ from alignment.models import AlignmentPlan, PolicyAlgorithm
 from alignment.training.config import ConfigError, load_config
 from annotate.aggregation.selection import SnapshotFilters
 from annotate.models import Project
+from annotate.options import OptionInvalid
 
 # Keys the plan fills in for every round; a config that sets them would be silently overridden.
 PLAN_KEYS = frozenset(
@@ -62,8 +63,8 @@ def plan_filters_check(raw: Any) -> dict[str, Any]:
         raise PlanInvalid("snapshot_filters", f"unknown snapshot filter '{unknown[0]}'", unknown[0])
     try:
         return SnapshotFilters.from_dict(raw).as_dict()
-    except (TypeError, ValueError) as exc:
-        raise PlanInvalid("snapshot_filters", f"snapshot_filters: {exc}") from exc
+    except OptionInvalid as exc:
+        raise PlanInvalid("snapshot_filters", f"snapshot_filters: {exc}", exc.option) from exc
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,18 @@ def plan_schedule_check(raw: str) -> CronFields | None:
             "schedule", f"a cron schedule has 5 fields (minute hour day month weekday), got {len(parts)}"
         )
     from celery.schedules import crontab
+    from django_celery_beat.models import CrontabSchedule
 
+    cron = CronFields(*parts)
+    for name, value in vars(cron).items():
+        limit = CrontabSchedule._meta.get_field(name).max_length
+        if limit is not None and len(value) > limit:
+            raise PlanInvalid("schedule", f"schedule: the {name} field is over {limit} characters")
     try:
         crontab(*parts)  # celery parses each field and names the bad one
-    except ValueError as exc:
-        raise PlanInvalid("schedule", f"schedule: {exc}") from exc
-    return CronFields(*parts)
+    except Exception as exc:  # ValueError, or celery's own ParseException (not a ValueError)
+        raise PlanInvalid("schedule", f"schedule: {exc or type(exc).__name__}") from exc
+    return cron
 
 
 def plan_fields_check(
@@ -147,16 +154,20 @@ def _schedule_sync(plan: AlignmentPlan, cron: CronFields | None) -> None:
         minute=cron.minute, hour=cron.hour, day_of_month=cron.day_of_month,
         month_of_year=cron.month_of_year, day_of_week=cron.day_of_week,
     )  # fmt: skip
-    task, _ = PeriodicTask.objects.update_or_create(
-        name=f"alignment round: {plan.project.slug}",
-        defaults={
-            "task": "alignment.round_start_scheduled",
-            "crontab": schedule,
-            "interval": None,
-            "args": json.dumps([plan.pk]),
-            "enabled": True,
-        },
-    )
+    # The plan's own task, found by its key: a name (unique) follows the slug, which can change.
+    task = PeriodicTask.objects.filter(pk=plan.periodic_task_id).first() if plan.periodic_task_id else None
+    task = task or PeriodicTask(name=f"alignment round: plan {plan.pk}")
+    task.task, task.crontab, task.interval = "alignment.round_start_scheduled", schedule, None
+    task.args, task.enabled = json.dumps([plan.pk]), True
+    task.save()  # save(), not update(): django-celery-beat tells beat of the change on save
     if plan.periodic_task_id != task.pk:
         plan.periodic_task = task
         plan.save(update_fields=["periodic_task"])
+
+
+def plan_schedule_remove(*, plan: AlignmentPlan) -> None:
+    """Remove the plan's beat task with the plan (a project's deletion takes its plan along)."""
+    from django_celery_beat.models import PeriodicTask
+
+    if plan.periodic_task_id is not None:
+        PeriodicTask.objects.filter(pk=plan.periodic_task_id).delete()

@@ -122,15 +122,16 @@ def version_promote(*, version: ModelVersion, reason: str = "promoted by hand") 
 
 
 def version_reject(*, version: ModelVersion, reason: str) -> ModelVersion:
-    """Reject a version; a rejected champion hands the title back to the policy it was trained from."""
+    """Reject a version; a rejected champion hands the title back to the policy it was trained from (or,
+    were that one rejected, its nearest ancestor that is not). The base policy v0 is never rejected."""
     with transaction.atomic():
         Project.objects.select_for_update(no_key=True).filter(pk=version.project_id).first()
         version.refresh_from_db()  # the champion may have changed since the caller read it
         version_reject_check(version=version, reason=reason)
-        was_champion = version.status == VersionStatus.CHAMPION
+        heir = _champion_heir(version) if version.status == VersionStatus.CHAMPION else None
         _status_set(version, VersionStatus.REJECTED, reason[:500])
-        if was_champion:
-            _status_set(version.parent, VersionStatus.CHAMPION, f"{version.label} was rejected")  # type: ignore[arg-type]
+        if heir is not None:
+            _status_set(heir, VersionStatus.CHAMPION, f"{version.label} was rejected")
     return version
 
 
@@ -138,10 +139,21 @@ def version_reject_check(*, version: ModelVersion, reason: str) -> None:
     """Raise ``VersionRefused`` if ``version_reject`` would refuse this version, as it stands, and reason."""
     if not reason.strip():
         raise VersionRefused(REASON_NEEDED, field="reason")
-    if version.status == VersionStatus.CHAMPION and version.parent_id is None:
+    if version.kind == VersionKind.POLICY and version.number == 0:
+        raise VersionRefused(f"{version.label} is the plan's base policy, where every lineage starts; it cannot be rejected")
+    if version.status == VersionStatus.CHAMPION and _champion_heir(version) is None:
         raise VersionRefused(
             f"{version.label} is the champion and has no parent to fall back to; promote another version first"
         )
+
+
+def _champion_heir(version: ModelVersion) -> ModelVersion | None:
+    """The nearest ancestor not rejected: a rejected champion's title goes back to it, never to a version
+    a person rejected."""
+    ancestor = version.parent
+    while ancestor is not None and ancestor.status == VersionStatus.REJECTED:
+        ancestor = ancestor.parent
+    return ancestor
 
 
 def _status_set(version: ModelVersion, status: str, reason: str) -> None:

@@ -7,6 +7,7 @@ and the annotator flags and calls ``select_pairs``; the snapshot service freezes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, get_args
@@ -56,6 +57,9 @@ COUNT_KEYS: Final = (
 )
 
 
+_KIND_WORDS = {bool: "true or false", int: "a whole number", str: "a string"}
+
+
 @dataclass(frozen=True)
 class SnapshotFilters:
     """Which aggregated pairs become training pairs. Stored as JSON on the snapshot."""
@@ -84,9 +88,17 @@ class SnapshotFilters:
     keep_unpaired: bool = False
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # stored as JSON and sent by API clients: "false" must not read as true
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is float:
+                number = isinstance(value, int | float) and not isinstance(value, bool)
+                if not (number and math.isfinite(value)):
+                    raise OptionInvalid(f.name, f"must be a finite number, got {value!r}")
+            elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise OptionInvalid(f.name, f"must be {_KIND_WORDS[kind]}, got {value!r}")
         if self.keep_unpaired and self.drop_ties:
             # With tie and both-bad votes left out, no comparison can have such a verdict.
-            raise OptionInvalid("keep_unpaired", "needs tie and both-bad votes counted (drop_ties off)")
+            raise OptionInvalid("keep_unpaired", "needs tie and both-bad votes counted, not ignored (drop_ties off)")
         if self.flagged_votes not in ("drop", "downweight"):
             raise OptionInvalid("flagged_votes", f"must be 'drop' or 'downweight', got {self.flagged_votes!r}")
         if self.method not in AGGREGATION_NAMES:

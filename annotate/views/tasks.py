@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from annotate import access, navigation
 from annotate.access import Need
+from annotate.db import id_from_text
 from annotate.models import Assignment, Judgment, Project, Strength
 from annotate.selectors.comparisons import annotator_progress
 from annotate.selectors.judgments import judgment_list_as_shown, judgment_undoable
@@ -76,12 +77,12 @@ def home(request: HttpRequest) -> HttpResponse:
 def task(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.project_for(user=request.user, slug=slug, need=Need.ANNOTATE)
     # After a plain (no-JS) submit, the redirect names the lease just judged so its Undo is offered.
-    raw = request.GET.get("undo", "")
+    undo_id = id_from_text(request.GET.get("undo"))
     undo = None
-    if raw.isdigit() and len(raw) <= 18:
+    if undo_id is not None:
         undo = judgment_undoable(
             annotator=request.user,  # type: ignore[arg-type]
-            assignment_id=int(raw),
+            assignment_id=undo_id,
             window_seconds=judgment_undo_seconds(),
         )
     return _next_task(request, project, undo=undo)
@@ -97,9 +98,10 @@ def _seconds(raw: str | None) -> float | None:
 
 def _lease_id(request: HttpRequest) -> int:
     raw = request.POST.get("assignment", "")
-    if not raw.isdigit() or len(raw) > 18:
+    lease_id = id_from_text(raw)
+    if lease_id is None:
         raise ServiceError(f"assignment must be a lease id, got {raw[:40]!r}")
-    return int(raw)
+    return lease_id
 
 
 def _next_task(

@@ -166,7 +166,7 @@ class ModelVersionAdminTests:
         [
             ("candidate", {"status": "rejected", "status_reason": " "}, "Say why the version is rejected."),
             ("candidate", {"status": "archived", "status_reason": "x"}, "the next champion archives it"),
-            ("base", {"status": "rejected", "status_reason": "bad"}, "no parent to fall back to"),
+            ("base", {"status": "rejected", "status_reason": "bad"}, "it cannot be rejected"),
         ],
     )
     def test_it_refuses_what_the_lineage_does_not_allow(

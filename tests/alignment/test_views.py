@@ -276,7 +276,7 @@ class VersionPageTests:
             .post("/alignment/demo/versions/policy/0/reject/", {"reason": "meh"}, follow=True)
             .content.decode()
         )
-        assert "has no parent to fall back to" in body
+        assert "the plan&#x27;s base policy, where every lineage starts; it cannot be rejected" in body
         assert ModelVersion.objects.get(number=0).status == VersionStatus.CHAMPION
 
     def test_compare_shows_two_versions_answers_to_the_same_prompt(
@@ -299,6 +299,11 @@ class VersionPageTests:
         assert "reward 0.250" in body
         body = _web(project_admin).get("/alignment/demo/versions/compare/?a=1&b=1").content.decode()
         assert "Pick two different versions" in body
+        # Digits int() refuses ("²" is a digit to str.isdigit) or a bigint cannot hold pick nothing.
+        for picked in ("a=%C2%B2", "a=" + "9" * 5000):
+            page = _web(project_admin).get(f"/alignment/demo/versions/compare/?{picked}")
+            assert page.status_code == 200 and "drops of water" in page.content.decode()  # the default pair
+        assert _web(project_admin).get("/alignment/demo/versions/compare/?a=1&b=%C2%B2").status_code == 200
 
 
 class PlanPageTests:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -158,7 +159,15 @@ def _check_value(f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
     if tp is float or (
         typing.get_origin(tp) in (typing.Union, types.UnionType) and float in typing.get_args(tp)
     ):
-        value = float(value) if isinstance(value, int) else value
+        try:
+            value = float(value) if isinstance(value, int) else value
+        except OverflowError:  # an integer beyond any float (JSON allows 1 followed by 400 zeros)
+            value = math.inf
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f.name, f"'{f.name}' must be a finite number, got {json.dumps(value)}")
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ConfigError(f.name, f"'{f.name}' must not contain a NUL character")
     _check_choice(f, value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         meta = f.metadata

@@ -65,6 +65,9 @@ class SnapshotPageTests:
         form = {"method": "majority", "min_votes": 1, "min_agreement": 0, "min_posterior": 0, "keep_unpaired": "on"}
         # Tie and both-bad votes must be counted to keep such comparisons: with "drop_ties" ticked, refused.
         assert web.post("/annotate/demo/snapshots/", {**form, "drop_ties": "on"}).status_code == 400
+        # Shown beside another field's own error, not only once that one is mended.
+        both = web.post("/annotate/demo/snapshots/", {**form, "drop_ties": "on", "min_votes": 0}).content.decode()
+        assert "greater than or equal to 1" in both and "needs tie and both-bad votes counted, not ignored" in both
         assert web.post("/annotate/demo/snapshots/", form).status_code == 302
         snapshot = Snapshot.objects.get(project=project, version=2)
         assert (snapshot.pair_count, snapshot.counts["kept_both_bad"], snapshot.counts["kept_tie"]) == (3, 1, 1)

@@ -58,6 +58,10 @@ class TaskUndoPageTests:
             'id="undo-button"'
             not in web.get(f"/annotate/{project.slug}/?undo={lease.pk + 999}").content.decode()
         )
+        # Nor does an id that is no number int() reads ("²" passes str.isdigit), nor a lease id that is not one.
+        assert web.get(f"/annotate/{project.slug}/?undo=%C2%B2").status_code == 200
+        refused = web.post(f"/annotate/{project.slug}/submit/", {"assignment": "²", "choice": "a"})
+        assert refused.status_code == 400
         undone = web.post(f"/annotate/{project.slug}/assignments/{lease.pk}/undo/")
         assert undone.status_code == 302 and undone["Location"] == f"/annotate/{project.slug}/"
         assert f'data-lease="{lease.pk}"' in web.get(undone["Location"]).content.decode()
