@@ -82,8 +82,13 @@ def generate_step(round_: AlignmentRound) -> StepOutcome | None:
     responses: list[NewResponse] = []
     comparisons: list[Any] = []
     head_to_head = best_worst = 0
-    for prompt, new_line, start_line in zip(prompts, lines["new"], lines["start"], strict=True):
-        turns = prompt.turns
+    # The prompt of each output line, not this delivery's pick: a redelivered message reuses the stored
+    # run's output, while round_prompts (fewest samples first) now picks other prompts, since the first
+    # delivery's samples were written.
+    for new_line, start_line in zip(lines["new"], lines["start"], strict=True):
+        turns = new_line["prompt"]
+        if start_line["prompt"] != turns:
+            raise StepFailed("the two policies' samples are not of the same prompts")
         new_texts, new_scores = (
             new_line["responses"],
             new_line.get("scores") or [0.0] * len(new_line["responses"]),
@@ -103,7 +108,7 @@ def generate_step(round_: AlignmentRound) -> StepOutcome | None:
     written = content_write(project=round_.project, responses=responses, comparisons=comparisons)
     return StepOutcome(
         metrics={
-            "prompts": len(prompts),
+            "prompts": len(lines["new"]),
             "responses": len(written.new_responses),
             "comparisons": len(comparisons) - len(written.old_comparisons),
             "new_vs_previous": head_to_head,

@@ -40,9 +40,11 @@ def snapshot_step(round_: AlignmentRound) -> StepOutcome | None:
     # but the reward model trains on chosen/rejected pairs.
     preferences = int(snapshot.counts.get("pairs", snapshot.pair_count))
     if preferences < MIN_PAIRS:
+        # Not the round's snapshot after all: a retry, once more votes are in, takes a new one.
+        AlignmentRound.objects.filter(pk=round_.pk, snapshot=snapshot).update(snapshot=None)
         raise StepFailed(
             f"snapshot v{snapshot.version} has {preferences} pairs after the plan's filters; "
-            f"a round needs at least {MIN_PAIRS}"
+            f"a round needs at least {MIN_PAIRS} (retry once there are more)"
         )
     previous = (
         AlignmentRound.objects.filter(
