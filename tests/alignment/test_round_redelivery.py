@@ -85,3 +85,34 @@ class SnapshotRetryTests:
         assert round_step_run(round_id=round_.pk, state=RoundState.SNAPSHOTTING) == "advanced"
         round_.refresh_from_db()
         assert round_.snapshot is not None and round_.snapshot.counts["pairs"] >= MIN_PAIRS
+
+
+class PromotionTests:
+    def test_a_champion_made_by_hand_during_the_round_is_not_replaced_by_one_never_compared_with_it(
+        self, project: Project
+    ) -> None:
+        from alignment.services.versions import version_promote
+
+        make_agreed_pairs(project, 30)
+        make_tiny_plan(project, heldout_share=0.5)
+        round_ = round_start(project=project)
+        base = ModelVersion.objects.get(project=project, kind=VersionKind.POLICY, number=0)
+        reward = make_version(project, 1, kind=VersionKind.REWARD, status=VersionStatus.CHAMPION)
+        other = make_version(project, 1, parent=base, status=VersionStatus.CANDIDATE)
+        AlignmentRound.objects.filter(pk=round_.pk).update(
+            state=RoundState.EVALUATING, start_policy=base, reward_version=reward,
+            metrics={RoundState.TRAINING_POLICY: {"policy_path": "demo/round-1/policy"}},
+        )  # fmt: skip
+        # The evaluation passed the gate against v0 (the run's stored result) ...
+        TrainingRun.objects.create(
+            round=round_, step=RunStep.EVALUATE, status=JobStatus.SUCCEEDED, out_dir="r1/evaluate",
+            result={"metrics": {"win_rate": 0.9, "kl": 0.5, "reward_mean": 1.0}, "comparisons": 64},
+        )  # fmt: skip
+        version_promote(version=other, reason="promoted by hand")  # ... while a person chose v1
+        assert round_step_run(round_id=round_.pk, state=RoundState.EVALUATING) == "advanced"
+        round_.refresh_from_db()
+        new = round_.policy_version
+        assert new is not None and new.number == 2 and new.status == VersionStatus.CANDIDATE
+        assert "policy v1 was made champion during the round" in new.status_reason
+        assert ModelVersion.objects.get(pk=other.pk).status == VersionStatus.CHAMPION
+        assert round_.metrics[RoundState.EVALUATING]["promoted"] is False

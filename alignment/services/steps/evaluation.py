@@ -11,7 +11,7 @@ from alignment.services.rounds import StepOutcome
 from alignment.services.runs import StepFailed, run_step_in_claim
 from alignment.services.steps.folder import jsonl_write, library_work, round_dir
 from alignment.services.steps.training import policy_config
-from alignment.services.versions import version_create
+from alignment.services.versions import version_champion, version_create
 from alignment.stats import wilson
 from annotate.models import Prompt
 
@@ -83,18 +83,29 @@ def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
         "warnings": hacking_warnings(round_, figures),
     }
     gate = promotion_decision(plan, win.low, figures.get("kl"))
+    outcome = {**metrics, "promoted": gate is None, "gate": gate or ""}
 
     def apply(locked: AlignmentRound) -> None:
         if locked.policy_version_id is not None:
             return
         training = locked.metrics.get(RoundState.TRAINING_POLICY, {})
+        champion = version_champion(project=locked.project, kind=VersionKind.POLICY)
+        promote = gate is None and (champion is None or champion.pk == start.pk)
+        reason = gate or f"win-rate lower bound {win.low:.3f} > {plan['min_win_rate_low']} and KL within budget"
+        if gate is None and champion is not None and not promote:
+            # Someone made another version champion while the round ran: the new policy was measured
+            # against the start policy, not against it, so it waits for a person to compare the two.
+            reason = (
+                f"passed the gate against {start.label}, but {champion.label} was made champion during the "
+                "round; compare the two and promote by hand"
+            )
+            outcome.update(promoted=False, gate=reason)
         locked.policy_version = version_create(
             project=locked.project,
             kind=VersionKind.POLICY,
-            champion=gate is None,
-            reason=gate
-            or f"win-rate lower bound {win.low:.3f} > {plan['min_win_rate_low']} and KL within budget",
-            status=VersionStatus.REJECTED,
+            champion=promote,
+            reason=reason,
+            status=VersionStatus.REJECTED if gate else VersionStatus.CANDIDATE,
             path=training["policy_path"],
             parent=start,
             round=locked,
@@ -106,7 +117,7 @@ def evaluate_step(round_: AlignmentRound) -> StepOutcome | None:
             metrics={"training": training.get("training", {}), "evaluation": metrics},
         )
 
-    return StepOutcome(metrics={**metrics, "promoted": gate is None, "gate": gate or ""}, apply=apply)
+    return StepOutcome(metrics=outcome, apply=apply)
 
 
 def promotion_decision(plan: dict[str, Any], win_low: float | None, kl: float | None) -> str | None:
