@@ -2,10 +2,12 @@
 
 Each step is a Celery task taking the round id (alignment/tasks.py). A step task loads the round;
 when the round is no longer in that step's state (a redelivered message, a cancelled round) it
-does nothing. Otherwise it does its work through ``alignment.services.steps`` (which records a
-TrainingRun where it trains or samples, so the work itself runs under the shared job claim), and
-then ``round_advance`` moves the round on with a conditional update under the round's row lock
-and enqueues the next step on commit. No chords or chains: the round row is the state.
+does no work, and fails the step's runs no worker holds (the reaper would re-send them for ever).
+Otherwise it does its work through ``alignment.services.steps`` (which records a TrainingRun where
+it trains or samples, so the work itself runs under the shared job claim), and then
+``round_advance`` moves the round on with a conditional update under the round's row lock and
+enqueues the next step on commit. No chords or chains: the round row is the state. A step whose
+run failed (out of attempts) fails the round; only ``round_retry`` gives it a new run.
 
 The lock: one round per project in ``ACTIVE_STATES``, a partial unique constraint. Two triggers at
 the same moment both try to insert; one wins, the other gets ``RoundNotStarted``.
@@ -132,13 +134,15 @@ def round_start(
     from alignment.services.plans import plan_get_or_create
     from alignment.services.versions import version_base_ensure, version_champion
 
-    plan = plan_get_or_create(project=project)
     try:
         with transaction.atomic():
             Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
             running = AlignmentRound.objects.filter(project=project, state__in=ACTIVE_STATES).first()
             if running is not None:
                 raise RoundNotStarted(f"round {running.number} is unfinished ({running.state})", running)
+            # Made here, not before the transaction: a refused start leaves no new plan behind. After
+            # the project's lock, so two first starts at once do not both insert one.
+            plan = plan_get_or_create(project=project)
             version_base_ensure(project=project, plan=plan)
             start = version_champion(project=project, kind="policy")
             # The next round closes the collecting one: its votes so far are what it gets.
@@ -187,12 +191,16 @@ def round_retry(*, round_: AlignmentRound) -> AlignmentRound:
     round_.refresh_from_db()
     if round_.state != RoundState.FAILED or not round_.failed_step:
         raise RoundRefused(f"round {round_.number} is {round_.state}: only a failed round can be retried")
+    from alignment.services.runs import training_run_renew
+
     step = round_.failed_step
     with transaction.atomic():
         changed = AlignmentRound.objects.filter(pk=round_.pk, state=RoundState.FAILED).update(
             state=step, failed_step="", error="", step_started_at=timezone.now()
         )
-        if changed == 1:
+        # A step whose run failed gets a new run here, sent on commit: the step itself fails the round
+        # again on a failed run, so that a run out of attempts is not started afresh behind its back.
+        if changed == 1 and training_run_renew(round_id=round_.pk, state=step) is None:
             step_send_on_commit(round_id=round_.pk, state=step)
     round_.refresh_from_db()
     return round_
@@ -227,6 +235,11 @@ def round_step_run(*, round_id: int, state: str) -> str:
         )
     round_ = AlignmentRound.objects.select_related("project").filter(pk=round_id).first()
     if round_ is None or round_.state != state:
+        if round_ is not None:
+            from alignment.services.runs import training_runs_abandon
+
+            # A run the reaper re-sends for a round that left the step would otherwise stay queued.
+            training_runs_abandon(round_id=round_id, state=state)
         return "skipped"  # done already (a redelivered message), or cancelled, failed, gone
     try:
         outcome = STEP_WORK[state](round_)
@@ -313,9 +326,31 @@ def rounds_tick() -> TickResult:
         state__in=[s for s in ACTIVE_STATES if s != RoundState.FAILED],
     ).exclude(pk__in=live)
     for round_ in stuck:
-        state = RoundState.SNAPSHOTTING if round_.state == RoundState.PENDING else round_.state
-        resent += step_send(round_id=round_.pk, state=state)
+        resent += _step_resend(round_)
     return TickResult(started=started, collecting=collecting, resent=resent)
+
+
+def _step_resend(round_: AlignmentRound) -> bool:
+    """Send a quiet step's message again, at most once per CONCORD_JOB_RESEND_SECONDS; True when sent.
+
+    The resend moves ``step_started_at`` on (the one sent time the round has; the step's seconds then
+    count from it), or every tick would add another copy while the first still waits in the queue.
+    Conditional on the time read, so of two ticks at once one sends. Put back when the broker did not
+    take the message, so the next tick tries again rather than one interval later.
+    """
+    now = timezone.now()
+    claimed = AlignmentRound.objects.filter(
+        pk=round_.pk, state=round_.state, step_started_at=round_.step_started_at
+    ).update(step_started_at=now)
+    if claimed != 1:
+        return False
+    state = RoundState.SNAPSHOTTING if round_.state == RoundState.PENDING else round_.state
+    if step_send(round_id=round_.pk, state=state):
+        return True
+    AlignmentRound.objects.filter(pk=round_.pk, step_started_at=now).update(
+        step_started_at=round_.step_started_at
+    )
+    return False
 
 
 def round_start_scheduled(*, plan_id: int) -> str:

@@ -9,18 +9,19 @@ events of the library become the job's progress, the run's last event and the ca
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from alignment.models import AlignmentRound, RoundState, RunStep, TrainingRun
 from alignment.models.versions import model_root
 from alignment.services.rounds import RoundCancelled
 from annotate.models import JobStatus
-from annotate.services.jobs import JobClaim, JobKind, JobLost, job_claim
+from annotate.services.jobs import JobClaim, JobKind, JobLost, job_claim, job_send_on_commit
 
 # The round state whose task runs each kind of run.
 STEP_STATE = {
@@ -29,6 +30,10 @@ STEP_STATE = {
     RunStep.EVALUATE: RoundState.EVALUATING,
     RunStep.GENERATE: RoundState.GENERATING,
 }
+# The kind of run each round state's task records (the snapshot and the vote check record none).
+STATE_STEP = {state: step for step, state in STEP_STATE.items()}
+# Why a queued run of a round that left its step is failed (``training_runs_abandon``).
+ABANDONED = "the round is no longer in this step"
 # The run's last event and the cancel check are written and read at most this often.
 EVENT_SECONDS = 2.0
 
@@ -84,9 +89,7 @@ class RunProgress:
         if now - self._checked < EVENT_SECONDS and event.get("event") == "step":
             return
         self._checked = now
-        figures = {
-            k: v for k, v in event.items() if isinstance(v, int | float | str) and not isinstance(v, bool)
-        }
+        figures = {k: v for k, v in event.items() if _figure(v)}
         TrainingRun.objects.filter(
             pk=self.run.pk, status=JobStatus.RUNNING, attempts=self.claim.attempt
         ).update(last_event=figures)
@@ -94,8 +97,16 @@ class RunProgress:
             raise RoundCancelled(f"round {self.run.round_id} was cancelled")
 
 
+def _figure(value: Any) -> bool:
+    """A value the run's last event keeps: a string or a finite number. A diverged loss (NaN, inf) is left
+    out, since jsonb refuses them and the failed write would fail the round."""
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return int(value) if _figure(value) and not isinstance(value, str) else 0
 
 
 def run_step_in_claim(
@@ -107,15 +118,14 @@ def run_step_in_claim(
 ) -> dict[str, Any] | None:
     """The step's result: stored if a run already succeeded, else computed by ``work`` under the run's claim.
 
-    None when the run is not this worker's to run (another live worker holds it). ``StepFailed``
-    when the run failed, ``RoundCancelled`` when the round was cancelled while it ran.
+    None when the run is not this worker's to run (another live worker holds it, or took it over from
+    this one). ``StepFailed`` when the run failed, ``RoundCancelled`` when the round was cancelled while
+    it ran.
     """
-    run = (
-        TrainingRun.objects.filter(round=round_, step=step)
-        .exclude(status=JobStatus.FAILED)
-        .order_by("-pk")
-        .first()
-    )
+    # The latest run, failed ones too: a failed run fails the step (its attempts are spent), and only
+    # ``round_retry`` (``training_run_renew``) makes the step a new one. Skipping failed runs here let a step
+    # whose worker kept dying start over with a fresh run, round after round of attempts.
+    run = TrainingRun.objects.filter(round=round_, step=step).order_by("-pk").first()
     if run is None:
         try:
             run = TrainingRun.objects.create(
@@ -129,6 +139,8 @@ def run_step_in_claim(
                 return None
     if run.status == JobStatus.SUCCEEDED:
         return run.result
+    if run.status == JobStatus.FAILED:
+        raise StepFailed(run.error_message or f"the {step} run failed")
     claim = job_claim(kind=TRAINING_RUNS, job_id=run.pk)
     if claim is None:
         run.refresh_from_db()
@@ -148,7 +160,59 @@ def run_step_in_claim(
             claim.finish(status=JobStatus.FAILED, error_message="the round was cancelled")
             raise
         except Exception as exc:
-            claim.finish(status=JobStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}"[:4000])
+            if not claim.finish(status=JobStatus.FAILED, error_message=f"{type(exc).__name__}: {exc}"[:4000]):
+                return None  # taken over meanwhile: the error is a stale attempt's, the new holder decides
             raise
-        claim.finish(status=JobStatus.SUCCEEDED, result=result, processed=run.total or 0)
+        # Written only while the claim holds: an attempt that lost it (judged stale, another took over)
+        # keeps its result to itself, as for JobLost, and the round takes the new holder's.
+        if not claim.finish(status=JobStatus.SUCCEEDED, result=result, processed=run.total or 0):
+            return None
     return result
+
+
+def training_run_renew(*, round_id: int, state: str) -> TrainingRun | None:
+    """A new queued run, sent on commit, for the round's step when its latest run failed; else None.
+
+    ``round_retry``'s part: the one way past a failed run, which otherwise fails its step again. Same
+    config and folder as the failed run (a retried PPO run resumes from its last checkpoint).
+    """
+    step = STATE_STEP.get(RoundState(state))
+    if step is None:
+        return None
+    failed = TrainingRun.objects.filter(round_id=round_id, step=step).order_by("-pk").first()
+    if failed is None or failed.status != JobStatus.FAILED:
+        return None
+    run = TrainingRun.objects.create(
+        round_id=round_id, step=step, config=failed.config, out_dir=failed.out_dir
+    )
+    job_send_on_commit(kind=TRAINING_RUNS, job_id=run.pk)
+    return run
+
+
+def training_runs_abandon(*, round_id: int, state: str) -> int:
+    """FAILED for the unfinished runs of ``state``'s step once the round is out of that step; how many.
+
+    The reaper requeues and re-sends a lost run of a cancelled or failed round, whose task then skips
+    it: without this the run stayed queued and was re-sent for ever. Each run ends through its own
+    claim, the lifecycle's conditional writes, so a run a live worker holds is left to that worker (in a
+    cancelled round it stops at its next progress event). Under the round's row lock, so a retry that
+    puts the round back in this step cannot lose the run it just made.
+    """
+    step = STATE_STEP.get(RoundState(state))
+    if step is None:
+        return 0
+    live = TrainingRun.objects.filter(
+        round_id=round_id, step=step, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    )
+    if not live.exists():  # the usual redelivered message: no lock taken
+        return 0
+    abandoned = 0
+    with transaction.atomic():
+        round_ = AlignmentRound.objects.select_for_update().filter(pk=round_id).first()
+        if round_ is None or round_.state == state:
+            return 0
+        for run_id in live.values_list("pk", flat=True):
+            claim = job_claim(kind=TRAINING_RUNS, job_id=run_id)
+            if claim is not None and claim.finish(status=JobStatus.FAILED, error_message=ABANDONED):
+                abandoned += 1
+    return abandoned

@@ -9,7 +9,10 @@ broker only carries a job id. The rules:
   lost its claim can no longer change the row.
 - While it works, a side thread with its own database connection writes
   ``heartbeat_at`` every ``CONCORD_JOB_HEARTBEAT_SECONDS``, also while the worker's own
-  connection sits in one long statement, and carries the progress with it.
+  connection sits in one long statement, and carries the progress with it. A failed
+  write drops that connection, so the next beat connects again; once no beat has been
+  written for ``CONCORD_JOB_STALE_SECONDS`` the worker counts its claim as lost (others
+  may have judged it gone and taken the job over) and stops at its next progress.
 - A heartbeat older than ``CONCORD_JOB_STALE_SECONDS`` (or, on the same host, a worker
   pid that no longer exists) means the worker is gone. The redelivered message claims
   such a job at once; otherwise the reaper (``job_reap``, on beat) puts it back to
@@ -88,7 +91,8 @@ def job_kinds() -> list[JobKind]:
 
 
 class JobLost(Exception):
-    """This worker's claim was taken over (its heartbeat was judged stale): stop; the new holder redoes the work."""
+    """This worker's claim was taken over (its heartbeat was judged stale), or its heartbeat could not be
+    written for as long: stop; the new holder redoes the work."""
 
 
 def _this_worker() -> str:
@@ -189,7 +193,8 @@ class JobClaim:
         self.attempt = job.attempts
         self.lost = False
         self._progress: tuple[int, int] | None = None
-        self._last_write = 0.0
+        self._last_write = 0.0  # the last write tried: progress wakes the heartbeat at most once a second
+        self._written = time.monotonic()  # the last heartbeat written (the claim wrote one)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -239,20 +244,48 @@ class JobClaim:
         fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
         if progress is not None:
             fields["processed"], fields["total"] = progress
+        self._last_write = time.monotonic()
         try:
             written = self._rows().update(**fields)
         except Exception:  # a missed heartbeat only makes the job look stale sooner; never fail the work
             logger.exception("could not write the heartbeat of %s job %s", self.kind.name, self.job.pk)
+            with self._lock:
+                self._progress = self._progress or progress  # carried by the next beat
+            self._connection_drop()
+            if time.monotonic() - self._written > settings.CONCORD_JOB_STALE_SECONDS:
+                # As stale as the reaper and a redelivered message take a lost worker to be: another
+                # attempt may hold the job now, and this one cannot tell while the database is out of
+                # reach. It assumes so and stops (a taken-over job is redone; a job no one took over is
+                # reclaimed from its stale heartbeat), rather than work on beside a second attempt.
+                self.lost = True
+                logger.warning(
+                    "%s job %s: attempt %s wrote no heartbeat for %s s; counting its claim as lost",
+                    self.kind.name, self.job.pk, self.attempt, settings.CONCORD_JOB_STALE_SECONDS,
+                )  # fmt: skip
             return
-        self._last_write = time.monotonic()
+        self._written = time.monotonic()
         if written != 1:
             self.lost = True
             logger.warning("%s job %s: attempt %s lost its claim", self.kind.name, self.job.pk, self.attempt)
 
+    def _connection_drop(self) -> None:
+        """Close a connection a failed write may have left broken; Django opens a new one at the next query.
+
+        Without this a dropped connection (a database restart, a network cut) failed every later beat.
+        Not inside an atomic block (the inline heartbeat in a caller's transaction), which a close would
+        break.
+        """
+        if connection.in_atomic_block:
+            return
+        try:
+            connection.close()
+        except Exception:  # closing a broken connection may raise; it is forgotten either way
+            logger.debug("closing the heartbeat's connection failed", exc_info=True)
+
     def progress(self, done: int, total: int) -> None:
         """Record progress (written within about a second); raises ``JobLost`` once the claim is gone."""
         if self.lost:
-            raise JobLost(f"{self.kind.name} job {self.job.pk}: attempt {self.attempt} was taken over")
+            raise JobLost(f"{self.kind.name} job {self.job.pk}: attempt {self.attempt} lost its claim")
         with self._lock:
             self._progress = (done, total)
         if time.monotonic() - self._last_write < PROGRESS_SECONDS:

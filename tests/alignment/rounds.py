@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.db.models import F
 
 from alignment.models import AlignmentPlan, AlignmentRound, RoundState
@@ -200,3 +202,12 @@ def queues_drained(cluster: FaultCluster, worker: WorkerProcess) -> bool:
     # A solo worker busy with a task does not answer at all (None): not drained.
     active, reserved = inspect.active() or {}, inspect.reserved() or {}
     return active.get(worker.hostname) == [] and reserved.get(worker.hostname) == []
+
+
+def queued_messages(cluster: FaultCluster, queue: str) -> list[tuple[str, str]]:
+    """(task name, args) of the messages waiting in ``queue`` of the cluster's broker."""
+    found = []
+    for raw in redis.Redis(port=cluster.redis.port).lrange(queue, 0, -1):
+        headers = json.loads(raw)["headers"]
+        found.append((headers["task"], headers["argsrepr"]))
+    return found

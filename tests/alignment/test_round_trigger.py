@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.db import connection
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from annotate.models import Choice, Comparison, Project, Response, ResponseSourc
 from tests.alignment.rounds import (
     make_agreed_pairs,
     make_tiny_plan,
+    queued_messages,
     queues_drained,
     round_wait,
     round_worker_start,
@@ -33,15 +32,6 @@ from tests.alignment.rounds import (
 )
 from tests.factories import make_comparison, make_project
 from tests.worker import FaultCluster, wait_for
-
-
-def _messages(cluster: FaultCluster, queue: str) -> list[tuple[str, Any]]:
-    """(task name, args) of the messages waiting in ``queue`` of the cluster's broker."""
-    found = []
-    for raw in redis.Redis(port=cluster.redis.port).lrange(queue, 0, -1):
-        headers = json.loads(raw)["headers"]
-        found.append((headers["task"], headers["argsrepr"]))
-    return found
 
 
 def _at_once(calls: int, call: Any) -> list[Any]:
@@ -79,7 +69,7 @@ class RoundTwoTriggersTests:
         assert (len(started), len(refused)) == (1, 1), results
         assert refused[0].running is not None and refused[0].running.pk == started[0].pk
         assert list(AlignmentRound.objects.filter(project=project).values_list("number", flat=True)) == [1]
-        assert _messages(fault_cluster, "default") == [("alignment.round_snapshot", f"({started[0].pk},)")]
+        assert queued_messages(fault_cluster, "default") == [("alignment.round_snapshot", f"({started[0].pk},)")]
 
     def test_two_ticks_at_the_same_moment_start_one_round(self, fault_cluster: FaultCluster) -> None:
         project = make_project()
@@ -90,7 +80,7 @@ class RoundTwoTriggersTests:
         round_ = AlignmentRound.objects.get(project=project)
         assert (round_.number, round_.trigger) == (1, RoundTrigger.THRESHOLD)
         assert round_.agreed_pairs_at_start == 12
-        assert _messages(fault_cluster, "default") == [("alignment.round_snapshot", f"({round_.pk},)")]
+        assert queued_messages(fault_cluster, "default") == [("alignment.round_snapshot", f"({round_.pk},)")]
 
 
 @pytest.mark.django_db
@@ -175,7 +165,7 @@ class RoundsTickTests:
         _plan(project, min_new_pairs=10)
         assert rounds_tick().started == 0
         assert not AlignmentRound.objects.filter(project=project).exists()
-        assert _messages(fault_cluster, "default") == []
+        assert queued_messages(fault_cluster, "default") == []
 
     def test_it_sends_the_collect_task_that_ends_a_fully_voted_round(
         self, fault_cluster: FaultCluster, model_root: Path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,22 @@ def round_dir(round_: AlignmentRound) -> Path:
 
 
 def jsonl_write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write rows atomically (a reader never sees half a file)."""
-    staging = path.with_suffix(".partial")
-    with staging.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(staging, path)
+    """Write rows atomically (a reader never sees half a file), also while another delivery writes the same file.
+
+    Each write stages in a file of its own beside ``path``: with one fixed staging name, two deliveries
+    of a step wrote into one file and the second ``os.replace`` found it gone. Removed on failure.
+    """
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}.partial")
+    # As mkstemp does (a new file, never an existing one), but with the umask's mode rather than 0600:
+    # the snapshot step writes these on the default queue's worker and the training worker reads them.
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path
 
 
