@@ -251,7 +251,15 @@ def round_step_run(*, round_id: int, state: str) -> str:
         return "failed"
     if outcome is None:
         return "waiting"  # another attempt holds the step's run, or the votes are not all in
-    return "advanced" if round_advance(round_id=round_id, state=state, outcome=outcome) else "skipped"
+    try:
+        advanced = round_advance(round_id=round_id, state=state, outcome=outcome)
+    except Exception as exc:
+        # Recording the outcome failed (a version or metrics the database refused): as the step's own
+        # error, or each resend would do the step again and fail here again, with the cause in no page.
+        logger.exception("round %s: recording step %s failed", round_id, state)
+        round_fail(round_id=round_id, state=state, error=exc)
+        return "failed"
+    return "advanced" if advanced else "skipped"
 
 
 def round_advance(*, round_id: int, state: str, outcome: StepOutcome) -> bool:

@@ -1,5 +1,6 @@
 """A step's message delivered again after its work was written but before the round moved on (the worker
-died in between; Celery's acks_late redelivers it), and a snapshot step retried after too few pairs."""
+died in between; Celery's acks_late redelivers it), a snapshot step retried after too few pairs, the gate
+beside a champion made by hand, and an outcome that cannot be recorded."""
 
 from __future__ import annotations
 
@@ -116,3 +117,26 @@ class PromotionTests:
         assert "policy v1 was made champion during the round" in new.status_reason
         assert ModelVersion.objects.get(pk=other.pk).status == VersionStatus.CHAMPION
         assert round_.metrics[RoundState.EVALUATING]["promoted"] is False
+
+
+class OutcomeRecordFailureTests:
+    def test_a_step_whose_outcome_cannot_be_recorded_fails_the_round_with_the_cause(
+        self, project: Project, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from alignment.services import steps
+        from alignment.services.rounds import StepOutcome
+
+        make_agreed_pairs(project, 12)
+        make_tiny_plan(project)
+        round_ = round_start(project=project)
+
+        def refused(locked: AlignmentRound) -> None:
+            raise ValueError("the database refused the version")
+
+        # A step whose work is done, and whose outcome cannot be recorded.
+        outcome = StepOutcome(metrics={}, apply=refused)
+        monkeypatch.setitem(steps.STEP_WORK, RoundState.SNAPSHOTTING, lambda r: outcome)
+        assert round_step_run(round_id=round_.pk, state=RoundState.SNAPSHOTTING) == "failed"
+        round_.refresh_from_db()
+        assert (round_.state, round_.failed_step) == (RoundState.FAILED, RoundState.SNAPSHOTTING)
+        assert round_.error == "ValueError: the database refused the version"
