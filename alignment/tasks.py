@@ -1,9 +1,10 @@
 """Round tasks: one per step, each taking the round id and calling ``round_step_run`` (alignment/services/rounds.py).
 
 Training, evaluation and generation go to the ``training`` queue (GPU workers may serve it alone);
-the snapshot, the vote check and the beat tick to ``default``. Every task is ``acks_late`` with
+the snapshot, the vote check and the beat tick to ``default``. Every step task is ``acks_late`` with
 ``reject_on_worker_lost``: a worker killed mid-step leaves the message to be delivered again, and
-the step's run (under the job lifecycle) is reclaimed then or by the reaper.
+the step's run (under the job lifecycle) is reclaimed then or by the reaper. The vote check, the tick
+and the cron start are short and sent again by the next tick (or cron) anyway: acked on receipt.
 """
 
 from __future__ import annotations
