@@ -162,6 +162,8 @@ def round_start(
             step_send_on_commit(round_id=round_.pk, state=RoundState.SNAPSHOTTING)
     except IntegrityError as exc:  # the partial unique constraint: another trigger won the race
         running = AlignmentRound.objects.filter(project=project, state__in=ACTIVE_STATES).first()
+        if running is None:
+            raise  # no round won: some other row the database refused, with its own error
         raise RoundNotStarted("another round started at the same moment", running) from exc
     return round_
 
