@@ -137,6 +137,8 @@ def plan_update(*, plan: AlignmentPlan, **fields: Any) -> AlignmentPlan:
         plan.save()
         if "schedule" in fields:
             _schedule_sync(plan, cron)
+        elif "enabled" in fields and plan.periodic_task_id is not None:
+            _schedule_sync(plan, plan_schedule_check(plan.schedule))  # beat skips a paused plan's task
     return plan
 
 
@@ -158,7 +160,7 @@ def _schedule_sync(plan: AlignmentPlan, cron: CronFields | None) -> None:
     task = PeriodicTask.objects.filter(pk=plan.periodic_task_id).first() if plan.periodic_task_id else None
     task = task or PeriodicTask(name=f"alignment round: plan {plan.pk}")
     task.task, task.crontab, task.interval = "alignment.round_start_scheduled", schedule, None
-    task.args, task.enabled = json.dumps([plan.pk]), True
+    task.args, task.enabled = json.dumps([plan.pk]), plan.enabled
     task.save()  # save(), not update(): django-celery-beat tells beat of the change on save
     if plan.periodic_task_id != task.pk:
         plan.periodic_task = task

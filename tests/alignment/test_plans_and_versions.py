@@ -24,6 +24,10 @@ class PlanScheduleTests:
         plan_update(plan=plan, schedule="30 4 * * 1")
         assert PeriodicTask.objects.get().pk == task.pk  # the same task, its cron changed
         assert PeriodicTask.objects.get().crontab.minute == "30"
+        # Beat does not run a paused plan's task at all (the start would do nothing), and runs it again.
+        for enabled in (False, True):
+            plan_update(plan=plan, enabled=enabled)
+            assert PeriodicTask.objects.get(pk=task.pk).enabled is enabled
         AlignmentPlan.objects.filter(pk=plan.pk).delete()
         assert not PeriodicTask.objects.exists()
 
