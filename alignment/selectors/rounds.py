@@ -13,7 +13,7 @@ from django.utils import timezone
 from alignment.models import AlignmentPlan, AlignmentRound, RoundState, RunStep, TrainingRun
 from annotate.models import Comparison, ComparisonStatus, JobStatus, Project
 
-# The run each training step records (the inverse of alignment.services.runs.STEP_STATE).
+# The run each training step records (alignment.services.runs reads it the other way: STEP_STATE).
 STATE_RUN = {
     RoundState.TRAINING_REWARD: RunStep.REWARD,
     RoundState.TRAINING_POLICY: RunStep.POLICY,

@@ -19,19 +19,13 @@ from django.db import IntegrityError, transaction
 
 from alignment.models import AlignmentRound, RoundState, RunStep, TrainingRun
 from alignment.models.versions import model_root
+from alignment.selectors.rounds import STATE_RUN
 from alignment.services.rounds import RoundCancelled
 from annotate.models import JobStatus
 from annotate.services.jobs import JobClaim, JobKind, JobLost, job_claim, job_send_on_commit
 
-# The round state whose task runs each kind of run.
-STEP_STATE = {
-    RunStep.REWARD: RoundState.TRAINING_REWARD,
-    RunStep.POLICY: RoundState.TRAINING_POLICY,
-    RunStep.EVALUATE: RoundState.EVALUATING,
-    RunStep.GENERATE: RoundState.GENERATING,
-}
-# The kind of run each round state's task records (the snapshot and the vote check record none).
-STATE_STEP = {state: step for step, state in STEP_STATE.items()}
+# The round state whose task runs each kind of run (the selectors' table, read the other way).
+STEP_STATE = {step: state for state, step in STATE_RUN.items()}
 # Why a queued run of a round that left its step is failed (``training_runs_abandon``).
 ABANDONED = "the round is no longer in this step"
 # The run's last event and the cancel check are written and read at most this often.
@@ -176,7 +170,7 @@ def training_run_renew(*, round_id: int, state: str) -> TrainingRun | None:
     ``round_retry``'s part: the one way past a failed run, which otherwise fails its step again. Same
     config and folder as the failed run (a retried PPO run resumes from its last checkpoint).
     """
-    step = STATE_STEP.get(RoundState(state))
+    step = STATE_RUN.get(RoundState(state))
     if step is None:
         return None
     failed = TrainingRun.objects.filter(round_id=round_id, step=step).order_by("-pk").first()
@@ -198,7 +192,7 @@ def training_runs_abandon(*, round_id: int, state: str) -> int:
     cancelled round it stops at its next progress event). Under the round's row lock, so a retry that
     puts the round back in this step cannot lose the run it just made.
     """
-    step = STATE_STEP.get(RoundState(state))
+    step = STATE_RUN.get(RoundState(state))
     if step is None:
         return 0
     live = TrainingRun.objects.filter(
