@@ -95,12 +95,12 @@ def _fill(url: str, pairs: int, chars: int) -> None:
                 text = corpus[offsets[3 * i] : offsets[3 * i] + chars // 2]
                 cp.write_row((i + 1, 1, json.dumps(f"{i}: {text}?"), f"{i:064x}", "{}", now))
         with cur.copy(
-            "COPY annotate_response (id, prompt_id, text, content_hash, source, model_version, metadata, created_at) FROM STDIN"
+            "COPY annotate_response (id, prompt_id, text, content_hash, source, metadata, created_at) FROM STDIN"
         ) as cp:
             for i in range(pairs):
                 for side in (1, 2):
                     o = offsets[3 * i + side]
-                    cp.write_row((2 * i + side, i + 1, corpus[o : o + chars], f"{2 * i + side:064x}", "imported", "", "{}", now))
+                    cp.write_row((2 * i + side, i + 1, corpus[o : o + chars], f"{2 * i + side:064x}", "imported", "{}", now))
         choices = np.where(rng.random((pairs, 3)) < 0.8, "a", "b")
         strengths = np.array(["significantly", "better", "slightly", "negligibly"])[rng.integers(0, 4, (pairs, 3))]
         votes_a = (choices == "a").sum(axis=1).tolist()
